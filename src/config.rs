@@ -1,0 +1,110 @@
+//! Settings, read from `config.toml` in the data directory when it exists. Paths
+//! are injected by the front end: the CLI uses the OS data directory, the desktop
+//! app its own app-data directory, tests a temporary one.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const CONFIG_FILE: &str = "config.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the catalog, the indexes and the lock live. Not read from the file.
+    #[serde(skip)]
+    pub data_dir: PathBuf,
+    /// Files larger than this are recorded as skipped instead of being read.
+    pub max_file_bytes: u64,
+    /// Chunk size in (estimated) tokens: chunks aim for `chunk_min_tokens` and never exceed `chunk_max_tokens`.
+    pub chunk_min_tokens: usize,
+    pub chunk_max_tokens: usize,
+    /// Tokens shared by neighbouring chunks so that a passage cut in two is still found whole.
+    pub chunk_overlap_tokens: usize,
+    /// How much a match in a document's title counts against a match in its text.
+    pub title_boost: f32,
+    /// Threads that extract files in parallel; 0 means one per core.
+    pub extract_threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::new(),
+            max_file_bytes: 256 * 1024 * 1024,
+            chunk_min_tokens: 250,
+            chunk_max_tokens: 400,
+            chunk_overlap_tokens: 50,
+            title_boost: 1.2,
+            extract_threads: 0,
+        }
+    }
+}
+
+impl Config {
+    /// The configuration of `data_dir`: its `config.toml` when there is one, the defaults otherwise.
+    pub fn load(data_dir: impl Into<PathBuf>) -> Result<Config> {
+        let data_dir = data_dir.into();
+        let path = data_dir.join(CONFIG_FILE);
+        let mut config = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str::<Config>(&text).map_err(|e| Error::Config {
+                path: path.clone(),
+                message: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        config.data_dir = data_dir;
+        config.validate(&path)?;
+        Ok(config)
+    }
+
+    /// Defaults rooted at `data_dir`, ignoring any config file (tests, evaluation).
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            ..Config::default()
+        }
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        let invalid = |message: &str| {
+            Err(Error::Config {
+                path: path.to_path_buf(),
+                message: message.to_string(),
+            })
+        };
+        if self.chunk_min_tokens == 0 || self.chunk_min_tokens > self.chunk_max_tokens {
+            return invalid("chunk_min_tokens must be at least 1 and at most chunk_max_tokens");
+        }
+        if self.chunk_overlap_tokens >= self.chunk_min_tokens {
+            return invalid("chunk_overlap_tokens must be smaller than chunk_min_tokens");
+        }
+        if !(self.title_boost.is_finite() && self.title_boost > 0.0) {
+            return invalid("title_boost must be a positive number");
+        }
+        Ok(())
+    }
+
+    pub fn catalog_path(&self) -> PathBuf {
+        self.data_dir.join("catalog.sqlite")
+    }
+
+    pub fn lexical_dir(&self) -> PathBuf {
+        self.data_dir.join("lexical")
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.data_dir.join("index.lock")
+    }
+
+    pub fn worker_threads(&self) -> usize {
+        if self.extract_threads > 0 {
+            self.extract_threads
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The one error type of the engine. Messages are shown to people as they are:
+//! each says what failed and, where there is one, for which file.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("catalog database: {0}")]
+    Catalog(#[from] sqlx::Error),
+
+    #[error("catalog schema upgrade failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+
+    #[error("full-text index: {0}")]
+    Lexical(#[from] tantivy::TantivyError),
+
+    #[error("{}: {message}", path.display())]
+    Config { path: PathBuf, message: String },
+
+    #[error("{} is not a folder", path.display())]
+    NotAFolder { path: PathBuf },
+
+    #[error("{} is not in the library; add it with `quire index {}`", path.display(), path.display())]
+    UnknownFolder { path: PathBuf },
+
+    #[error(
+        "another Quire process{} is indexing {} right now; wait for it to finish and try again",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        data_dir.display()
+    )]
+    Busy {
+        data_dir: PathBuf,
+        pid: Option<u32>,
+    },
+
+    #[error("{}: line {line}: {message}", path.display())]
+    Benchmark {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    #[error("a background task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(err: tokio::task::JoinError) -> Self {
+        Error::Task(err.to_string())
+    }
+}
+
+impl From<tantivy::query::QueryParserError> for Error {
+    fn from(err: tantivy::query::QueryParserError) -> Self {
+        Error::Lexical(tantivy::TantivyError::InvalidArgument(err.to_string()))
+    }
+}

@@ -1,0 +1,156 @@
+//! DOCX: paragraph text from word/document.xml, the title from docProps/core.xml.
+//! Explicit page breaks and the breaks Word records when it saves
+//! (`w:lastRenderedPageBreak`) start new pages, so citations can name pages.
+
+use std::io::{Cursor, Read};
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+use super::{tidy_whitespace, Document, ExtractError};
+
+/// word/document.xml of a real document is rarely over a few MB; this guards
+/// against zip bombs.
+const MAX_XML_BYTES: u64 = 256 * 1024 * 1024;
+
+pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
+        ExtractError::Failed(format!("not a valid DOCX file (the zip container is damaged: {e})"))
+    })?;
+    let body = read_entry(&mut archive, "word/document.xml")?.ok_or_else(|| {
+        ExtractError::Failed("not a Word document (no word/document.xml inside)".into())
+    })?;
+    let pages = body_pages(&body)?;
+    let title = read_entry(&mut archive, "docProps/core.xml")
+        .ok()
+        .flatten()
+        .and_then(|core| core_title(&core));
+    Ok(Document::from_pages(title, pages))
+}
+
+fn read_entry(
+    archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    name: &str,
+) -> Result<Option<String>, ExtractError> {
+    let entry = match archive.by_name(name) {
+        Ok(entry) => entry,
+        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => return Err(ExtractError::Failed(format!("cannot read {name}: {e}"))),
+    };
+    let mut xml = String::new();
+    entry
+        .take(MAX_XML_BYTES)
+        .read_to_string(&mut xml)
+        .map_err(|e| ExtractError::Failed(format!("cannot read {name}: {e}")))?;
+    Ok(Some(xml))
+}
+
+fn body_pages(xml: &str) -> Result<Vec<String>, ExtractError> {
+    let mut reader = Reader::from_str(xml);
+    let mut pages = Vec::new();
+    let mut page = String::new();
+    let mut in_text = false;
+    loop {
+        let event = reader.read_event().map_err(|e| {
+            ExtractError::Failed(format!(
+                "damaged word/document.xml at byte {}: {e}",
+                reader.error_position()
+            ))
+        })?;
+        match event {
+            Event::Start(e) if e.local_name().as_ref() == b"t" => in_text = true,
+            Event::End(e) => match e.local_name().as_ref() {
+                b"t" => in_text = false,
+                b"p" => page.push('\n'),
+                _ => {}
+            },
+            Event::Empty(e) => match e.local_name().as_ref() {
+                b"tab" => page.push('\t'),
+                b"br" | b"cr" => {
+                    let is_page_break = e.attributes().flatten().any(|a| {
+                        a.key.local_name().as_ref() == b"type" && a.value.as_ref() == b"page"
+                    });
+                    if is_page_break {
+                        pages.push(std::mem::take(&mut page));
+                    } else {
+                        page.push('\n');
+                    }
+                }
+                b"lastRenderedPageBreak" => pages.push(std::mem::take(&mut page)),
+                _ => {}
+            },
+            Event::Text(t) if in_text => {
+                let text = t.decode().map_err(|e| {
+                    ExtractError::Failed(format!("damaged text in word/document.xml: {e}"))
+                })?;
+                page.push_str(&text);
+            }
+            Event::GeneralRef(r) if in_text => {
+                page.push_str(&resolve_reference(&String::from_utf8_lossy(&r)));
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    pages.push(page);
+    Ok(pages.iter().map(|p| tidy_whitespace(p)).collect())
+}
+
+fn resolve_reference(name: &str) -> String {
+    match name {
+        "amp" => "&".into(),
+        "lt" => "<".into(),
+        "gt" => ">".into(),
+        "quot" => "\"".into(),
+        "apos" => "'".into(),
+        _ => {
+            let code = if let Some(hex) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
+                u32::from_str_radix(hex, 16).ok()
+            } else {
+                name.strip_prefix('#').and_then(|d| d.parse().ok())
+            };
+            code.and_then(char::from_u32).map(String::from).unwrap_or_default()
+        }
+    }
+}
+
+fn core_title(xml: &str) -> Option<String> {
+    let mut reader = Reader::from_str(xml);
+    let mut in_title = false;
+    let mut title = String::new();
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) if e.local_name().as_ref() == b"title" => in_title = true,
+            Event::End(e) if e.local_name().as_ref() == b"title" => break,
+            Event::Text(t) if in_title => title.push_str(&t.decode().ok()?),
+            Event::GeneralRef(r) if in_title => {
+                title.push_str(&resolve_reference(&String::from_utf8_lossy(&r)))
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let title = title.trim();
+    (!title.is_empty()).then(|| title.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paragraphs_breaks_and_entities_are_read() {
+        let xml = r#"<w:document xmlns:w="x"><w:body>
+            <w:p><w:r><w:t>Fish &amp; chips</w:t></w:r><w:r><w:tab/><w:t xml:space="preserve"> menu</w:t></w:r></w:p>
+            <w:p><w:r><w:br w:type="page"/><w:t>Second page</w:t></w:r></w:p>
+        </w:body></w:document>"#;
+        let pages = body_pages(xml).unwrap();
+        assert_eq!(pages, vec!["Fish & chips\t menu".to_string(), "Second page".to_string()]);
+    }
+
+    #[test]
+    fn a_zip_without_a_document_is_not_a_word_file() {
+        let err = extract(b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").unwrap_err();
+        assert!(err.to_string().contains("not a Word document"), "{err}");
+    }
+}

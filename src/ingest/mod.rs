@@ -1,0 +1,375 @@
+//! The indexing pipeline: walk → compare with the catalog → read and hash the
+//! files that may have changed → extract and chunk (in parallel worker threads)
+//! → write in batches (one catalog transaction and one full-text commit each).
+//! Unchanged files are not read when their size and mtime match, and not
+//! extracted when their content hash matches; a file that reappears under a new
+//! name with the content of a vanished one is a rename, not new work.
+
+mod walk;
+mod write;
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::chunk::Chunker;
+use crate::config::Config;
+use crate::error::Result;
+use crate::extract::{self, ExtractError};
+use crate::progress::{Phase, ProgressSink, ProgressTracker};
+use crate::store::catalog::{
+    Catalog, FileId, FileRecord, FileStamp, FileStatus, Folder, IndexedContent,
+};
+use crate::store::LexicalIndex;
+
+pub use walk::{walk, FoundFile, WalkProblem};
+pub(crate) use write::BatchWriter;
+
+/// What one indexing run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IndexReport {
+    /// Files found in the folders.
+    pub scanned: u64,
+    /// Found files that needed no work.
+    pub unchanged: u64,
+    /// Files extracted and (re)indexed, by path.
+    #[serde(skip)]
+    pub extracted: Vec<PathBuf>,
+    pub renamed: u64,
+    pub removed: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub chunks_written: u64,
+    /// Files and folders that could not be indexed in this run, with the reason.
+    pub problems: Vec<Problem>,
+    pub elapsed_secs: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(serialize_with = "crate::serde_path::lossy")]
+    pub path: PathBuf,
+    pub status: FileStatus,
+    pub message: String,
+}
+
+impl IndexReport {
+    pub fn merge(&mut self, other: IndexReport) {
+        self.scanned += other.scanned;
+        self.unchanged += other.unchanged;
+        self.extracted.extend(other.extracted);
+        self.renamed += other.renamed;
+        self.removed += other.removed;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+        self.chunks_written += other.chunks_written;
+        self.problems.extend(other.problems);
+        self.elapsed_secs += other.elapsed_secs;
+    }
+}
+
+/// What reading one file led to.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Same content as the catalog has for this path (`Processed::existing`): only the stamp moved.
+    Unchanged,
+    /// Same content as a file that vanished: it was moved or renamed.
+    Renamed { file: FileId },
+    Indexed(IndexedContent),
+    NotIndexed {
+        status: FileStatus,
+        message: String,
+        hash: Option<String>,
+    },
+    /// Deleted while the run was going on.
+    Vanished,
+}
+
+#[derive(Debug)]
+pub(crate) struct Processed {
+    pub folder: i64,
+    pub path: PathBuf,
+    pub stamp: FileStamp,
+    /// The catalog's record for this path, when it has one.
+    pub existing: Option<FileId>,
+    pub outcome: Outcome,
+}
+
+struct Candidate {
+    path: PathBuf,
+    stamp: FileStamp,
+    existing: Option<FileRecord>,
+}
+
+/// Indexes one registered folder.
+pub(crate) async fn index_folder(
+    config: &Config,
+    catalog: &Catalog,
+    lexical: &Arc<LexicalIndex>,
+    folder: &Folder,
+    progress: &dyn ProgressSink,
+) -> Result<IndexReport> {
+    let started = Instant::now();
+    let mut report = IndexReport::default();
+    ProgressTracker::new(progress, Phase::Scanning, "files", 0);
+
+    let root = folder.path.clone();
+    let exclude = config.data_dir.clone();
+    let (found, walk_problems) =
+        tokio::task::spawn_blocking(move || walk(&root, &exclude)).await?;
+    for problem in walk_problems {
+        tracing::warn!(path = %problem.path.display(), "{}", problem.message);
+        report.problems.push(Problem {
+            path: problem.path,
+            status: FileStatus::Error,
+            message: problem.message,
+        });
+    }
+    report.scanned = found.len() as u64;
+
+    let mut known: HashMap<PathBuf, FileRecord> = catalog
+        .files_in_folder(folder.id)
+        .await?
+        .into_iter()
+        .map(|r| (r.path.clone(), r))
+        .collect();
+    let mut candidates = VecDeque::new();
+    let mut unchanged = Vec::new();
+    for file in found {
+        match known.remove(&file.path) {
+            // Failed files are retried every run: the cause (permissions, a
+            // half-written download) may have gone away without touching mtime.
+            Some(record) if record.size == file.stamp.size
+                && record.mtime_ns == file.stamp.mtime_ns
+                && record.status != FileStatus::Error =>
+            {
+                unchanged.push(record.id)
+            }
+            existing => candidates.push_back(Candidate {
+                path: file.path,
+                stamp: file.stamp,
+                existing,
+            }),
+        }
+    }
+    report.unchanged = unchanged.len() as u64;
+    // What is left in `known` vanished from the folder. Its indexed content may
+    // reappear under another name among the candidates.
+    let vanished: Vec<FileRecord> = known.into_values().collect();
+    let rename_sources: HashMap<String, FileId> = vanished
+        .iter()
+        .filter(|r| r.status == FileStatus::Indexed)
+        .filter_map(|r| r.hash.clone().map(|h| (h, r.id)))
+        .collect();
+
+    let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "files", candidates.len() as u64);
+    let mut writer = BatchWriter::new(catalog, lexical.clone());
+    let mut claimed_sources = Vec::new();
+    if !candidates.is_empty() {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Processed>(64);
+        let shared = Arc::new(WorkerShared {
+            queue: Mutex::new(candidates),
+            rename_sources: Mutex::new(rename_sources),
+            chunker: Chunker::new(config),
+            max_file_bytes: config.max_file_bytes,
+            folder: folder.id,
+        });
+        let workers = config.worker_threads();
+        let mut handles = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let shared = shared.clone();
+            let sender = sender.clone();
+            handles.push(tokio::task::spawn_blocking(move || shared.run(&sender)));
+        }
+        drop(sender);
+        while let Some(processed) = receiver.recv().await {
+            note_outcome(&mut report, &processed, &mut claimed_sources);
+            writer.push(processed).await?;
+            tracker.advance(1);
+        }
+        for handle in handles {
+            handle.await?;
+        }
+    }
+    for record in vanished.iter().filter(|r| !claimed_sources.contains(&r.id)) {
+        writer.remove(record.id).await?;
+        report.removed += 1;
+    }
+    writer.finish().await?;
+    report.chunks_written = writer.chunks_written();
+    report.elapsed_secs = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn note_outcome(report: &mut IndexReport, processed: &Processed, claimed: &mut Vec<FileId>) {
+    match &processed.outcome {
+        Outcome::Unchanged => report.unchanged += 1,
+        Outcome::Renamed { file } => {
+            claimed.push(*file);
+            report.renamed += 1;
+        }
+        Outcome::Indexed(_) => report.extracted.push(processed.path.clone()),
+        Outcome::NotIndexed { status, message, .. } => {
+            if *status == FileStatus::Error {
+                report.failed += 1;
+            } else {
+                report.skipped += 1;
+            }
+            report.problems.push(Problem {
+                path: processed.path.clone(),
+                status: *status,
+                message: message.clone(),
+            });
+        }
+        Outcome::Vanished => report.removed += u64::from(processed.existing.is_some()),
+    }
+}
+
+struct WorkerShared {
+    queue: Mutex<VecDeque<Candidate>>,
+    /// Hashes of vanished files; a worker that finds one claims it by removing it.
+    rename_sources: Mutex<HashMap<String, FileId>>,
+    chunker: Chunker,
+    max_file_bytes: u64,
+    folder: i64,
+}
+
+impl WorkerShared {
+    fn run(&self, sender: &tokio::sync::mpsc::Sender<Processed>) {
+        loop {
+            let next = self.queue.lock().ok().and_then(|mut q| q.pop_front());
+            let Some(candidate) = next else { return };
+            let processed = self.process(candidate);
+            if sender.blocking_send(processed).is_err() {
+                return; // The writer stopped (an error); nothing more to do.
+            }
+        }
+    }
+
+    fn process(&self, candidate: Candidate) -> Processed {
+        let Candidate {
+            path,
+            stamp,
+            existing,
+        } = candidate;
+        let existing_id = existing.as_ref().map(|r| r.id);
+        let existing_hash = existing.and_then(|r| r.hash);
+        let outcome = self.outcome(&path, stamp, existing_id.is_some(), existing_hash);
+        Processed {
+            folder: self.folder,
+            path,
+            stamp,
+            existing: existing_id,
+            outcome,
+        }
+    }
+
+    fn outcome(
+        &self,
+        path: &Path,
+        stamp: FileStamp,
+        known_path: bool,
+        existing_hash: Option<String>,
+    ) -> Outcome {
+        let not_indexed = |status, message: String, hash| Outcome::NotIndexed {
+            status,
+            message,
+            hash,
+        };
+        if let Err(ExtractError::Skipped(reason)) = extract::format_of(path) {
+            return not_indexed(FileStatus::Skipped, reason, None);
+        }
+        if stamp.size > self.max_file_bytes {
+            return not_indexed(FileStatus::Skipped, too_large(stamp.size, self.max_file_bytes), None);
+        }
+        let bytes = match read_limited(path, self.max_file_bytes) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Outcome::Vanished,
+            Err(err) if err.kind() == std::io::ErrorKind::FileTooLarge => {
+                return not_indexed(FileStatus::Skipped, err.to_string(), None)
+            }
+            Err(err) => return not_indexed(FileStatus::Error, read_error(&err), None),
+        };
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        if existing_hash.as_deref() == Some(hash.as_str()) {
+            return Outcome::Unchanged;
+        }
+        if !known_path {
+            let claimed = self
+                .rename_sources
+                .lock()
+                .ok()
+                .and_then(|mut sources| sources.remove(&hash));
+            if let Some(file) = claimed {
+                return Outcome::Renamed { file };
+            }
+        }
+        match extract::extract(path, &bytes) {
+            Ok(document) => {
+                let chunks = self.chunker.chunk(&document);
+                Outcome::Indexed(IndexedContent {
+                    hash,
+                    title: document.title,
+                    page_count: u32::try_from(document.pages.len()).unwrap_or(u32::MAX),
+                    chunks,
+                })
+            }
+            Err(ExtractError::Skipped(reason)) => not_indexed(FileStatus::Skipped, reason, Some(hash)),
+            Err(ExtractError::Failed(reason)) => not_indexed(FileStatus::Error, reason, Some(hash)),
+        }
+    }
+}
+
+fn too_large(size: u64, limit: u64) -> String {
+    format!(
+        "too large to index ({}; the limit is {}, set max_file_bytes in config.toml to change it)",
+        human_bytes(size),
+        human_bytes(limit)
+    )
+}
+
+/// Reads a whole file, refusing to read past `limit` (it may have grown since it was listed).
+fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            too_large(bytes.len() as u64, limit),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn read_error(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied: Quire may not read this file".to_string()
+        }
+        _ => format!("cannot read the file: {err}"),
+    }
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// How long the writer waits before committing a batch that is not full, so a
+/// slow trickle of large files still becomes searchable soon.
+pub(crate) const BATCH_MAX_AGE: Duration = Duration::from_secs(5);

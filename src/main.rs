@@ -1,0 +1,7 @@
+//! The `quire` command.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,487 @@
+//! The catalog: folders, files (path, size, mtime, content hash, status, message)
+//! and chunks (file, page, byte span, text) in SQLite, in WAL mode with a busy
+//! timeout. It is the source of truth; the full-text index can be rebuilt from it.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use crate::chunk::Chunk;
+use crate::error::{Error, Result};
+
+pub type FolderId = i64;
+pub type FileId = i64;
+pub type ChunkId = i64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    Indexed,
+    /// Deliberately not indexed: binary, empty, too large, unsupported type.
+    Skipped,
+    /// Should be indexed but could not be read or parsed.
+    Error,
+}
+
+impl FileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Indexed => "indexed",
+            FileStatus::Skipped => "skipped",
+            FileStatus::Error => "error",
+        }
+    }
+}
+
+impl FromStr for FileStatus {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "indexed" => Ok(FileStatus::Indexed),
+            "skipped" => Ok(FileStatus::Skipped),
+            "error" => Ok(FileStatus::Error),
+            other => Err(Error::Catalog(sqlx::Error::Decode(
+                format!("unknown file status {other:?}").into(),
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Folder {
+    pub id: FolderId,
+    pub path: PathBuf,
+}
+
+/// What the catalog knows of a file, as the indexer needs it.
+#[derive(Debug, Clone)]
+pub struct FileRecord {
+    pub id: FileId,
+    pub folder_id: FolderId,
+    pub path: PathBuf,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub hash: Option<String>,
+    pub status: FileStatus,
+}
+
+/// A chunk with the file it belongs to, for showing a search hit.
+#[derive(Debug, Clone)]
+pub struct ChunkDetail {
+    pub chunk_id: ChunkId,
+    pub file_id: FileId,
+    pub path: PathBuf,
+    pub title: Option<String>,
+    pub page: u32,
+    pub span_start: usize,
+    pub span_end: usize,
+    pub text: String,
+}
+
+/// A file's size and modification time, as read from the file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// The new content of one file: what the indexer extracted.
+#[derive(Debug, Clone)]
+pub struct IndexedContent {
+    pub hash: String,
+    pub title: Option<String>,
+    pub page_count: u32,
+    pub chunks: Vec<Chunk>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FolderSummary {
+    #[serde(serialize_with = "crate::serde_path::lossy")]
+    pub path: PathBuf,
+    pub indexed: u64,
+    pub skipped: u64,
+    pub errors: u64,
+    pub chunks: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileProblem {
+    #[serde(serialize_with = "crate::serde_path::lossy")]
+    pub path: PathBuf,
+    pub status: FileStatus,
+    pub message: String,
+}
+
+pub struct Catalog {
+    pool: SqlitePool,
+}
+
+impl Catalog {
+    pub async fn open(path: &Path) -> Result<Catalog> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Catalog { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Registers a folder (idempotent) and returns it.
+    pub async fn add_folder(&self, path: &Path) -> Result<Folder> {
+        sqlx::query("INSERT INTO folders (path, added_at) VALUES (?, ?) ON CONFLICT(path) DO NOTHING")
+            .bind(path_bytes(path))
+            .bind(now_secs())
+            .execute(&self.pool)
+            .await?;
+        self.folder(path)
+            .await?
+            .ok_or_else(|| Error::UnknownFolder { path: path.to_path_buf() })
+    }
+
+    pub async fn folder(&self, path: &Path) -> Result<Option<Folder>> {
+        let row = sqlx::query("SELECT id, path FROM folders WHERE path = ?")
+            .bind(path_bytes(path))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| Folder {
+            id: r.get(0),
+            path: path_from_bytes(r.get(1)),
+        }))
+    }
+
+    pub async fn folders(&self) -> Result<Vec<Folder>> {
+        let rows = sqlx::query("SELECT id, path FROM folders ORDER BY path")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Folder {
+                id: r.get(0),
+                path: path_from_bytes(r.get(1)),
+            })
+            .collect())
+    }
+
+    /// Forgets a folder and everything indexed from it; returns the ids of its files.
+    pub async fn remove_folder(&self, folder: FolderId) -> Result<Vec<FileId>> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<FileId> = sqlx::query_scalar("SELECT id FROM files WHERE folder_id = ?")
+            .bind(folder)
+            .fetch_all(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM folders WHERE id = ?")
+            .bind(folder)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    pub async fn files_in_folder(&self, folder: FolderId) -> Result<Vec<FileRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, folder_id, path, size, mtime_ns, hash, status FROM files WHERE folder_id = ?",
+        )
+        .bind(folder)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(FileRecord {
+                    id: r.get(0),
+                    folder_id: r.get(1),
+                    path: path_from_bytes(r.get(2)),
+                    size: u64::try_from(r.get::<i64, _>(3)).unwrap_or(0),
+                    mtime_ns: r.get(4),
+                    hash: r.get(5),
+                    status: r.get::<String, _>(6).parse()?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn begin(&self) -> Result<CatalogBatch> {
+        Ok(CatalogBatch {
+            tx: self.pool.begin().await?,
+        })
+    }
+
+    /// Chunks by id with their files, in the order asked for. Ids that no longer
+    /// exist are left out.
+    pub async fn chunk_details(&self, ids: &[ChunkId]) -> Result<Vec<ChunkDetail>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = vec!["?"; ids.len()].join(",");
+        let sql = format!(
+            "SELECT c.id, c.file_id, f.path, f.title, c.page, c.span_start, c.span_end, c.text \
+             FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({placeholders})"
+        );
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut by_id: std::collections::HashMap<ChunkId, ChunkDetail> = rows
+            .into_iter()
+            .map(|r| {
+                let detail = ChunkDetail {
+                    chunk_id: r.get(0),
+                    file_id: r.get(1),
+                    path: path_from_bytes(r.get(2)),
+                    title: r.get(3),
+                    page: u32::try_from(r.get::<i64, _>(4)).unwrap_or(0),
+                    span_start: usize::try_from(r.get::<i64, _>(5)).unwrap_or(0),
+                    span_end: usize::try_from(r.get::<i64, _>(6)).unwrap_or(0),
+                    text: r.get(7),
+                };
+                (detail.chunk_id, detail)
+            })
+            .collect();
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// Every chunk, for rebuilding the full-text index: (chunk, file, page, title, text).
+    pub async fn all_chunks(&self) -> Result<Vec<(ChunkId, FileId, u32, Option<String>, String)>> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.file_id, c.page, f.title, c.text FROM chunks c JOIN files f ON f.id = c.file_id ORDER BY c.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    u32::try_from(r.get::<i64, _>(2)).unwrap_or(0),
+                    r.get(3),
+                    r.get(4),
+                )
+            })
+            .collect())
+    }
+
+    pub async fn chunk_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chunks")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub async fn folder_summaries(&self) -> Result<Vec<FolderSummary>> {
+        let rows = sqlx::query(
+            "SELECT d.path, \
+                    COALESCE(SUM(f.status = 'indexed'), 0), \
+                    COALESCE(SUM(f.status = 'skipped'), 0), \
+                    COALESCE(SUM(f.status = 'error'), 0), \
+                    (SELECT COUNT(*) FROM chunks c JOIN files g ON g.id = c.file_id WHERE g.folder_id = d.id) \
+             FROM folders d LEFT JOIN files f ON f.folder_id = d.id \
+             GROUP BY d.id ORDER BY d.path",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let count = |r: &sqlx::sqlite::SqliteRow, i: usize| u64::try_from(r.get::<i64, _>(i)).unwrap_or(0);
+        Ok(rows
+            .iter()
+            .map(|r| FolderSummary {
+                path: path_from_bytes(r.get(0)),
+                indexed: count(r, 1),
+                skipped: count(r, 2),
+                errors: count(r, 3),
+                chunks: count(r, 4),
+            })
+            .collect())
+    }
+
+    /// Files that are not indexed, with the reason, errors first.
+    pub async fn problems(&self) -> Result<Vec<FileProblem>> {
+        let rows = sqlx::query(
+            "SELECT path, status, COALESCE(message, '') FROM files WHERE status != 'indexed' \
+             ORDER BY status = 'skipped', path",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(FileProblem {
+                    path: path_from_bytes(r.get(0)),
+                    status: r.get::<String, _>(1).parse()?,
+                    message: r.get(2),
+                })
+            })
+            .collect()
+    }
+}
+
+/// One write batch: changes to many files in one transaction, committed after
+/// the full-text index has committed the same batch.
+pub struct CatalogBatch {
+    tx: Transaction<'static, Sqlite>,
+}
+
+impl CatalogBatch {
+    /// Stores a file's new content, replacing its old chunks; returns its id and
+    /// the ids of the new chunks (in chunk order).
+    pub async fn store_indexed(
+        &mut self,
+        folder: FolderId,
+        path: &Path,
+        stamp: FileStamp,
+        content: &IndexedContent,
+    ) -> Result<(FileId, Vec<ChunkId>)> {
+        let file_id = self
+            .upsert_file(folder, path, stamp, Some(&content.hash), FileStatus::Indexed, None)
+            .await?;
+        sqlx::query("UPDATE files SET title = ?, page_count = ?, extracted_at = ? WHERE id = ?")
+            .bind(&content.title)
+            .bind(content.page_count)
+            .bind(now_secs())
+            .bind(file_id)
+            .execute(&mut *self.tx)
+            .await?;
+        self.delete_chunks(file_id).await?;
+        let mut chunk_ids = Vec::with_capacity(content.chunks.len());
+        for chunk in &content.chunks {
+            let id: ChunkId = sqlx::query_scalar(
+                "INSERT INTO chunks (file_id, ordinal, page, span_start, span_end, text) \
+                 VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(file_id)
+            .bind(chunk.ordinal)
+            .bind(chunk.page)
+            .bind(i64::try_from(chunk.span.start).unwrap_or(i64::MAX))
+            .bind(i64::try_from(chunk.span.end).unwrap_or(i64::MAX))
+            .bind(&chunk.text)
+            .fetch_one(&mut *self.tx)
+            .await?;
+            chunk_ids.push(id);
+        }
+        Ok((file_id, chunk_ids))
+    }
+
+    /// Records a file that is skipped or failed; any chunks it had are dropped.
+    /// Returns its id.
+    pub async fn store_unindexed(
+        &mut self,
+        folder: FolderId,
+        path: &Path,
+        stamp: FileStamp,
+        hash: Option<&str>,
+        status: FileStatus,
+        message: &str,
+    ) -> Result<FileId> {
+        let file_id = self
+            .upsert_file(folder, path, stamp, hash, status, Some(message))
+            .await?;
+        self.delete_chunks(file_id).await?;
+        Ok(file_id)
+    }
+
+    /// The file is unchanged in content; only its stamp (and path, for a rename) moved.
+    pub async fn update_location(&mut self, file: FileId, path: &Path, stamp: FileStamp) -> Result<()> {
+        sqlx::query("UPDATE files SET path = ?, size = ?, mtime_ns = ?, updated_at = ? WHERE id = ?")
+            .bind(path_bytes(path))
+            .bind(i64::try_from(stamp.size).unwrap_or(i64::MAX))
+            .bind(stamp.mtime_ns)
+            .bind(now_secs())
+            .bind(file)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn remove_file(&mut self, file: FileId) -> Result<()> {
+        sqlx::query("DELETE FROM files WHERE id = ?")
+            .bind(file)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    async fn upsert_file(
+        &mut self,
+        folder: FolderId,
+        path: &Path,
+        stamp: FileStamp,
+        hash: Option<&str>,
+        status: FileStatus,
+        message: Option<&str>,
+    ) -> Result<FileId> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO files (folder_id, path, size, mtime_ns, hash, status, message, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id, size = excluded.size, \
+               mtime_ns = excluded.mtime_ns, hash = excluded.hash, status = excluded.status, \
+               message = excluded.message, updated_at = excluded.updated_at \
+             RETURNING id",
+        )
+        .bind(folder)
+        .bind(path_bytes(path))
+        .bind(i64::try_from(stamp.size).unwrap_or(i64::MAX))
+        .bind(stamp.mtime_ns)
+        .bind(hash)
+        .bind(status.as_str())
+        .bind(message)
+        .bind(now_secs())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(id)
+    }
+
+    async fn delete_chunks(&mut self, file: FileId) -> Result<()> {
+        sqlx::query("DELETE FROM chunks WHERE file_id = ?")
+            .bind(file)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Paths are stored as their raw bytes on Unix, so any file name round-trips.
+#[cfg(unix)]
+fn path_bytes(path: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().to_vec()
+}
+
+#[cfg(unix)]
+fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(bytes))
+}
+
+#[cfg(not(unix))]
+fn path_bytes(path: &Path) -> Vec<u8> {
+    path.to_string_lossy().into_owned().into_bytes()
+}
+
+#[cfg(not(unix))]
+fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
+}

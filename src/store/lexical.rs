@@ -1,0 +1,353 @@
+//! The full-text index: one tantivy document per chunk (chunk id, file id, page,
+//! title, body), analysed in English with stemming, the title weighted above the
+//! body. Text is not stored here: snippets are cut from the catalog's copy.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::snippet::{Snippet, SnippetGenerator};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+};
+use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::error::{Error, Result};
+use crate::store::catalog::{ChunkId, FileId};
+
+const ANALYZER: &str = "quire_en";
+/// Memory for the writer's in-RAM segments; larger batches commit fewer segments.
+const WRITER_HEAP_BYTES: usize = 64 * 1024 * 1024;
+/// Text fragments shown with a hit.
+const SNIPPET_CHARS: usize = 220;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    chunk_id: Field,
+    file_id: Field,
+    page: Field,
+    title: Field,
+    body: Field,
+}
+
+/// One change to the index, applied in batches.
+#[derive(Debug, Clone)]
+pub enum LexicalOp {
+    /// Drop every chunk of a file (changed, failed or removed).
+    DeleteFile(FileId),
+    Add {
+        chunk_id: ChunkId,
+        file_id: FileId,
+        page: u32,
+        title: String,
+        body: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LexicalHit {
+    pub chunk_id: ChunkId,
+    pub file_id: FileId,
+    pub page: u32,
+    pub score: f32,
+}
+
+/// The result of a search: the hits, and what is needed to highlight them.
+pub struct LexicalResults {
+    pub hits: Vec<LexicalHit>,
+    snippets: SnippetGenerator,
+}
+
+impl LexicalResults {
+    /// The best fragment of `text` for this query, with the matched words marked.
+    pub fn snippet(&self, text: &str) -> Snippet {
+        self.snippets.snippet(text)
+    }
+}
+
+pub struct LexicalIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    title_boost: f32,
+    /// The one writer, created when the first batch is written. Writes come only
+    /// from the indexer, which holds the data directory's lock.
+    writer: Mutex<Option<IndexWriter>>,
+}
+
+impl LexicalIndex {
+    /// Opens the index in `dir`, creating it when there is none. Returns whether it was created.
+    pub fn open(dir: &Path, title_boost: f32) -> Result<(LexicalIndex, bool)> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let directory = tantivy::directory::MmapDirectory::open(dir)
+            .map_err(|e| Error::Lexical(tantivy::TantivyError::from(e)))?;
+        let created = !Index::exists(&directory)
+            .map_err(|e| Error::Lexical(tantivy::TantivyError::from(e)))?;
+        let index = if created {
+            Index::create(directory, schema(), tantivy::IndexSettings::default())?
+        } else {
+            Index::open(directory)?
+        };
+        index.tokenizers().register(ANALYZER, english_analyzer());
+        let fields = fields_of(&index.schema())?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok((
+            LexicalIndex {
+                index,
+                reader,
+                fields,
+                title_boost,
+                writer: Mutex::new(None),
+            },
+            created,
+        ))
+    }
+
+    /// Applies a batch of changes and commits them; searches see them at once.
+    pub fn apply(&self, ops: Vec<LexicalOp>) -> Result<()> {
+        let mut guard = self
+            .writer
+            .lock()
+            .map_err(|_| Error::Task("the full-text writer was poisoned by an earlier failure".into()))?;
+        if guard.is_none() {
+            *guard = Some(self.index.writer(WRITER_HEAP_BYTES)?);
+        }
+        let Some(writer) = guard.as_mut() else {
+            return Err(Error::Task("the full-text writer could not be created".into()));
+        };
+        let f = self.fields;
+        for op in ops {
+            match op {
+                LexicalOp::DeleteFile(file_id) => {
+                    writer.delete_term(Term::from_field_u64(f.file_id, id_u64(file_id)));
+                }
+                LexicalOp::Add {
+                    chunk_id,
+                    file_id,
+                    page,
+                    title,
+                    body,
+                } => {
+                    writer.add_document(doc!(
+                        f.chunk_id => id_u64(chunk_id),
+                        f.file_id => id_u64(file_id),
+                        f.page => u64::from(page),
+                        f.title => title,
+                        f.body => body,
+                    ))?;
+                }
+            }
+        }
+        writer.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Drops every document (before a rebuild from the catalog).
+    pub fn clear(&self) -> Result<()> {
+        let mut guard = self
+            .writer
+            .lock()
+            .map_err(|_| Error::Task("the full-text writer was poisoned by an earlier failure".into()))?;
+        if guard.is_none() {
+            *guard = Some(self.index.writer(WRITER_HEAP_BYTES)?);
+        }
+        if let Some(writer) = guard.as_mut() {
+            writer.delete_all_documents()?;
+            writer.commit()?;
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Releases the writer and its lock, waiting for merges to finish.
+    pub fn close_writer(&self) -> Result<()> {
+        let writer = self.writer.lock().ok().and_then(|mut g| g.take());
+        if let Some(writer) = writer {
+            writer.wait_merging_threads()?;
+        }
+        Ok(())
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// BM25 search over title and body. Any input is accepted: plain words are
+    /// analysed like the indexed text; input with deliberate query syntax
+    /// ("exact phrase", -exclude, +require, title:word) goes through tantivy's
+    /// parser in lenient mode, which drops what it cannot read instead of failing.
+    pub fn search(&self, query_text: &str, limit: usize) -> Result<LexicalResults> {
+        let searcher = self.reader.searcher();
+        let query = self.parse(query_text);
+        let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1)))?;
+        let f = self.fields;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let number = |field| doc.get_first(field).and_then(|v| v.as_u64()).unwrap_or(0);
+            hits.push(LexicalHit {
+                chunk_id: i64::try_from(number(f.chunk_id)).unwrap_or(i64::MAX),
+                file_id: i64::try_from(number(f.file_id)).unwrap_or(i64::MAX),
+                page: u32::try_from(number(f.page)).unwrap_or(0),
+                score,
+            });
+        }
+        let mut snippets = SnippetGenerator::create(&searcher, &*query, f.body)?;
+        snippets.set_max_num_chars(SNIPPET_CHARS);
+        Ok(LexicalResults { hits, snippets })
+    }
+
+    fn parse(&self, query_text: &str) -> Box<dyn Query> {
+        if !has_query_syntax(query_text) {
+            return self.terms_query(query_text);
+        }
+        let mut parser = QueryParser::for_index(&self.index, vec![self.fields.title, self.fields.body]);
+        parser.set_field_boost(self.fields.title, self.title_boost);
+        let (query, errors) = parser.parse_query_lenient(&sanitize(query_text));
+        if !errors.is_empty() {
+            tracing::debug!(?errors, "parts of the query were ignored");
+        }
+        query
+    }
+
+    /// Every analysed word of the query, matched in the title (boosted) and in
+    /// the body; scores add up. Unlike the query parser, a hyphenated or
+    /// punctuated word ("low-carb", "B12's") is its words, not a strict phrase.
+    fn terms_query(&self, query_text: &str) -> Box<dyn Query> {
+        let mut analyzer = english_analyzer();
+        let mut stream = analyzer.token_stream(query_text);
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        while let Some(token) = stream.next() {
+            let term_in = |field| TermQuery::new(Term::from_field_text(field, &token.text), IndexRecordOption::WithFreqs);
+            clauses.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(term_in(self.fields.title)), self.title_boost)),
+            ));
+            clauses.push((Occur::Should, Box::new(term_in(self.fields.body))));
+        }
+        Box::new(BooleanQuery::new(clauses))
+    }
+}
+
+/// Whether the text uses query syntax on purpose: quotes, a leading + or -,
+/// or a field name (title:, body:).
+fn has_query_syntax(query: &str) -> bool {
+    query.contains('"')
+        || query.split_whitespace().any(|word| {
+            (word.len() > 1 && (word.starts_with('-') || word.starts_with('+')))
+                || word.starts_with("title:")
+                || word.starts_with("body:")
+        })
+}
+
+/// Keeps the query syntax people use on purpose ("phrases", -exclusions,
+/// title:words) and neutralises what ordinary text triggers by accident: a colon
+/// after a word that is not a field name ("Diet: a review") would otherwise
+/// select a field that does not exist and lose the word.
+fn sanitize(query: &str) -> String {
+    query
+        .split_inclusive(char::is_whitespace)
+        .map(|word| match word.split_once(':') {
+            Some((field, _)) if field == "title" || field == "body" => word.to_string(),
+            Some(_) => word.replace(':', " "),
+            None => word.to_string(),
+        })
+        .collect()
+}
+
+fn english_analyzer() -> TextAnalyzer {
+    let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser);
+    match StopWordFilter::new(Language::English) {
+        Some(stop_words) => builder
+            .filter(stop_words)
+            .filter(Stemmer::new(Language::English))
+            .build(),
+        None => builder.filter(Stemmer::new(Language::English)).build(),
+    }
+}
+
+fn schema() -> Schema {
+    let mut builder = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let id = NumericOptions::default().set_indexed().set_stored().set_fast();
+    builder.add_u64_field("chunk_id", id.clone());
+    builder.add_u64_field("file_id", id);
+    builder.add_u64_field("page", NumericOptions::default().set_stored());
+    builder.add_text_field("title", text.clone());
+    builder.add_text_field("body", text);
+    builder.build()
+}
+
+fn fields_of(schema: &Schema) -> Result<Fields> {
+    let field = |name: &str| {
+        schema.get_field(name).map_err(|_| {
+            Error::Lexical(tantivy::TantivyError::SchemaError(format!(
+                "the full-text index has no field {name:?}; it was made by another version of Quire"
+            )))
+        })
+    };
+    Ok(Fields {
+        chunk_id: field("chunk_id")?,
+        file_id: field("file_id")?,
+        page: field("page")?,
+        title: field("title")?,
+        body: field("body")?,
+    })
+}
+
+fn id_u64(id: i64) -> u64 {
+    u64::try_from(id).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accidental_colons_are_words_and_field_syntax_is_kept() {
+        assert_eq!(sanitize("Diet: a review"), "Diet  a review");
+        assert_eq!(sanitize("title:garden plan"), "title:garden plan");
+        assert!(!has_query_syntax("low-carb diets: a review"));
+        assert!(has_query_syntax("\"green tea\" -coffee"));
+    }
+
+    #[test]
+    fn stemmed_search_finds_chunks_and_deletes_by_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, created) = LexicalIndex::open(dir.path(), 1.5).unwrap();
+        assert!(created);
+        let add = |chunk_id, file_id, body: &str| LexicalOp::Add {
+            chunk_id,
+            file_id,
+            page: 1,
+            title: String::new(),
+            body: body.to_string(),
+        };
+        index
+            .apply(vec![
+                add(1, 10, "Running shoes for marathon runners"),
+                add(2, 11, "A recipe for apple pie"),
+            ])
+            .unwrap();
+        let results = index.search("runner (shoe", 10).unwrap();
+        assert_eq!(results.hits.len(), 1);
+        assert_eq!(results.hits[0].chunk_id, 1);
+        index.apply(vec![LexicalOp::DeleteFile(10)]).unwrap();
+        assert!(index.search("runner shoe", 10).unwrap().hits.is_empty());
+        assert_eq!(index.num_docs(), 1);
+    }
+}

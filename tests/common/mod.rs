@@ -1,0 +1,197 @@
+//! Real test documents, made at test time: PDFs (lopdf), DOCX files (zip), and
+//! a library folder holding one file of each supported kind plus bad inputs.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use lopdf::content::{Content, Operation};
+use lopdf::{dictionary, Document, Object, Stream};
+
+/// A PDF with one page per entry; each page's text is written line by line in Helvetica.
+pub fn pdf(pages: &[&str], title: &str) -> Vec<u8> {
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font",
+        "Subtype" => "Type1",
+        "BaseFont" => "Helvetica",
+        "Encoding" => "WinAnsiEncoding",
+    });
+    let resources_id = doc.add_object(dictionary! {
+        "Font" => dictionary! { "F1" => font_id },
+    });
+    let mut kids = Vec::new();
+    for text in pages {
+        let mut operations = vec![
+            Operation::new("BT", vec![]),
+            Operation::new("Tf", vec!["F1".into(), 11.into()]),
+            Operation::new("TL", vec![14.into()]),
+            Operation::new("Td", vec![60.into(), 780.into()]),
+        ];
+        for line in text.lines() {
+            operations.push(Operation::new("Tj", vec![Object::string_literal(line)]));
+            operations.push(Operation::new("T*", vec![]));
+        }
+        operations.push(Operation::new("ET", vec![]));
+        let content = Content { operations };
+        let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
+        let page_id = doc.add_object(dictionary! {
+            "Type" => "Page",
+            "Parent" => pages_id,
+            "Contents" => content_id,
+        });
+        kids.push(page_id.into());
+    }
+    let count = kids.len() as i64;
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages",
+            "Kids" => kids,
+            "Count" => count,
+            "Resources" => resources_id,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    let info_id = doc.add_object(dictionary! { "Title" => Object::string_literal(title) });
+    doc.trailer.set("Root", catalog_id);
+    doc.trailer.set("Info", info_id);
+    let mut bytes = Vec::new();
+    doc.save_to(&mut bytes).unwrap();
+    bytes
+}
+
+/// A minimal but valid DOCX: one paragraph per entry, and a title in its core properties.
+pub fn docx(paragraphs: &[&str], title: &str) -> Vec<u8> {
+    let mut body = String::new();
+    for p in paragraphs {
+        body.push_str(&format!("<w:p><w:r><w:t xml:space=\"preserve\">{}</w:t></w:r></w:p>", escape(p)));
+    }
+    let files = [
+        (
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/><Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/></Types>"#.to_string(),
+        ),
+        (
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" Target="docProps/core.xml"/></Relationships>"#.to_string(),
+        ),
+        (
+            "word/document.xml",
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>"#
+            ),
+        ),
+        (
+            "docProps/core.xml",
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>{}</dc:title></cp:coreProperties>"#,
+                escape(title)
+            ),
+        ),
+    ];
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    for (name, content) in files {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(content.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Filler prose so that documents have realistic length, different per seed.
+pub fn prose(seed: usize, sentences: usize) -> String {
+    const WORDS: &[&str] = &[
+        "budget", "meeting", "schedule", "review", "project", "delivery", "team", "customer",
+        "quality", "process", "report", "update", "plan", "office", "supplier", "contract",
+        "invoice", "training", "policy", "feedback", "travel", "inventory", "market", "forecast",
+    ];
+    let mut out = String::new();
+    for s in 0..sentences {
+        let mut sentence = Vec::new();
+        for w in 0..9 {
+            sentence.push(WORDS[(seed * 31 + s * 7 + w * 13) % WORDS.len()]);
+        }
+        out.push_str(&format!("The {}.\n", sentence.join(" ")));
+    }
+    out
+}
+
+pub const PDF_PAGE3_PHRASE: &str = "heron nests beside the flooded quarry";
+pub const TXT_PHRASE: &str = "sourdough starter needs feeding twice daily";
+pub const MD_PHRASE: &str = "glacier retreat measurements from the northern valley";
+pub const HTML_PHRASE: &str = "lighthouse keeper logbook entries";
+pub const DOCX_PHRASE: &str = "tenancy agreement renewal clause";
+
+/// A library folder: one good file of each kind, each with its own phrase, and bad inputs.
+pub fn library(dir: &Path) -> PathBuf {
+    let root = dir.join("library");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    let write = |name: &str, bytes: &[u8]| std::fs::write(root.join(name), bytes).unwrap();
+
+    write("notes.txt", format!("Kitchen notes.\n\nThe {TXT_PHRASE}.\n{}", prose(1, 5)).as_bytes());
+    write(
+        "sub/guide.md",
+        format!("# Field guide\n\nOur **{MD_PHRASE}** are below.\n\n{}", prose(2, 6)).as_bytes(),
+    );
+    write(
+        "page.html",
+        format!(
+            "<html><head><title>Coast history</title><script>var hidden = 'zeppelin';</script></head>\
+             <body><h1>Coast</h1><p>The {HTML_PHRASE} survive.</p><p>{}</p></body></html>",
+            prose(3, 4)
+        )
+        .as_bytes(),
+    );
+    let pages: Vec<String> = (1..=5)
+        .map(|n| {
+            if n == 3 {
+                format!("Page three of the survey.\nA {PDF_PAGE3_PHRASE} was seen.\n{}", prose(10 + n, 4))
+            } else {
+                format!("Page {n} of the survey.\n{}", prose(10 + n, 4))
+            }
+        })
+        .collect();
+    let pages: Vec<&str> = pages.iter().map(String::as_str).collect();
+    write("survey.pdf", &pdf(&pages, "Wetland survey"));
+    write(
+        "letter.docx",
+        &docx(&["Dear tenant,", &format!("Please read the {DOCX_PHRASE} carefully."), &prose(4, 3)], "Letter"),
+    );
+
+    // Bad inputs: each must end as a per-file error or skip, costing nothing else.
+    let mut corrupt = pdf(&["This PDF will be cut short."], "Broken");
+    corrupt.truncate(corrupt.len() / 3);
+    write("corrupt.pdf", &corrupt);
+    write("empty.txt", b"");
+    write("firmware.log", &[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef]);
+    write("photo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+    // Ignored and hidden files are not even looked at.
+    write(".hidden.txt", b"hidden words xylophone");
+    write(".gitignore", b"ignored/\n");
+    std::fs::create_dir_all(root.join("ignored")).unwrap();
+    write("ignored/skip.txt", b"ignored words xylophone");
+    root
+}
+
+/// Whether this process can be denied reading a file (root reads everything).
+pub fn permissions_apply(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let probe = dir.join("permission-probe");
+    std::fs::write(&probe, b"x").unwrap();
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let denied = std::fs::read(&probe).is_err();
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::remove_file(&probe).unwrap();
+    denied
+}

@@ -1,0 +1,179 @@
+//! The engine on a real folder: every supported format is found by its own
+//! words at the right page, bad files are reported one by one without costing
+//! the rest, and re-indexing follows edits, deletions and renames without
+//! extracting unchanged files again.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use quire::ingest::IndexReport;
+use quire::progress::NoProgress;
+use quire::store::FileStatus;
+use quire::{Config, Engine};
+
+async fn open(data: &Path) -> Engine {
+    Engine::open(Config::with_data_dir(data)).await.unwrap()
+}
+
+async fn top_path(engine: &Engine, query: &str) -> Option<(PathBuf, u32)> {
+    let hits = engine.search(query, 5).await.unwrap();
+    hits.first().map(|h| (h.path.clone(), h.page))
+}
+
+fn names(paths: &[PathBuf]) -> Vec<String> {
+    let mut names: Vec<String> = paths
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn problem<'a>(report: &'a IndexReport, name: &str) -> &'a quire::ingest::Problem {
+    report
+        .problems
+        .iter()
+        .find(|p| p.path.file_name().is_some_and(|n| n == name))
+        .unwrap_or_else(|| panic!("no problem recorded for {name}: {:#?}", report.problems))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn indexes_every_format_reports_bad_files_and_follows_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = library(tmp.path()).canonicalize().unwrap();
+    let engine = open(&tmp.path().join("data")).await;
+
+    let report = engine.index_folder(&root, &NoProgress).await.unwrap();
+    assert_eq!(
+        names(&report.extracted),
+        ["guide.md", "letter.docx", "notes.txt", "page.html", "survey.pdf"]
+    );
+    assert_eq!(report.failed, 1, "{:#?}", report.problems);
+    assert_eq!(report.skipped, 3, "{:#?}", report.problems);
+
+    // Bad inputs: each has its own, specific reason.
+    let corrupt = problem(&report, "corrupt.pdf");
+    assert_eq!(corrupt.status, FileStatus::Error);
+    assert!(corrupt.message.contains("damaged"), "{}", corrupt.message);
+    assert_eq!(problem(&report, "empty.txt").message, "empty file");
+    let binary = problem(&report, "firmware.log");
+    assert_eq!(binary.status, FileStatus::Skipped);
+    assert!(binary.message.contains("binary"), "{}", binary.message);
+    assert!(problem(&report, "photo.png").message.contains("unsupported file type"));
+
+    // The phrase on page 3 of the PDF is found there.
+    let hits = engine.search(PDF_PAGE3_PHRASE, 5).await.unwrap();
+    let hit = &hits[0];
+    assert_eq!(hit.path, root.join("survey.pdf"));
+    assert_eq!(hit.page, 3);
+    assert_eq!(hit.title.as_deref(), Some("Wetland survey"));
+    assert!(!hit.snippet.highlights.is_empty());
+    let marked = hit.snippet.marked("[", "]");
+    assert!(marked.contains("[heron]") && marked.contains("[quarry]"), "{marked}");
+    assert!(hits.iter().skip(1).all(|h| h.score < hit.score));
+
+    // Each format by its own words, stemmed ("feeding" finds "feed").
+    assert_eq!(top_path(&engine, "sourdough starter feed").await, Some((root.join("notes.txt"), 1)));
+    assert_eq!(top_path(&engine, MD_PHRASE).await, Some((root.join("sub/guide.md"), 1)));
+    assert_eq!(top_path(&engine, HTML_PHRASE).await, Some((root.join("page.html"), 1)));
+    assert_eq!(top_path(&engine, DOCX_PHRASE).await, Some((root.join("letter.docx"), 1)));
+    // Script content, hidden files and ignored folders are not indexed.
+    assert!(engine.search("zeppelin", 5).await.unwrap().is_empty());
+    assert!(engine.search("xylophone", 5).await.unwrap().is_empty());
+
+    // A second run with nothing changed does no work.
+    let again = engine.index_folder(&root, &NoProgress).await.unwrap();
+    assert!(again.extracted.is_empty(), "{:?}", again.extracted);
+    // The damaged PDF is read again (errors are retried) but, its content being the same, not parsed again.
+    assert_eq!(again.unchanged, 9, "unchanged files of {again:#?}");
+
+    // Modify one, delete one, rename one.
+    std::fs::write(root.join("notes.txt"), "Kitchen notes, rewritten: the pressure cooker gasket must be replaced.").unwrap();
+    std::fs::remove_file(root.join("page.html")).unwrap();
+    std::fs::rename(root.join("sub/guide.md"), root.join("handbook.md")).unwrap();
+    let changed = engine.index_folder(&root, &NoProgress).await.unwrap();
+    assert_eq!(names(&changed.extracted), ["notes.txt"], "only the modified file is extracted again");
+    assert_eq!(changed.renamed, 1);
+    assert_eq!(changed.removed, 1);
+
+    assert_eq!(top_path(&engine, "pressure cooker gasket").await, Some((root.join("notes.txt"), 1)));
+    assert!(engine.search("sourdough starter", 5).await.unwrap().is_empty());
+    assert!(engine.search(HTML_PHRASE, 5).await.unwrap().iter().all(|h| h.path != root.join("page.html")));
+    assert_eq!(top_path(&engine, MD_PHRASE).await, Some((root.join("handbook.md"), 1)));
+    assert_eq!(top_path(&engine, PDF_PAGE3_PHRASE).await, Some((root.join("survey.pdf"), 3)));
+
+    // Status lists the folder and the file in error with its message.
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.folders.len(), 1);
+    assert_eq!(status.folders[0].indexed, 4);
+    assert_eq!(status.folders[0].errors, 1);
+    let errors: Vec<_> = status.problems.iter().filter(|p| p.status == FileStatus::Error).collect();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].path.ends_with("corrupt.pdf"));
+    engine.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_file_is_an_error_and_the_rest_is_indexed() {
+    let tmp = tempfile::tempdir().unwrap();
+    if !permissions_apply(tmp.path()) {
+        eprintln!("skipping only this case: running as root, which can read any file");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let root = library(tmp.path()).canonicalize().unwrap();
+    let locked = root.join("locked.txt");
+    std::fs::write(&locked, "a secret recipe").unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let engine = open(&tmp.path().join("data")).await;
+    let report = engine.index_folder(&root, &NoProgress).await.unwrap();
+    let locked_problem = problem(&report, "locked.txt");
+    assert_eq!(locked_problem.status, FileStatus::Error);
+    assert!(locked_problem.message.contains("permission denied"), "{}", locked_problem.message);
+    assert_eq!(report.extracted.len(), 5);
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o600)).unwrap();
+    engine.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_index_survives_reopening_and_is_rebuilt_from_the_catalog_when_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = library(tmp.path()).canonicalize().unwrap();
+    let data = tmp.path().join("data");
+    let engine = open(&data).await;
+    engine.index_folder(&root, &NoProgress).await.unwrap();
+    let before = engine.search(PDF_PAGE3_PHRASE, 10).await.unwrap();
+    engine.close().await.unwrap();
+
+    let reopened = open(&data).await;
+    let after = reopened.search(PDF_PAGE3_PHRASE, 10).await.unwrap();
+    assert_eq!(
+        before.iter().map(|h| (h.chunk_id, h.page)).collect::<Vec<_>>(),
+        after.iter().map(|h| (h.chunk_id, h.page)).collect::<Vec<_>>()
+    );
+    reopened.close().await.unwrap();
+
+    std::fs::remove_dir_all(data.join("lexical")).unwrap();
+    let rebuilt = open(&data).await;
+    assert_eq!(top_path(&rebuilt, PDF_PAGE3_PHRASE).await, Some((root.join("survey.pdf"), 3)));
+    rebuilt.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn odd_queries_never_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = library(tmp.path()).canonicalize().unwrap();
+    let engine = open(&tmp.path().join("data")).await;
+    engine.index_folder(&root, &NoProgress).await.unwrap();
+    for query in ["", "   ", "\"unbalanced", "title:", "AND OR NOT", "(((", "-", "heron:quarry", "*?~^", "😀"] {
+        engine
+            .search(query, 5)
+            .await
+            .unwrap_or_else(|e| panic!("query {query:?} failed: {e}"));
+    }
+    assert_eq!(top_path(&engine, "\"flooded quarry\" -sourdough").await, Some((root.join("survey.pdf"), 3)));
+    assert_eq!(top_path(&engine, "heron: quarry").await, Some((root.join("survey.pdf"), 3)));
+    engine.close().await.unwrap();
+}
