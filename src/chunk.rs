@@ -62,8 +62,7 @@ impl Chunker {
             .with_overlap(config.chunk_overlap_tokens)
             // Config::load checks that the overlap is below the chunk size; fall back to none.
             .unwrap_or_else(|_| {
-                ChunkConfig::new(config.chunk_min_tokens..config.chunk_max_tokens)
-                    .with_sizer(TokenEstimate)
+                ChunkConfig::new(config.chunk_min_tokens..config.chunk_max_tokens).with_sizer(TokenEstimate)
             });
         Chunker {
             splitter: TextSplitter::new(chunk_config),
@@ -107,7 +106,11 @@ mod tests {
         let page_two = "A short second page.".to_string();
         let doc = Document::from_pages(None, [page_one.clone(), page_two.clone()]);
         let chunks = Chunker::new(&Config::default()).chunk(&doc);
-        assert!(chunks.len() >= 3, "expected page one to be split, got {}", chunks.len());
+        assert!(
+            chunks.len() >= 3,
+            "expected page one to be split, got {}",
+            chunks.len()
+        );
         for chunk in &chunks {
             let page_text = if chunk.page == 1 { &page_one } else { &page_two };
             assert_eq!(&page_text[chunk.span.clone()], chunk.text);

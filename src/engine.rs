@@ -131,12 +131,15 @@ impl Engine {
         let _lock = self.lock()?;
         let folder = self.catalog.add_folder(source).await?;
         let chunker = crate::chunk::Chunker::new(&self.config);
-        let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "documents", documents.len() as u64);
+        let mut tracker =
+            ProgressTracker::new(progress, Phase::Indexing, "documents", documents.len() as u64);
         let mut writer = BatchWriter::new(&self.catalog, self.lexical.clone());
         for (path, document) in documents {
             let chunks = chunker.chunk(&document);
             let content = IndexedContent {
-                hash: blake3::hash(path.as_os_str().as_encoded_bytes()).to_hex().to_string(),
+                hash: blake3::hash(path.as_os_str().as_encoded_bytes())
+                    .to_hex()
+                    .to_string(),
                 title: document.title.clone(),
                 page_count: u32::try_from(document.pages.len()).unwrap_or(u32::MAX),
                 chunks,

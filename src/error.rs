@@ -37,10 +37,7 @@ pub enum Error {
         pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
         data_dir.display()
     )]
-    Busy {
-        data_dir: PathBuf,
-        pid: Option<u32>,
-    },
+    Busy { data_dir: PathBuf, pid: Option<u32> },
 
     #[error("{}: line {line}: {message}", path.display())]
     Benchmark {

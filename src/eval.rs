@@ -122,7 +122,12 @@ pub async fn evaluate(
     let chunks = engine.status().await?.folders.iter().map(|f| f.chunks).sum();
 
     let query_started = Instant::now();
-    let mut tracker = ProgressTracker::new(progress, Phase::Querying, "queries", benchmark.queries.len() as u64);
+    let mut tracker = ProgressTracker::new(
+        progress,
+        Phase::Querying,
+        "queries",
+        benchmark.queries.len() as u64,
+    );
     let mut run: Vec<(String, Vec<(String, f32)>)> = Vec::with_capacity(benchmark.queries.len());
     for (query_id, text) in &benchmark.queries {
         let ranked = match mode {
@@ -202,7 +207,11 @@ pub fn ndcg_at(ranked: &[(String, f32)], judged: &HashMap<String, i32>, k: usize
         .enumerate()
         .map(|(i, g)| g / ((i + 2) as f64).log2())
         .sum();
-    if idcg > 0.0 { dcg / idcg } else { 0.0 }
+    if idcg > 0.0 {
+        dcg / idcg
+    } else {
+        0.0
+    }
 }
 
 /// trec_eval `recall.k`: relevant documents (grade ≥ 1) in the top k over all relevant.
@@ -220,7 +229,10 @@ pub fn recall_at(ranked: &[(String, f32)], judged: &HashMap<String, i32>, k: usi
 }
 
 fn write_trec_run(path: &Path, run: &[(String, Vec<(String, f32)>)], mode: Mode) -> Result<()> {
-    let tag = format!("quire-{}", serde_json::to_string(&mode).unwrap_or_default().trim_matches('"'));
+    let tag = format!(
+        "quire-{}",
+        serde_json::to_string(&mode).unwrap_or_default().trim_matches('"')
+    );
     let mut out = String::new();
     for (query_id, ranked) in run {
         for (rank, (doc, score)) in ranked.iter().enumerate() {
@@ -245,10 +257,17 @@ fn load_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, i32>>> {
             message: message.to_string(),
         };
         let [query, doc, grade] = fields[..] else {
-            return Err(bad("expected three tab-separated columns: query-id, corpus-id, score"));
+            return Err(bad(
+                "expected three tab-separated columns: query-id, corpus-id, score",
+            ));
         };
-        let grade: i32 = grade.parse().map_err(|_| bad("the score is not a whole number"))?;
-        qrels.entry(query.to_string()).or_default().insert(doc.to_string(), grade);
+        let grade: i32 = grade
+            .parse()
+            .map_err(|_| bad("the score is not a whole number"))?;
+        qrels
+            .entry(query.to_string())
+            .or_default()
+            .insert(doc.to_string(), grade);
     }
     // Only queries with at least one relevant document are scored.
     qrels.retain(|_, docs| docs.values().any(|&g| g > 0));
@@ -294,7 +313,10 @@ mod tests {
         let dcg = 2.0 + 1.0 / 4f64.log2();
         let idcg = 2.0 + 1.0 / 3f64.log2();
         assert!((score - dcg / idcg).abs() < 1e-12);
-        assert_eq!(ndcg_at(&run(&["a", "b"]), &judged(&[("a", 2), ("b", 1)]), 10), 1.0);
+        assert_eq!(
+            ndcg_at(&run(&["a", "b"]), &judged(&[("a", 2), ("b", 1)]), 10),
+            1.0
+        );
     }
 
     #[test]
@@ -307,7 +329,11 @@ mod tests {
 
     #[test]
     fn ties_are_broken_by_document_id_descending_as_trec_eval_does() {
-        let mut ranked = vec![("d1".to_string(), 1.0), ("d3".to_string(), 1.0), ("d2".to_string(), 2.0)];
+        let mut ranked = vec![
+            ("d1".to_string(), 1.0),
+            ("d3".to_string(), 1.0),
+            ("d2".to_string(), 2.0),
+        ];
         sort_trec(&mut ranked);
         let order: Vec<&str> = ranked.iter().map(|(d, _)| d.as_str()).collect();
         assert_eq!(order, ["d2", "d3", "d1"]);

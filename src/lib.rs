@@ -10,9 +10,9 @@ pub mod eval;
 pub mod extract;
 pub mod ingest;
 mod lock;
-pub mod serde_path;
 pub mod progress;
 pub mod retrieve;
+pub mod serde_path;
 pub mod store;
 
 pub use config::Config;

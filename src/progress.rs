@@ -78,9 +78,13 @@ impl<'a> ProgressTracker<'a> {
 
     pub fn snapshot(&self) -> Progress {
         let elapsed = self.started.elapsed().as_secs_f64();
-        let rate = if elapsed > 0.0 { self.done as f64 / elapsed } else { 0.0 };
-        let eta_secs = (rate > 0.0 && self.total >= self.done)
-            .then(|| (self.total - self.done) as f64 / rate);
+        let rate = if elapsed > 0.0 {
+            self.done as f64 / elapsed
+        } else {
+            0.0
+        };
+        let eta_secs =
+            (rate > 0.0 && self.total >= self.done).then(|| (self.total - self.done) as f64 / rate);
         Progress {
             phase: self.phase,
             done: self.done,

@@ -38,7 +38,8 @@ impl Snippet {
         let mut out = String::with_capacity(self.text.len() + 16 * self.highlights.len());
         let mut last = 0;
         for range in &self.highlights {
-            let (Some(before), Some(word)) = (self.text.get(last..range.start), self.text.get(range.clone())) else {
+            let (Some(before), Some(word)) = (self.text.get(last..range.start), self.text.get(range.clone()))
+            else {
                 continue;
             };
             out.push_str(before);
@@ -119,6 +120,9 @@ mod tests {
             text: "green tea and black tea".into(),
             highlights: vec![6..9, 20..23],
         };
-        assert_eq!(snippet.marked("<b>", "</b>"), "green <b>tea</b> and black <b>tea</b>");
+        assert_eq!(
+            snippet.marked("<b>", "</b>"),
+            "green <b>tea</b> and black <b>tea</b>"
+        );
     }
 }

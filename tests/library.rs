@@ -61,7 +61,9 @@ async fn indexes_every_format_reports_bad_files_and_follows_changes() {
     let binary = problem(&report, "firmware.log");
     assert_eq!(binary.status, FileStatus::Skipped);
     assert!(binary.message.contains("binary"), "{}", binary.message);
-    assert!(problem(&report, "photo.png").message.contains("unsupported file type"));
+    assert!(problem(&report, "photo.png")
+        .message
+        .contains("unsupported file type"));
 
     // The phrase on page 3 of the PDF is found there.
     let hits = engine.search(PDF_PAGE3_PHRASE, 5).await.unwrap();
@@ -71,14 +73,29 @@ async fn indexes_every_format_reports_bad_files_and_follows_changes() {
     assert_eq!(hit.title.as_deref(), Some("Wetland survey"));
     assert!(!hit.snippet.highlights.is_empty());
     let marked = hit.snippet.marked("[", "]");
-    assert!(marked.contains("[heron]") && marked.contains("[quarry]"), "{marked}");
+    assert!(
+        marked.contains("[heron]") && marked.contains("[quarry]"),
+        "{marked}"
+    );
     assert!(hits.iter().skip(1).all(|h| h.score < hit.score));
 
     // Each format by its own words, stemmed ("feeding" finds "feed").
-    assert_eq!(top_path(&engine, "sourdough starter feed").await, Some((root.join("notes.txt"), 1)));
-    assert_eq!(top_path(&engine, MD_PHRASE).await, Some((root.join("sub/guide.md"), 1)));
-    assert_eq!(top_path(&engine, HTML_PHRASE).await, Some((root.join("page.html"), 1)));
-    assert_eq!(top_path(&engine, DOCX_PHRASE).await, Some((root.join("letter.docx"), 1)));
+    assert_eq!(
+        top_path(&engine, "sourdough starter feed").await,
+        Some((root.join("notes.txt"), 1))
+    );
+    assert_eq!(
+        top_path(&engine, MD_PHRASE).await,
+        Some((root.join("sub/guide.md"), 1))
+    );
+    assert_eq!(
+        top_path(&engine, HTML_PHRASE).await,
+        Some((root.join("page.html"), 1))
+    );
+    assert_eq!(
+        top_path(&engine, DOCX_PHRASE).await,
+        Some((root.join("letter.docx"), 1))
+    );
     // Script content, hidden files and ignored folders are not indexed.
     assert!(engine.search("zeppelin", 5).await.unwrap().is_empty());
     assert!(engine.search("xylophone", 5).await.unwrap().is_empty());
@@ -90,26 +107,52 @@ async fn indexes_every_format_reports_bad_files_and_follows_changes() {
     assert_eq!(again.unchanged, 9, "unchanged files of {again:#?}");
 
     // Modify one, delete one, rename one.
-    std::fs::write(root.join("notes.txt"), "Kitchen notes, rewritten: the pressure cooker gasket must be replaced.").unwrap();
+    std::fs::write(
+        root.join("notes.txt"),
+        "Kitchen notes, rewritten: the pressure cooker gasket must be replaced.",
+    )
+    .unwrap();
     std::fs::remove_file(root.join("page.html")).unwrap();
     std::fs::rename(root.join("sub/guide.md"), root.join("handbook.md")).unwrap();
     let changed = engine.index_folder(&root, &NoProgress).await.unwrap();
-    assert_eq!(names(&changed.extracted), ["notes.txt"], "only the modified file is extracted again");
+    assert_eq!(
+        names(&changed.extracted),
+        ["notes.txt"],
+        "only the modified file is extracted again"
+    );
     assert_eq!(changed.renamed, 1);
     assert_eq!(changed.removed, 1);
 
-    assert_eq!(top_path(&engine, "pressure cooker gasket").await, Some((root.join("notes.txt"), 1)));
+    assert_eq!(
+        top_path(&engine, "pressure cooker gasket").await,
+        Some((root.join("notes.txt"), 1))
+    );
     assert!(engine.search("sourdough starter", 5).await.unwrap().is_empty());
-    assert!(engine.search(HTML_PHRASE, 5).await.unwrap().iter().all(|h| h.path != root.join("page.html")));
-    assert_eq!(top_path(&engine, MD_PHRASE).await, Some((root.join("handbook.md"), 1)));
-    assert_eq!(top_path(&engine, PDF_PAGE3_PHRASE).await, Some((root.join("survey.pdf"), 3)));
+    assert!(engine
+        .search(HTML_PHRASE, 5)
+        .await
+        .unwrap()
+        .iter()
+        .all(|h| h.path != root.join("page.html")));
+    assert_eq!(
+        top_path(&engine, MD_PHRASE).await,
+        Some((root.join("handbook.md"), 1))
+    );
+    assert_eq!(
+        top_path(&engine, PDF_PAGE3_PHRASE).await,
+        Some((root.join("survey.pdf"), 3))
+    );
 
     // Status lists the folder and the file in error with its message.
     let status = engine.status().await.unwrap();
     assert_eq!(status.folders.len(), 1);
     assert_eq!(status.folders[0].indexed, 4);
     assert_eq!(status.folders[0].errors, 1);
-    let errors: Vec<_> = status.problems.iter().filter(|p| p.status == FileStatus::Error).collect();
+    let errors: Vec<_> = status
+        .problems
+        .iter()
+        .filter(|p| p.status == FileStatus::Error)
+        .collect();
     assert_eq!(errors.len(), 1);
     assert!(errors[0].path.ends_with("corrupt.pdf"));
     engine.close().await.unwrap();
@@ -131,7 +174,11 @@ async fn an_unreadable_file_is_an_error_and_the_rest_is_indexed() {
     let report = engine.index_folder(&root, &NoProgress).await.unwrap();
     let locked_problem = problem(&report, "locked.txt");
     assert_eq!(locked_problem.status, FileStatus::Error);
-    assert!(locked_problem.message.contains("permission denied"), "{}", locked_problem.message);
+    assert!(
+        locked_problem.message.contains("permission denied"),
+        "{}",
+        locked_problem.message
+    );
     assert_eq!(report.extracted.len(), 5);
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o600)).unwrap();
     engine.close().await.unwrap();
@@ -157,7 +204,10 @@ async fn the_index_survives_reopening_and_is_rebuilt_from_the_catalog_when_lost(
 
     std::fs::remove_dir_all(data.join("lexical")).unwrap();
     let rebuilt = open(&data).await;
-    assert_eq!(top_path(&rebuilt, PDF_PAGE3_PHRASE).await, Some((root.join("survey.pdf"), 3)));
+    assert_eq!(
+        top_path(&rebuilt, PDF_PAGE3_PHRASE).await,
+        Some((root.join("survey.pdf"), 3))
+    );
     rebuilt.close().await.unwrap();
 }
 
@@ -167,13 +217,30 @@ async fn odd_queries_never_fail() {
     let root = library(tmp.path()).canonicalize().unwrap();
     let engine = open(&tmp.path().join("data")).await;
     engine.index_folder(&root, &NoProgress).await.unwrap();
-    for query in ["", "   ", "\"unbalanced", "title:", "AND OR NOT", "(((", "-", "heron:quarry", "*?~^", "😀"] {
+    for query in [
+        "",
+        "   ",
+        "\"unbalanced",
+        "title:",
+        "AND OR NOT",
+        "(((",
+        "-",
+        "heron:quarry",
+        "*?~^",
+        "😀",
+    ] {
         engine
             .search(query, 5)
             .await
             .unwrap_or_else(|e| panic!("query {query:?} failed: {e}"));
     }
-    assert_eq!(top_path(&engine, "\"flooded quarry\" -sourdough").await, Some((root.join("survey.pdf"), 3)));
-    assert_eq!(top_path(&engine, "heron: quarry").await, Some((root.join("survey.pdf"), 3)));
+    assert_eq!(
+        top_path(&engine, "\"flooded quarry\" -sourdough").await,
+        Some((root.join("survey.pdf"), 3))
+    );
+    assert_eq!(
+        top_path(&engine, "heron: quarry").await,
+        Some((root.join("survey.pdf"), 3))
+    );
     engine.close().await.unwrap();
 }

@@ -19,7 +19,11 @@ use quire::{Config, Engine};
 use progress_bar::ProgressBarSink;
 
 #[derive(Parser)]
-#[command(name = "quire", version, about = "Private search over your documents, on your machine")]
+#[command(
+    name = "quire",
+    version,
+    about = "Private search over your documents, on your machine"
+)]
 struct Cli {
     /// Where Quire keeps its catalog and indexes (default: the OS data directory).
     #[arg(long, global = true, env = "QUIRE_DATA_DIR", value_name = "DIR")]
@@ -32,9 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Add folders to the library and index them; with no folder, update every folder.
-    Index {
-        folders: Vec<PathBuf>,
-    },
+    Index { folders: Vec<PathBuf> },
     /// Search the indexed documents.
     Search {
         query: String,
@@ -207,7 +209,11 @@ fn print_index_report(report: &IndexReport) {
         report.chunks_written,
         report.elapsed_secs
     );
-    let errors: Vec<_> = report.problems.iter().filter(|p| p.status == FileStatus::Error).collect();
+    let errors: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.status == FileStatus::Error)
+        .collect();
     if !errors.is_empty() {
         println!("Could not index:");
         for problem in errors {
@@ -227,7 +233,13 @@ fn print_hits(query: &str, hits: &[SearchHit]) {
         ("**", "**")
     };
     for (rank, hit) in hits.iter().enumerate() {
-        println!("{:>2}. {}  (page {})  score {:.2}", rank + 1, hit.path.display(), hit.page, hit.score);
+        println!(
+            "{:>2}. {}  (page {})  score {:.2}",
+            rank + 1,
+            hit.path.display(),
+            hit.page,
+            hit.score
+        );
         if let Some(title) = &hit.title {
             println!("    {title}");
         }
@@ -254,14 +266,23 @@ fn print_status(status: &LibraryStatus, verbose: bool) {
             folder.chunks
         );
     }
-    let errors: Vec<_> = status.problems.iter().filter(|p| p.status == FileStatus::Error).collect();
+    let errors: Vec<_> = status
+        .problems
+        .iter()
+        .filter(|p| p.status == FileStatus::Error)
+        .collect();
     if !errors.is_empty() {
         println!("Files in error:");
         for problem in errors {
             println!("  {}: {}", problem.path.display(), problem.message);
         }
     }
-    let skipped = status.problems.len() - status.problems.iter().filter(|p| p.status == FileStatus::Error).count();
+    let skipped = status.problems.len()
+        - status
+            .problems
+            .iter()
+            .filter(|p| p.status == FileStatus::Error)
+            .count();
     if verbose {
         if skipped > 0 {
             println!("Skipped files:");

@@ -33,9 +33,9 @@ impl ProgressSink for ProgressBarSink {
             *phase = Some(progress.phase);
             let style = match progress.phase {
                 Phase::Scanning => ProgressStyle::with_template("{spinner} scanning folders…"),
-                Phase::Indexing | Phase::Querying => ProgressStyle::with_template(
-                    "{spinner} [{bar:32.cyan/blue}] {pos}/{len} {msg}",
-                ),
+                Phase::Indexing | Phase::Querying => {
+                    ProgressStyle::with_template("{spinner} [{bar:32.cyan/blue}] {pos}/{len} {msg}")
+                }
             };
             if let Ok(style) = style {
                 self.bar.set_style(style.progress_chars("=> "));
@@ -48,8 +48,10 @@ impl ProgressSink for ProgressBarSink {
             .eta_secs
             .map(|s| format!(", ETA {}", format_secs(s)))
             .unwrap_or_default();
-        self.bar
-            .set_message(format!("{}, {:.1} {}/s{eta}", progress.unit, progress.rate, progress.unit));
+        self.bar.set_message(format!(
+            "{}, {:.1} {}/s{eta}",
+            progress.unit, progress.rate, progress.unit
+        ));
     }
 }
 

@@ -15,11 +15,12 @@ const MAX_XML_BYTES: u64 = 256 * 1024 * 1024;
 
 pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
-        ExtractError::Failed(format!("not a valid DOCX file (the zip container is damaged: {e})"))
+        ExtractError::Failed(format!(
+            "not a valid DOCX file (the zip container is damaged: {e})"
+        ))
     })?;
-    let body = read_entry(&mut archive, "word/document.xml")?.ok_or_else(|| {
-        ExtractError::Failed("not a Word document (no word/document.xml inside)".into())
-    })?;
+    let body = read_entry(&mut archive, "word/document.xml")?
+        .ok_or_else(|| ExtractError::Failed("not a Word document (no word/document.xml inside)".into()))?;
     let pages = body_pages(&body)?;
     let title = read_entry(&mut archive, "docProps/core.xml")
         .ok()
@@ -67,9 +68,10 @@ fn body_pages(xml: &str) -> Result<Vec<String>, ExtractError> {
             Event::Empty(e) => match e.local_name().as_ref() {
                 b"tab" => page.push('\t'),
                 b"br" | b"cr" => {
-                    let is_page_break = e.attributes().flatten().any(|a| {
-                        a.key.local_name().as_ref() == b"type" && a.value.as_ref() == b"page"
-                    });
+                    let is_page_break = e
+                        .attributes()
+                        .flatten()
+                        .any(|a| a.key.local_name().as_ref() == b"type" && a.value.as_ref() == b"page");
                     if is_page_break {
                         pages.push(std::mem::take(&mut page));
                     } else {
@@ -80,9 +82,9 @@ fn body_pages(xml: &str) -> Result<Vec<String>, ExtractError> {
                 _ => {}
             },
             Event::Text(t) if in_text => {
-                let text = t.decode().map_err(|e| {
-                    ExtractError::Failed(format!("damaged text in word/document.xml: {e}"))
-                })?;
+                let text = t
+                    .decode()
+                    .map_err(|e| ExtractError::Failed(format!("damaged text in word/document.xml: {e}")))?;
                 page.push_str(&text);
             }
             Event::GeneralRef(r) if in_text => {
@@ -109,7 +111,9 @@ fn resolve_reference(name: &str) -> String {
             } else {
                 name.strip_prefix('#').and_then(|d| d.parse().ok())
             };
-            code.and_then(char::from_u32).map(String::from).unwrap_or_default()
+            code.and_then(char::from_u32)
+                .map(String::from)
+                .unwrap_or_default()
         }
     }
 }
@@ -145,7 +149,10 @@ mod tests {
             <w:p><w:r><w:br w:type="page"/><w:t>Second page</w:t></w:r></w:p>
         </w:body></w:document>"#;
         let pages = body_pages(xml).unwrap();
-        assert_eq!(pages, vec!["Fish & chips\t menu".to_string(), "Second page".to_string()]);
+        assert_eq!(
+            pages,
+            vec!["Fish & chips\t menu".to_string(), "Second page".to_string()]
+        );
     }
 
     #[test]

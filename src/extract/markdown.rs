@@ -45,6 +45,9 @@ mod tests {
     fn markup_is_removed_and_the_first_heading_is_the_title() {
         let doc = extract("# Garden *plan*\n\nPlant **tomatoes** in `May`.\n\n- basil\n- mint\n").unwrap();
         assert_eq!(doc.title.as_deref(), Some("Garden plan"));
-        assert_eq!(doc.pages[0].text, "Garden plan\n\nPlant tomatoes in May.\n\nbasil\n\nmint");
+        assert_eq!(
+            doc.pages[0].text,
+            "Garden plan\n\nPlant tomatoes in May.\n\nbasil\n\nmint"
+        );
     }
 }

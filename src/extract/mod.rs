@@ -70,11 +70,11 @@ pub enum Format {
 
 /// Extensions of formats that are certainly not text and that Quire has no extractor for.
 const UNSUPPORTED_EXTENSIONS: &[&str] = &[
-    "7z", "a", "avi", "bin", "bmp", "bz2", "class", "dat", "db", "dll", "dmg", "doc", "dylib",
-    "epub", "exe", "flac", "gif", "gz", "heic", "ico", "iso", "jar", "jpeg", "jpg", "m4a", "mkv",
-    "mov", "mp3", "mp4", "o", "obj", "odp", "ods", "odt", "ogg", "otf", "png", "ppt", "pptx",
-    "psd", "pyc", "rar", "rlib", "so", "sqlite", "tar", "tgz", "tif", "tiff", "ttf", "wasm", "wav",
-    "webm", "webp", "woff", "woff2", "xls", "xlsx", "xz", "zip", "zst",
+    "7z", "a", "avi", "bin", "bmp", "bz2", "class", "dat", "db", "dll", "dmg", "doc", "dylib", "epub", "exe",
+    "flac", "gif", "gz", "heic", "ico", "iso", "jar", "jpeg", "jpg", "m4a", "mkv", "mov", "mp3", "mp4", "o",
+    "obj", "odp", "ods", "odt", "ogg", "otf", "png", "ppt", "pptx", "psd", "pyc", "rar", "rlib", "so",
+    "sqlite", "tar", "tgz", "tif", "tiff", "ttf", "wasm", "wav", "webm", "webp", "woff", "woff2", "xls",
+    "xlsx", "xz", "zip", "zst",
 ];
 
 /// The format a path's extension announces, or why it is not indexed at all.

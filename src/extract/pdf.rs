@@ -9,8 +9,7 @@ use pdf_extract::{output_doc_page, PlainTextOutput};
 use super::{Document, ExtractError};
 
 pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
-    if !bytes.starts_with(b"%PDF-") && !bytes[..bytes.len().min(1024)].windows(5).any(|w| w == b"%PDF-")
-    {
+    if !bytes.starts_with(b"%PDF-") && !bytes[..bytes.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
         return Err(ExtractError::Failed("not a PDF file (no %PDF header)".into()));
     }
     let mut doc = lopdf::Document::load_mem(bytes).map_err(describe)?;

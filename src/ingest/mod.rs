@@ -21,9 +21,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::extract::{self, ExtractError};
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
-use crate::store::catalog::{
-    Catalog, FileId, FileRecord, FileStamp, FileStatus, Folder, IndexedContent,
-};
+use crate::store::catalog::{Catalog, FileId, FileRecord, FileStamp, FileStatus, Folder, IndexedContent};
 use crate::store::LexicalIndex;
 
 pub use walk::{walk, FoundFile, WalkProblem};
@@ -78,7 +76,9 @@ pub(crate) enum Outcome {
     /// Same content as the catalog has for this path (`Processed::existing`): only the stamp moved.
     Unchanged,
     /// Same content as a file that vanished: it was moved or renamed.
-    Renamed { file: FileId },
+    Renamed {
+        file: FileId,
+    },
     Indexed(IndexedContent),
     NotIndexed {
         status: FileStatus,
@@ -119,8 +119,7 @@ pub(crate) async fn index_folder(
 
     let root = folder.path.clone();
     let exclude = config.data_dir.clone();
-    let (found, walk_problems) =
-        tokio::task::spawn_blocking(move || walk(&root, &exclude)).await?;
+    let (found, walk_problems) = tokio::task::spawn_blocking(move || walk(&root, &exclude)).await?;
     for problem in walk_problems {
         tracing::warn!(path = %problem.path.display(), "{}", problem.message);
         report.problems.push(Problem {
@@ -143,9 +142,10 @@ pub(crate) async fn index_folder(
         match known.remove(&file.path) {
             // Failed files are retried every run: the cause (permissions, a
             // half-written download) may have gone away without touching mtime.
-            Some(record) if record.size == file.stamp.size
-                && record.mtime_ns == file.stamp.mtime_ns
-                && record.status != FileStatus::Error =>
+            Some(record)
+                if record.size == file.stamp.size
+                    && record.mtime_ns == file.stamp.mtime_ns
+                    && record.status != FileStatus::Error =>
             {
                 unchanged.push(record.id)
             }
@@ -284,7 +284,11 @@ impl WorkerShared {
             return not_indexed(FileStatus::Skipped, reason, None);
         }
         if stamp.size > self.max_file_bytes {
-            return not_indexed(FileStatus::Skipped, too_large(stamp.size, self.max_file_bytes), None);
+            return not_indexed(
+                FileStatus::Skipped,
+                too_large(stamp.size, self.max_file_bytes),
+                None,
+            );
         }
         let bytes = match read_limited(path, self.max_file_bytes) {
             Ok(bytes) => bytes,
@@ -348,9 +352,7 @@ fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
 
 fn read_error(err: &std::io::Error) -> String {
     match err.kind() {
-        std::io::ErrorKind::PermissionDenied => {
-            "permission denied: Quire may not read this file".to_string()
-        }
+        std::io::ErrorKind::PermissionDenied => "permission denied: Quire may not read this file".to_string(),
         _ => format!("cannot read the file: {err}"),
     }
 }

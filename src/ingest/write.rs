@@ -71,8 +71,8 @@ impl<'a> BatchWriter<'a> {
     }
 
     async fn flush_if_due(&mut self) -> Result<()> {
-        let full = self.pending.len() + self.removals.len() >= BATCH_FILES
-            || self.pending_chunks >= BATCH_CHUNKS;
+        let full =
+            self.pending.len() + self.removals.len() >= BATCH_FILES || self.pending_chunks >= BATCH_CHUNKS;
         let old = self.oldest.is_some_and(|t| t.elapsed() >= BATCH_MAX_AGE);
         if full || old {
             self.flush().await?;
@@ -123,7 +123,14 @@ impl<'a> BatchWriter<'a> {
                     hash,
                 } => {
                     let file_id = batch
-                        .store_unindexed(item.folder, &item.path, item.stamp, hash.as_deref(), status, &message)
+                        .store_unindexed(
+                            item.folder,
+                            &item.path,
+                            item.stamp,
+                            hash.as_deref(),
+                            status,
+                            &message,
+                        )
                         .await?;
                     if item.existing.is_some() {
                         ops.push(LexicalOp::DeleteFile(file_id));

@@ -148,9 +148,9 @@ impl Catalog {
             .bind(now_secs())
             .execute(&self.pool)
             .await?;
-        self.folder(path)
-            .await?
-            .ok_or_else(|| Error::UnknownFolder { path: path.to_path_buf() })
+        self.folder(path).await?.ok_or_else(|| Error::UnknownFolder {
+            path: path.to_path_buf(),
+        })
     }
 
     pub async fn folder(&self, path: &Path) -> Result<Option<Folder>> {
@@ -345,7 +345,14 @@ impl CatalogBatch {
         content: &IndexedContent,
     ) -> Result<(FileId, Vec<ChunkId>)> {
         let file_id = self
-            .upsert_file(folder, path, stamp, Some(&content.hash), FileStatus::Indexed, None)
+            .upsert_file(
+                folder,
+                path,
+                stamp,
+                Some(&content.hash),
+                FileStatus::Indexed,
+                None,
+            )
             .await?;
         sqlx::query("UPDATE files SET title = ?, page_count = ?, extracted_at = ? WHERE id = ?")
             .bind(&content.title)

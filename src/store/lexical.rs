@@ -85,8 +85,8 @@ impl LexicalIndex {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let directory = tantivy::directory::MmapDirectory::open(dir)
             .map_err(|e| Error::Lexical(tantivy::TantivyError::from(e)))?;
-        let created = !Index::exists(&directory)
-            .map_err(|e| Error::Lexical(tantivy::TantivyError::from(e)))?;
+        let created =
+            !Index::exists(&directory).map_err(|e| Error::Lexical(tantivy::TantivyError::from(e)))?;
         let index = if created {
             Index::create(directory, schema(), tantivy::IndexSettings::default())?
         } else {
@@ -226,10 +226,18 @@ impl LexicalIndex {
         let mut stream = analyzer.token_stream(query_text);
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         while let Some(token) = stream.next() {
-            let term_in = |field| TermQuery::new(Term::from_field_text(field, &token.text), IndexRecordOption::WithFreqs);
+            let term_in = |field| {
+                TermQuery::new(
+                    Term::from_field_text(field, &token.text),
+                    IndexRecordOption::WithFreqs,
+                )
+            };
             clauses.push((
                 Occur::Should,
-                Box::new(BoostQuery::new(Box::new(term_in(self.fields.title)), self.title_boost)),
+                Box::new(BoostQuery::new(
+                    Box::new(term_in(self.fields.title)),
+                    self.title_boost,
+                )),
             ));
             clauses.push((Occur::Should, Box::new(term_in(self.fields.body))));
         }

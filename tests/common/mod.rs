@@ -67,7 +67,10 @@ pub fn pdf(pages: &[&str], title: &str) -> Vec<u8> {
 pub fn docx(paragraphs: &[&str], title: &str) -> Vec<u8> {
     let mut body = String::new();
     for p in paragraphs {
-        body.push_str(&format!("<w:p><w:r><w:t xml:space=\"preserve\">{}</w:t></w:r></w:p>", escape(p)));
+        body.push_str(&format!(
+            "<w:p><w:r><w:t xml:space=\"preserve\">{}</w:t></w:r></w:p>",
+            escape(p)
+        ));
     }
     let files = [
         (
@@ -106,15 +109,38 @@ pub fn docx(paragraphs: &[&str], title: &str) -> Vec<u8> {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Filler prose so that documents have realistic length, different per seed.
 pub fn prose(seed: usize, sentences: usize) -> String {
     const WORDS: &[&str] = &[
-        "budget", "meeting", "schedule", "review", "project", "delivery", "team", "customer",
-        "quality", "process", "report", "update", "plan", "office", "supplier", "contract",
-        "invoice", "training", "policy", "feedback", "travel", "inventory", "market", "forecast",
+        "budget",
+        "meeting",
+        "schedule",
+        "review",
+        "project",
+        "delivery",
+        "team",
+        "customer",
+        "quality",
+        "process",
+        "report",
+        "update",
+        "plan",
+        "office",
+        "supplier",
+        "contract",
+        "invoice",
+        "training",
+        "policy",
+        "feedback",
+        "travel",
+        "inventory",
+        "market",
+        "forecast",
     ];
     let mut out = String::new();
     for s in 0..sentences {
@@ -139,10 +165,17 @@ pub fn library(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(root.join("sub")).unwrap();
     let write = |name: &str, bytes: &[u8]| std::fs::write(root.join(name), bytes).unwrap();
 
-    write("notes.txt", format!("Kitchen notes.\n\nThe {TXT_PHRASE}.\n{}", prose(1, 5)).as_bytes());
+    write(
+        "notes.txt",
+        format!("Kitchen notes.\n\nThe {TXT_PHRASE}.\n{}", prose(1, 5)).as_bytes(),
+    );
     write(
         "sub/guide.md",
-        format!("# Field guide\n\nOur **{MD_PHRASE}** are below.\n\n{}", prose(2, 6)).as_bytes(),
+        format!(
+            "# Field guide\n\nOur **{MD_PHRASE}** are below.\n\n{}",
+            prose(2, 6)
+        )
+        .as_bytes(),
     );
     write(
         "page.html",
@@ -156,7 +189,10 @@ pub fn library(dir: &Path) -> PathBuf {
     let pages: Vec<String> = (1..=5)
         .map(|n| {
             if n == 3 {
-                format!("Page three of the survey.\nA {PDF_PAGE3_PHRASE} was seen.\n{}", prose(10 + n, 4))
+                format!(
+                    "Page three of the survey.\nA {PDF_PAGE3_PHRASE} was seen.\n{}",
+                    prose(10 + n, 4)
+                )
             } else {
                 format!("Page {n} of the survey.\n{}", prose(10 + n, 4))
             }
@@ -166,7 +202,14 @@ pub fn library(dir: &Path) -> PathBuf {
     write("survey.pdf", &pdf(&pages, "Wetland survey"));
     write(
         "letter.docx",
-        &docx(&["Dear tenant,", &format!("Please read the {DOCX_PHRASE} carefully."), &prose(4, 3)], "Letter"),
+        &docx(
+            &[
+                "Dear tenant,",
+                &format!("Please read the {DOCX_PHRASE} carefully."),
+                &prose(4, 3),
+            ],
+            "Letter",
+        ),
     );
 
     // Bad inputs: each must end as a per-file error or skip, costing nothing else.
@@ -174,7 +217,12 @@ pub fn library(dir: &Path) -> PathBuf {
     corrupt.truncate(corrupt.len() / 3);
     write("corrupt.pdf", &corrupt);
     write("empty.txt", b"");
-    write("firmware.log", &[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef]);
+    write(
+        "firmware.log",
+        &[
+            0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef,
+        ],
+    );
     write("photo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
     // Ignored and hidden files are not even looked at.
     write(".hidden.txt", b"hidden words xylophone");

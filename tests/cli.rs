@@ -1,0 +1,203 @@
+//! The `quire` command as a person uses it: index, search, status, eval, and
+//! what happens when two indexers meet.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn quire(data: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_quire"));
+    command.arg("--data-dir").arg(data).env_remove("QUIRE_DATA_DIR");
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("quire runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn index_search_and_status_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = library(tmp.path()).canonicalize().unwrap();
+    let data = tmp.path().join("data");
+
+    let indexed = run(quire(&data).arg("index").arg(&root));
+    assert!(indexed.status.success(), "{}", stderr(&indexed));
+    let summary = stdout(&indexed);
+    assert!(summary.contains("9 files found: 5 indexed"), "{summary}");
+    assert!(
+        summary.contains("corrupt.pdf: damaged"),
+        "errors are listed with their reason: {summary}"
+    );
+
+    let found = run(quire(&data).args(["search", "--json", "--limit", "3", PDF_PAGE3_PHRASE]));
+    assert!(found.status.success(), "{}", stderr(&found));
+    let hits: serde_json::Value = serde_json::from_slice(&found.stdout).unwrap();
+    assert_eq!(hits[0]["path"], root.join("survey.pdf").to_str().unwrap());
+    assert_eq!(hits[0]["page"], 3);
+    assert!(hits[0]["snippet"]["text"].as_str().unwrap().contains("heron"));
+
+    let human = run(quire(&data).args(["search", "flooded quarry"]));
+    let text = stdout(&human);
+    assert!(text.contains("survey.pdf  (page 3)"), "{text}");
+    assert!(
+        text.contains("**quarry**"),
+        "matches are marked when not on a terminal: {text}"
+    );
+
+    let nothing = run(quire(&data).args(["search", "\"(unbalanced AND"]));
+    assert!(nothing.status.success(), "{}", stderr(&nothing));
+
+    let status = run(quire(&data).arg("status"));
+    let text = stdout(&status);
+    assert!(text.contains("5 indexed, 3 skipped, 1 errors"), "{text}");
+    assert!(
+        text.contains("Files in error:") && text.contains("corrupt.pdf"),
+        "{text}"
+    );
+
+    // With no folder named, `index` updates every folder of the library.
+    std::fs::write(root.join("new.txt"), "A note about the orchard irrigation pump.").unwrap();
+    let updated = run(quire(&data).arg("index"));
+    assert!(
+        stdout(&updated).contains("1 indexed, 9 unchanged"),
+        "{}",
+        stdout(&updated)
+    );
+    let hits = stdout(&run(quire(&data).args(["search", "orchard irrigation"])));
+    assert!(hits.contains("new.txt"), "{hits}");
+}
+
+#[test]
+fn bad_arguments_get_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let missing = run(quire(&data).args(["index", "/no/such/folder"]));
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("/no/such/folder"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let file = tmp.path().join("file.txt");
+    std::fs::write(&file, "text").unwrap();
+    let not_folder = run(quire(&data).arg("index").arg(&file));
+    assert!(
+        stderr(&not_folder).contains("is not a folder"),
+        "{}",
+        stderr(&not_folder)
+    );
+
+    let empty = run(quire(&data).arg("index"));
+    assert!(stderr(&empty).contains("no folders yet"), "{}", stderr(&empty));
+}
+
+#[test]
+fn a_second_indexer_on_the_same_library_fails_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("many");
+    std::fs::create_dir_all(&root).unwrap();
+    // Enough work that the first indexer is still running when the second starts.
+    for i in 0..3000 {
+        std::fs::write(root.join(format!("note-{i:04}.txt")), prose(i, 40)).unwrap();
+    }
+    let data = tmp.path().join("data");
+    let mut first = quire(&data)
+        .arg("index")
+        .arg(&root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The lock file names its holder once the lock is taken.
+    let lock = data.join("index.lock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&lock).unwrap_or_default().trim() != first.id().to_string() {
+        assert!(Instant::now() < deadline, "the first indexer never took the lock");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let started = Instant::now();
+    let second = run(quire(&data).arg("index").arg(&root));
+    let waited = started.elapsed();
+    let finished_first = first.wait().unwrap();
+
+    assert!(!second.status.success(), "the second indexer must not run");
+    let message = stderr(&second);
+    assert!(
+        message.contains("another Quire process") && message.contains(&format!("pid {}", first.id())),
+        "{message}"
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "it failed at once, not after waiting: {waited:?}"
+    );
+    assert!(finished_first.success(), "the first indexer finishes its work");
+}
+
+#[test]
+fn eval_scores_a_beir_benchmark_and_writes_a_trec_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bench = tmp.path().join("tiny");
+    std::fs::create_dir_all(bench.join("qrels")).unwrap();
+    std::fs::write(
+        bench.join("corpus.jsonl"),
+        [
+            r#"{"_id": "d1", "title": "Green tea", "text": "Green tea contains catechins that may lower blood pressure."}"#,
+            r#"{"_id": "d2", "title": "Running", "text": "Marathon training plans build endurance over sixteen weeks."}"#,
+            r#"{"_id": "d3", "title": "Sleep", "text": "Adults need seven to nine hours of sleep each night."}"#,
+            r#"{"_id": "d4", "title": "Coffee", "text": "Coffee and tea both contain caffeine, which affects sleep."}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        bench.join("queries.jsonl"),
+        [
+            r#"{"_id": "q1", "text": "does green tea lower blood pressure?"}"#,
+            r#"{"_id": "q2", "text": "marathon endurance training"}"#,
+            r#"{"_id": "q3", "text": "not judged, not scored"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        bench.join("qrels/test.tsv"),
+        "query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td4\t1\nq2\td2\t1\n",
+    )
+    .unwrap();
+
+    let run_file = tmp.path().join("run.txt");
+    let output = run(quire(&tmp.path().join("data"))
+        .args(["eval", "--mode", "bm25", "--json", "--run-out"])
+        .arg(&run_file)
+        .arg(&bench));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let json_end = text.rfind('}').unwrap() + 1;
+    let report: serde_json::Value = serde_json::from_str(&text[..json_end]).unwrap();
+    assert_eq!(report["queries"], 2);
+    assert_eq!(report["documents"], 4);
+    // q1 ranks d1 (grade 2) first and d4 (grade 1) second; q2 ranks d2 first.
+    assert_eq!(report["ndcg_at_10"], 1.0, "{report}");
+    assert_eq!(report["recall_at_100"], 1.0, "{report}");
+
+    let trec = std::fs::read_to_string(&run_file).unwrap();
+    let first: Vec<&str> = trec.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(first[..4], ["q1", "Q0", "d1", "1"]);
+    assert_eq!(first[5], "quire-bm25");
+    assert!(!trec.contains("q3"));
+}
