@@ -35,9 +35,11 @@ pub struct LibraryStatus {
 
 impl Engine {
     /// Opens (creating when needed) the library in `config.data_dir`.
-    pub async fn open(config: Config) -> Result<Engine> {
+    pub async fn open(mut config: Config) -> Result<Engine> {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        // Canonical, so that walks can recognise (and skip) it inside an indexed folder.
+        config.data_dir = absolute(&config.data_dir)?;
         let catalog = Catalog::open(&config.catalog_path()).await?;
         let (lexical, created) = LexicalIndex::open(&config.lexical_dir(), config.title_boost)?;
         let engine = Engine {
@@ -164,12 +166,23 @@ impl Engine {
         self.lexical.search(query, limit)
     }
 
+    /// Registers a folder. A folder inside one already in the library is that
+    /// one; a folder around some already in the library takes their files over.
+    /// Either way each file belongs to one folder and is indexed once.
     async fn register(&self, path: &Path) -> Result<Folder> {
         let path = absolute(path)?;
         if !path.is_dir() {
             return Err(Error::NotAFolder { path });
         }
-        self.catalog.add_folder(&path).await
+        let existing = self.catalog.folders().await?;
+        if let Some(outer) = existing.iter().find(|f| path.starts_with(&f.path)) {
+            return Ok(outer.clone());
+        }
+        let folder = self.catalog.add_folder(&path).await?;
+        for inner in existing.iter().filter(|f| f.path.starts_with(&path)) {
+            self.catalog.merge_folder(inner.id, folder.id).await?;
+        }
+        Ok(folder)
     }
 
     async fn index_registered(&self, folder: &Folder, progress: &dyn ProgressSink) -> Result<IndexReport> {

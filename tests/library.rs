@@ -244,3 +244,25 @@ async fn odd_queries_never_fail() {
     );
     engine.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nested_folders_index_each_file_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = library(tmp.path()).canonicalize().unwrap();
+    let engine = open(&tmp.path().join("data")).await;
+
+    let inner = engine.index_folder(&root.join("sub"), &NoProgress).await.unwrap();
+    assert_eq!(names(&inner.extracted), ["guide.md"]);
+    // The outer folder takes the inner one over: its file is not extracted again.
+    let outer = engine.index_folder(&root, &NoProgress).await.unwrap();
+    assert_eq!(
+        names(&outer.extracted),
+        ["letter.docx", "notes.txt", "page.html", "survey.pdf"]
+    );
+    assert_eq!(engine.folders().await.unwrap().len(), 1);
+    // Naming the inner folder again updates the outer one, with nothing to do.
+    let again = engine.index_folder(&root.join("sub"), &NoProgress).await.unwrap();
+    assert!(again.extracted.is_empty(), "{:?}", again.extracted);
+    assert_eq!(engine.search(MD_PHRASE, 10).await.unwrap().len(), 1);
+    engine.close().await.unwrap();
+}

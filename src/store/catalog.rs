@@ -192,6 +192,22 @@ impl Catalog {
         Ok(ids)
     }
 
+    /// Moves the files of folder `inner` to folder `outer` and forgets `inner`.
+    pub async fn merge_folder(&self, inner: FolderId, outer: FolderId) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE files SET folder_id = ? WHERE folder_id = ?")
+            .bind(outer)
+            .bind(inner)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM folders WHERE id = ?")
+            .bind(inner)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn files_in_folder(&self, folder: FolderId) -> Result<Vec<FileRecord>> {
         let rows = sqlx::query(
             "SELECT id, folder_id, path, size, mtime_ns, hash, status FROM files WHERE folder_id = ?",
