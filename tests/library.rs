@@ -31,7 +31,7 @@ fn names(paths: &[PathBuf]) -> Vec<String> {
     names
 }
 
-fn problem<'a>(report: &'a IndexReport, name: &str) -> &'a quire::ingest::Problem {
+fn problem<'a>(report: &'a IndexReport, name: &str) -> &'a quire::store::catalog::FileProblem {
     report
         .problems
         .iter()

@@ -13,6 +13,7 @@ use quire::engine::LibraryStatus;
 use quire::eval::{self, Benchmark, Mode};
 use quire::ingest::IndexReport;
 use quire::retrieve::SearchHit;
+use quire::store::catalog::FileProblem;
 use quire::store::FileStatus;
 use quire::{Config, Engine};
 
@@ -209,13 +210,17 @@ fn print_index_report(report: &IndexReport) {
         report.chunks_written,
         report.elapsed_secs
     );
-    let errors: Vec<_> = report
-        .problems
+    print_errors("Could not index:", &report.problems);
+}
+
+/// Lists the files in error, under a heading, when there are any.
+fn print_errors(heading: &str, problems: &[FileProblem]) {
+    let mut errors = problems
         .iter()
         .filter(|p| p.status == FileStatus::Error)
-        .collect();
-    if !errors.is_empty() {
-        println!("Could not index:");
+        .peekable();
+    if errors.peek().is_some() {
+        println!("{heading}");
         for problem in errors {
             println!("  {}: {}", problem.path.display(), problem.message);
         }
@@ -266,17 +271,7 @@ fn print_status(status: &LibraryStatus, verbose: bool) {
             folder.chunks
         );
     }
-    let errors: Vec<_> = status
-        .problems
-        .iter()
-        .filter(|p| p.status == FileStatus::Error)
-        .collect();
-    if !errors.is_empty() {
-        println!("Files in error:");
-        for problem in errors {
-            println!("  {}: {}", problem.path.display(), problem.message);
-        }
-    }
+    print_errors("Files in error:", &status.problems);
     let skipped = status.problems.len()
         - status
             .problems

@@ -21,7 +21,9 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::extract::{self, ExtractError};
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
-use crate::store::catalog::{Catalog, FileId, FileRecord, FileStamp, FileStatus, Folder, IndexedContent};
+use crate::store::catalog::{
+    Catalog, FileId, FileProblem, FileRecord, FileStamp, FileStatus, Folder, IndexedContent,
+};
 use crate::store::LexicalIndex;
 
 pub use walk::{walk, FoundFile, WalkProblem};
@@ -43,16 +45,8 @@ pub struct IndexReport {
     pub failed: u64,
     pub chunks_written: u64,
     /// Files and folders that could not be indexed in this run, with the reason.
-    pub problems: Vec<Problem>,
+    pub problems: Vec<FileProblem>,
     pub elapsed_secs: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Problem {
-    #[serde(serialize_with = "crate::serde_path::lossy")]
-    pub path: PathBuf,
-    pub status: FileStatus,
-    pub message: String,
 }
 
 impl IndexReport {
@@ -122,7 +116,7 @@ pub(crate) async fn index_folder(
     let (found, walk_problems) = tokio::task::spawn_blocking(move || walk(&root, &exclude)).await?;
     for problem in walk_problems {
         tracing::warn!(path = %problem.path.display(), "{}", problem.message);
-        report.problems.push(Problem {
+        report.problems.push(FileProblem {
             path: problem.path,
             status: FileStatus::Error,
             message: problem.message,
@@ -219,7 +213,7 @@ fn note_outcome(report: &mut IndexReport, processed: &Processed, claimed: &mut V
             } else {
                 report.skipped += 1;
             }
-            report.problems.push(Problem {
+            report.problems.push(FileProblem {
                 path: processed.path.clone(),
                 status: *status,
                 message: message.clone(),
