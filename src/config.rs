@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub const CONFIG_FILE: &str = "config.toml";
+/// The embedding model used unless the configuration names another.
+pub const DEFAULT_EMBEDDER: &str = "all-MiniLM-L6-v2";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -27,6 +29,15 @@ pub struct Config {
     pub title_boost: f32,
     /// Threads that extract files in parallel; 0 means one per core.
     pub extract_threads: usize,
+    /// Folder holding model folders (default: `models` in the data directory).
+    pub models_dir: PathBuf,
+    /// The sentence-embedding model folder, absolute or inside `models_dir`.
+    pub embedder: PathBuf,
+    /// Text put before queries and passages when they are embedded (e5 models want "query: " / "passage: ").
+    pub query_prefix: String,
+    pub passage_prefix: String,
+    /// Search results from one file, at most (hybrid and vector search).
+    pub max_hits_per_file: usize,
 }
 
 impl Default for Config {
@@ -39,6 +50,11 @@ impl Default for Config {
             chunk_overlap_tokens: 50,
             title_boost: 1.2,
             extract_threads: 0,
+            models_dir: PathBuf::new(),
+            embedder: PathBuf::from(DEFAULT_EMBEDDER),
+            query_prefix: String::new(),
+            passage_prefix: String::new(),
+            max_hits_per_file: 3,
         }
     }
 }
@@ -56,6 +72,9 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
             Err(e) => return Err(Error::io(&path, e)),
         };
+        if config.models_dir.as_os_str().is_empty() {
+            config.models_dir = data_dir.join("models");
+        }
         config.data_dir = data_dir;
         config.validate(&path)?;
         Ok(config)
@@ -63,8 +82,10 @@ impl Config {
 
     /// Defaults rooted at `data_dir`, ignoring any config file (tests, evaluation).
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        let data_dir = data_dir.into();
         Config {
-            data_dir: data_dir.into(),
+            models_dir: data_dir.join("models"),
+            data_dir,
             ..Config::default()
         }
     }
@@ -85,6 +106,9 @@ impl Config {
         if !(self.title_boost.is_finite() && self.title_boost > 0.0) {
             return invalid("title_boost must be a positive number");
         }
+        if self.max_hits_per_file == 0 {
+            return invalid("max_hits_per_file must be at least 1");
+        }
         Ok(())
     }
 
@@ -94,6 +118,14 @@ impl Config {
 
     pub fn lexical_dir(&self) -> PathBuf {
         self.data_dir.join("lexical")
+    }
+
+    pub fn vectors_dir(&self) -> PathBuf {
+        self.data_dir.join("vectors")
+    }
+
+    pub fn embedder_dir(&self) -> PathBuf {
+        self.models_dir.join(&self.embedder)
     }
 
     pub fn lock_path(&self) -> PathBuf {

@@ -1,26 +1,41 @@
 //! The facade every front end uses: open a data directory, add folders, index
-//! them, search, report status. It owns the stores.
+//! them, search, report status. It owns the stores and the embedding model.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::extract::Document;
-use crate::ingest::{self, BatchWriter, IndexReport, Outcome, Processed};
+use crate::ingest::{self, passage_text, BatchWriter, IndexReport, Outcome, Processed, Stores};
 use crate::lock::IndexLock;
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
-use crate::retrieve::{self, SearchHit};
-use crate::store::catalog::{FileId, FileProblem, FileStamp, Folder, FolderSummary, IndexedContent};
+use crate::retrieve::{self, SearchHit, SearchMode, SearchStores};
+use crate::store::catalog::{ChunkId, FileId, FileProblem, FileStamp, Folder, FolderSummary, IndexedContent};
 use crate::store::lexical::{LexicalOp, LexicalResults};
-use crate::store::{Catalog, LexicalIndex};
+use crate::store::vectors::REBUILD_TOMBSTONE_FRACTION;
+use crate::store::{Catalog, LexicalIndex, VectorIndex};
+
+/// Passages embedded per step when catching up on chunks that have no vector.
+const CATCH_UP_BATCH: usize = 256;
 
 pub struct Engine {
     config: Config,
     catalog: Catalog,
     lexical: Arc<LexicalIndex>,
+    /// The embedder and the vector graph, or why the model could not be loaded
+    /// (keyword search and status work without it).
+    semantic: std::result::Result<Semantic, (PathBuf, String)>,
+    /// A vector graph rebuild running in the background.
+    background: Mutex<Option<tokio::task::JoinHandle<Result<()>>>>,
+}
+
+struct Semantic {
+    embedder: Arc<Embedder>,
+    vectors: Arc<VectorIndex>,
 }
 
 /// What `quire status` shows.
@@ -31,6 +46,10 @@ pub struct LibraryStatus {
     pub folders: Vec<FolderSummary>,
     /// Files not indexed, with why: errors first, then skips.
     pub problems: Vec<FileProblem>,
+    /// Passages in the vector graph; absent when the embedding model is not available.
+    pub vectors: Option<usize>,
+    /// Why semantic search is unavailable, when it is.
+    pub model_problem: Option<String>,
 }
 
 impl Engine {
@@ -42,18 +61,33 @@ impl Engine {
         config.data_dir = absolute(&config.data_dir)?;
         let catalog = Catalog::open(&config.catalog_path()).await?;
         let (lexical, created) = LexicalIndex::open(&config.lexical_dir(), config.title_boost)?;
-        let engine = Engine {
-            config,
-            catalog,
-            lexical: Arc::new(lexical),
-        };
-        if created && engine.catalog.chunk_count().await? > 0 {
+        let lexical = Arc::new(lexical);
+        if created && catalog.chunk_count().await? > 0 {
             // The catalog is the source of truth: a lost full-text index is rebuilt from it.
             tracing::warn!("the full-text index was missing; rebuilding it from the catalog");
-            let _lock = engine.lock()?;
-            engine.rebuild_lexical().await?;
+            let _lock = IndexLock::acquire(&config.lock_path(), &config.data_dir)?;
+            rebuild_lexical(&catalog, &lexical).await?;
         }
-        Ok(engine)
+        let model_dir = config.embedder_dir();
+        let (query_prefix, passage_prefix) = (config.query_prefix.clone(), config.passage_prefix.clone());
+        let loaded =
+            tokio::task::spawn_blocking(move || Embedder::load(&model_dir, &query_prefix, &passage_prefix))
+                .await?;
+        let semantic = match loaded {
+            Ok(embedder) => Ok(open_vectors(&config, &catalog, embedder).await?),
+            Err(Error::Model { path, message }) => {
+                tracing::warn!("semantic search is unavailable: {}: {message}", path.display());
+                Err((path, message))
+            }
+            Err(other) => return Err(other),
+        };
+        Ok(Engine {
+            config,
+            catalog,
+            lexical,
+            semantic,
+            background: Mutex::new(None),
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -63,21 +97,28 @@ impl Engine {
     /// Adds `path` to the library and indexes it (or brings its index up to date).
     pub async fn index_folder(&self, path: &Path, progress: &dyn ProgressSink) -> Result<IndexReport> {
         let _lock = self.lock()?;
+        let semantic = self.semantic()?;
         let folder = self.register(path).await?;
-        self.index_registered(&folder, progress).await
+        self.embed_missing(semantic, progress).await?;
+        let report = self.index_registered(semantic, &folder, progress).await?;
+        self.after_writes(semantic).await?;
+        Ok(report)
     }
 
     /// Brings every folder of the library up to date.
     pub async fn index_all(&self, progress: &dyn ProgressSink) -> Result<IndexReport> {
         let _lock = self.lock()?;
+        let semantic = self.semantic()?;
+        self.embed_missing(semantic, progress).await?;
         let mut report = IndexReport::default();
         for folder in self.catalog.folders().await? {
             if !folder.path.is_dir() {
                 tracing::warn!(folder = %folder.path.display(), "folder is missing; keeping its index until it is removed");
                 continue;
             }
-            report.merge(self.index_registered(&folder, progress).await?);
+            report.merge(self.index_registered(semantic, &folder, progress).await?);
         }
+        self.after_writes(semantic).await?;
         Ok(report)
     }
 
@@ -91,18 +132,36 @@ impl Engine {
             .folder(&path)
             .await?
             .ok_or(Error::UnknownFolder { path })?;
-        let files = self.catalog.remove_folder(folder.id).await?;
+        let chunks = self.catalog.chunk_ids_in_folder(folder.id).await?;
+        let (files, generation) = self.catalog.remove_folder(folder.id).await?;
         let ops = files.into_iter().map(LexicalOp::DeleteFile).collect();
-        self.apply_lexical(ops).await
+        self.apply_lexical(ops).await?;
+        if let Ok(semantic) = &self.semantic {
+            semantic.vectors.update(&[], &chunks, generation);
+            self.after_writes(semantic).await?;
+        }
+        Ok(())
     }
 
     pub async fn folders(&self) -> Result<Vec<Folder>> {
         self.catalog.folders().await
     }
 
-    /// Ranked keyword search over every indexed chunk.
-    pub async fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
-        retrieve::search_bm25(&self.catalog, &self.lexical, query, limit).await
+    /// The best `limit` passages for `query`.
+    pub async fn search(&self, query: &str, mode: SearchMode, limit: usize) -> Result<Vec<SearchHit>> {
+        let semantic = match mode {
+            SearchMode::Bm25 => None,
+            SearchMode::Vector | SearchMode::Hybrid => {
+                let semantic = self.semantic()?;
+                Some((&semantic.embedder, &semantic.vectors))
+            }
+        };
+        let stores = SearchStores {
+            catalog: &self.catalog,
+            lexical: &self.lexical,
+            semantic,
+        };
+        retrieve::search(&stores, query, mode, limit, self.config.max_hits_per_file).await
     }
 
     pub async fn status(&self) -> Result<LibraryStatus> {
@@ -110,11 +169,17 @@ impl Engine {
             data_dir: self.config.data_dir.clone(),
             folders: self.catalog.folder_summaries().await?,
             problems: self.catalog.problems().await?,
+            vectors: self.semantic.as_ref().ok().map(|s| s.vectors.live_points()),
+            model_problem: self.semantic().err().map(|e| e.to_string()),
         })
     }
 
-    /// Closes the stores, releasing the full-text writer.
+    /// Finishes background work and closes the stores, releasing the full-text writer.
     pub async fn close(self) -> Result<()> {
+        let background = self.background.lock().ok().and_then(|mut b| b.take());
+        if let Some(handle) = background {
+            handle.await??;
+        }
         let lexical = self.lexical.clone();
         tokio::task::spawn_blocking(move || lexical.close_writer()).await??;
         self.catalog.close().await;
@@ -123,21 +188,26 @@ impl Engine {
 
     /// Indexes documents that do not come from files of a folder (benchmark
     /// corpora): each gets `path` as its name under `source`. Returns their file
-    /// ids in order.
+    /// ids in order, and where the time went.
     pub(crate) async fn index_documents(
         &self,
         source: &Path,
         documents: Vec<(PathBuf, Document)>,
         progress: &dyn ProgressSink,
-    ) -> Result<Vec<FileId>> {
+    ) -> Result<(Vec<FileId>, ingest::IndexTimings)> {
         let _lock = self.lock()?;
+        let semantic = self.semantic()?;
         let folder = self.catalog.add_folder(source).await?;
         let chunker = crate::chunk::Chunker::new(&self.config);
         let mut tracker =
             ProgressTracker::new(progress, Phase::Indexing, "documents", documents.len() as u64);
-        let mut writer = BatchWriter::new(&self.catalog, self.lexical.clone());
+        let stores = self.stores(semantic);
+        let mut writer = BatchWriter::new(&stores);
+        let mut chunk_secs = 0.0;
         for (path, document) in documents {
+            let started = std::time::Instant::now();
             let chunks = chunker.chunk(&document);
+            chunk_secs += started.elapsed().as_secs_f64();
             let content = IndexedContent {
                 hash: blake3::hash(path.as_os_str().as_encoded_bytes())
                     .to_hex()
@@ -153,17 +223,55 @@ impl Engine {
                     stamp: FileStamp { size: 0, mtime_ns: 0 },
                     existing: None,
                     outcome: Outcome::Indexed(content),
+                    extract_secs: 0.0,
+                    chunk_secs: 0.0,
                 })
                 .await?;
+            tracker.set_chunks(writer.chunks_written());
             tracker.advance(1);
         }
         writer.finish().await?;
-        Ok(writer.written_ids().to_vec())
+        let mut timings = writer.timings().clone();
+        timings.chunk_secs = chunk_secs;
+        let ids = writer.written_ids().to_vec();
+        self.after_writes(semantic).await?;
+        Ok((ids, timings))
     }
 
     /// Raw full-text search (chunk ids, file ids, scores), for evaluation.
     pub(crate) fn search_lexical(&self, query: &str, limit: usize) -> Result<LexicalResults> {
         self.lexical.search(query, limit)
+    }
+
+    /// Raw vector search: the `k` nearest chunks with their similarity (query embedding included).
+    pub(crate) fn search_vectors(&self, query: &str, k: usize) -> Result<Vec<(ChunkId, f32)>> {
+        let semantic = self.semantic()?;
+        let vector = semantic.embedder.embed_query(query)?;
+        Ok(semantic.vectors.search(&vector, k))
+    }
+
+    pub(crate) async fn file_paths(&self) -> Result<std::collections::HashMap<FileId, PathBuf>> {
+        self.catalog.file_paths().await
+    }
+
+    pub(crate) async fn chunk_files(&self) -> Result<std::collections::HashMap<ChunkId, FileId>> {
+        self.catalog.chunk_files().await
+    }
+
+    fn semantic(&self) -> Result<&Semantic> {
+        self.semantic.as_ref().map_err(|(path, message)| Error::Model {
+            path: path.clone(),
+            message: message.clone(),
+        })
+    }
+
+    fn stores<'a>(&'a self, semantic: &Semantic) -> Stores<'a> {
+        Stores {
+            catalog: &self.catalog,
+            lexical: self.lexical.clone(),
+            embedder: semantic.embedder.clone(),
+            vectors: semantic.vectors.clone(),
+        }
     }
 
     /// Registers a folder. A folder inside one already in the library is that
@@ -185,27 +293,77 @@ impl Engine {
         Ok(folder)
     }
 
-    async fn index_registered(&self, folder: &Folder, progress: &dyn ProgressSink) -> Result<IndexReport> {
-        ingest::index_folder(&self.config, &self.catalog, &self.lexical, folder, progress).await
+    async fn index_registered(
+        &self,
+        semantic: &Semantic,
+        folder: &Folder,
+        progress: &dyn ProgressSink,
+    ) -> Result<IndexReport> {
+        ingest::index_folder(&self.config, &self.stores(semantic), folder, progress).await
     }
 
-    async fn rebuild_lexical(&self) -> Result<()> {
-        let lexical = self.lexical.clone();
-        tokio::task::spawn_blocking(move || lexical.clear()).await??;
-        let ops = self
-            .catalog
-            .all_chunks()
-            .await?
-            .into_iter()
-            .map(|(chunk_id, file_id, page, title, body)| LexicalOp::Add {
-                chunk_id,
-                file_id,
-                page,
-                title: title.unwrap_or_default(),
-                body,
+    /// Embeds passages that have no vector yet: after the embedding model
+    /// changed, or in a library indexed before vectors existed. Text comes from
+    /// the catalog; nothing is extracted again.
+    async fn embed_missing(&self, semantic: &Semantic, progress: &dyn ProgressSink) -> Result<()> {
+        let missing = self.catalog.count_chunks_without_vectors().await?;
+        if missing == 0 {
+            return Ok(());
+        }
+        tracing::info!(missing, "embedding passages that have no vector yet");
+        let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "passages", missing);
+        loop {
+            let rows = self.catalog.chunks_without_vectors(CATCH_UP_BATCH).await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let passages: Vec<String> = rows
+                .iter()
+                .map(|(_, title, text)| passage_text(title.as_deref(), text))
+                .collect();
+            let embedder = semantic.embedder.clone();
+            let vectors = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = passages.iter().map(String::as_str).collect();
+                embedder.embed_passages(&refs)
             })
-            .collect();
-        self.apply_lexical(ops).await
+            .await??;
+            let added: Vec<(ChunkId, Vec<f32>)> = rows.iter().map(|r| r.0).zip(vectors).collect();
+            let mut batch = self.catalog.begin().await?;
+            batch.store_vectors(&added).await?;
+            let generation = batch.bump_generation().await?;
+            batch.commit().await?;
+            let count = added.len() as u64;
+            semantic.vectors.update(&added, &[], generation);
+            tracker.advance(count);
+        }
+    }
+
+    /// Saves the vector graph, and rebuilds it in the background when removed
+    /// passages make up too much of it (`close` waits for that to finish).
+    async fn after_writes(&self, semantic: &Semantic) -> Result<()> {
+        let vectors = semantic.vectors.clone();
+        tokio::task::spawn_blocking(move || vectors.save()).await??;
+        if semantic.vectors.tombstone_fraction() <= REBUILD_TOMBSTONE_FRACTION {
+            return Ok(());
+        }
+        let mut background = self.background.lock().unwrap_or_else(|e| e.into_inner());
+        if background.as_ref().is_some_and(|h| !h.is_finished()) {
+            return Ok(());
+        }
+        let catalog = self.catalog.clone();
+        let vectors = semantic.vectors.clone();
+        *background = Some(tokio::spawn(async move {
+            let generation = catalog.vector_generation().await?;
+            let live = catalog.all_vectors().await?;
+            tokio::task::spawn_blocking(move || {
+                if vectors.replace(live, generation) {
+                    vectors.save()?;
+                }
+                Ok(())
+            })
+            .await?
+        }));
+        Ok(())
     }
 
     async fn apply_lexical(&self, ops: Vec<LexicalOp>) -> Result<()> {
@@ -216,6 +374,58 @@ impl Engine {
     fn lock(&self) -> Result<IndexLock> {
         IndexLock::acquire(&self.config.lock_path(), &self.config.data_dir)
     }
+}
+
+/// Opens the vector graph for `embedder`: the saved one when it is current,
+/// otherwise one built from the catalog's vectors. A different embedder than
+/// the one that made the stored vectors makes them all stale.
+async fn open_vectors(config: &Config, catalog: &Catalog, embedder: Embedder) -> Result<Semantic> {
+    let identity = embedder.identity().to_string();
+    match catalog.meta("embedder").await? {
+        Some(previous) if previous == identity => {}
+        previous => {
+            if previous.is_some() {
+                tracing::info!("the embedding model changed; passages will be embedded again when indexing");
+                catalog.clear_vectors().await?;
+            }
+            catalog.set_meta("embedder", &identity).await?;
+        }
+    }
+    let generation = catalog.vector_generation().await?;
+    let dir = config.vectors_dir();
+    let dimension = embedder.dimension();
+    let vectors = match VectorIndex::load(&dir, dimension, generation) {
+        Ok(vectors) => vectors,
+        Err(reason) => {
+            tracing::info!("rebuilding the vector graph from the catalog: {reason}");
+            let all = catalog.all_vectors().await?;
+            tokio::task::spawn_blocking(move || VectorIndex::build(&dir, dimension, all, generation))
+                .await??
+        }
+    };
+    Ok(Semantic {
+        embedder: Arc::new(embedder),
+        vectors: Arc::new(vectors),
+    })
+}
+
+async fn rebuild_lexical(catalog: &Catalog, lexical: &Arc<LexicalIndex>) -> Result<()> {
+    let lexical_ = lexical.clone();
+    tokio::task::spawn_blocking(move || lexical_.clear()).await??;
+    let ops = catalog
+        .all_chunks()
+        .await?
+        .into_iter()
+        .map(|(chunk_id, file_id, page, title, body)| LexicalOp::Add {
+            chunk_id,
+            file_id,
+            page,
+            title: title.unwrap_or_default(),
+            body,
+        })
+        .collect();
+    let lexical_ = lexical.clone();
+    tokio::task::spawn_blocking(move || lexical_.apply(ops)).await?
 }
 
 /// The folder's absolute, canonical path (symlinks resolved), so that one folder

@@ -46,6 +46,16 @@ pub enum Error {
         message: String,
     },
 
+    #[error(
+        "{}: {message}. Quire needs a sentence-embedding model there (config.json, model.safetensors, \
+         tokenizer.json); `scripts/fetch-models.sh` installs the default one, or set `embedder` in config.toml",
+        path.display()
+    )]
+    Model { path: PathBuf, message: String },
+
+    #[error("vector index: {0}")]
+    Vectors(String),
+
     #[error("a background task failed: {0}")]
     Task(String),
 }

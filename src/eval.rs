@@ -15,6 +15,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::extract::Document;
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
+use crate::retrieve::reciprocal_rank_fusion;
 
 /// How many documents each query ranks (the deepest cut-off measured is 100).
 const RUN_DEPTH: usize = 100;
@@ -27,20 +28,53 @@ const CHUNK_DEPTH: usize = 1000;
 pub enum Mode {
     /// Keyword search (BM25 over title and text).
     Bm25,
+    /// Nearest sentence vectors.
+    Vector,
+    /// Both, fused by reciprocal rank (k = 60).
+    Hybrid,
+    /// Each of the above.
+    All,
+}
+
+impl Mode {
+    fn expand(self) -> Vec<Mode> {
+        match self {
+            Mode::All => vec![Mode::Bm25, Mode::Vector, Mode::Hybrid],
+            mode => vec![mode],
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Bm25 => "bm25",
+            Mode::Vector => "vector",
+            Mode::Hybrid => "hybrid",
+            Mode::All => "all",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     #[serde(serialize_with = "crate::serde_path::lossy")]
     pub benchmark: PathBuf,
-    pub mode: Mode,
     pub documents: usize,
     pub chunks: u64,
     pub queries: usize,
+    /// Seconds spent indexing the corpus (0 when an earlier evaluation's index was reused).
+    pub index_secs: f64,
+    pub index_reused: bool,
+    pub results: Vec<ModeResult>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeResult {
+    pub mode: Mode,
     pub ndcg_at_10: f64,
     pub recall_at_100: f64,
-    pub index_secs: f64,
-    pub query_secs: f64,
+    /// Per-query latency in milliseconds (the query embedding included).
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
 }
 
 /// A BEIR benchmark: corpus, the test queries, and their relevance judgments.
@@ -89,99 +123,181 @@ impl Benchmark {
     }
 }
 
-/// Indexes the benchmark's corpus into a fresh library in `work_dir`, runs its
-/// test queries and scores them. `run_out` receives a TREC run file.
+/// Indexes the benchmark's corpus into the library in `work_dir` (or reuses
+/// it when an earlier run indexed the same corpus there with the same
+/// settings), runs its test queries in each mode and scores them. `run_out`
+/// receives a TREC run file (one per mode, suffixed, for `Mode::All`).
 pub async fn evaluate(
     benchmark: &Benchmark,
     mode: Mode,
-    work_dir: &Path,
+    config: Config,
     run_out: Option<&Path>,
     progress: &dyn ProgressSink,
 ) -> Result<EvalReport> {
-    let engine = Engine::open(Config::with_data_dir(work_dir)).await?;
-    let index_started = Instant::now();
+    let engine = Engine::open(config).await?;
     let source = benchmark.dir.join("corpus.jsonl");
-    let documents = benchmark
-        .corpus
+    let already = engine
+        .status()
+        .await?
+        .folders
         .iter()
-        .map(|doc| {
-            // Title and text are both indexed: the title in the title field of
-            // every chunk, the text as the body.
-            let title = (!doc.title.trim().is_empty()).then(|| doc.title.clone());
-            let text = doc.text.clone();
-            (source.join(&doc.id), Document::from_pages(title, [text]))
-        })
-        .collect();
-    let file_ids = engine.index_documents(&source, documents, progress).await?;
-    let doc_of_file: HashMap<i64, &str> = file_ids
-        .iter()
-        .zip(&benchmark.corpus)
-        .map(|(&file, doc)| (file, doc.id.as_str()))
-        .collect();
-    let index_secs = index_started.elapsed().as_secs_f64();
-    let chunks = engine.status().await?.folders.iter().map(|f| f.chunks).sum();
-
-    let query_started = Instant::now();
-    let mut tracker = ProgressTracker::new(
-        progress,
-        Phase::Querying,
-        "queries",
-        benchmark.queries.len() as u64,
-    );
-    let mut run: Vec<(String, Vec<(String, f32)>)> = Vec::with_capacity(benchmark.queries.len());
-    for (query_id, text) in &benchmark.queries {
-        let ranked = match mode {
-            Mode::Bm25 => {
-                let hits = engine.search_lexical(text, CHUNK_DEPTH)?.hits;
-                best_chunk_per_document(hits.iter().map(|h| (h.file_id, h.score)), &doc_of_file)
-            }
-        };
-        run.push((query_id.clone(), ranked));
-        tracker.advance(1);
+        .find(|f| f.path == source)
+        .map_or(0, |f| f.indexed);
+    let index_reused = already == benchmark.corpus.len() as u64;
+    let index_started = Instant::now();
+    if !index_reused {
+        let documents = benchmark
+            .corpus
+            .iter()
+            .map(|doc| {
+                // The title goes to the title field of every chunk (and before
+                // each passage the embedder reads), the text is the body.
+                let title = (!doc.title.trim().is_empty()).then(|| doc.title.clone());
+                (
+                    source.join(&doc.id),
+                    Document::from_pages(title, [doc.text.clone()]),
+                )
+            })
+            .collect();
+        engine.index_documents(&source, documents, progress).await?;
     }
-    let query_secs = query_started.elapsed().as_secs_f64();
+    let index_secs = if index_reused {
+        0.0
+    } else {
+        index_started.elapsed().as_secs_f64()
+    };
+    let doc_of_chunk: HashMap<i64, String> = {
+        let files = engine.file_paths().await?;
+        engine
+            .chunk_files()
+            .await?
+            .into_iter()
+            .filter_map(|(chunk, file)| {
+                let path = files.get(&file)?;
+                let doc = path.strip_prefix(&source).ok()?.to_string_lossy().into_owned();
+                Some((chunk, doc))
+            })
+            .collect()
+    };
+    let chunks = doc_of_chunk.len() as u64;
+
+    let modes = mode.expand();
+    let mut results = Vec::new();
+    for &mode in &modes {
+        let mut tracker = ProgressTracker::new(
+            progress,
+            Phase::Querying,
+            "queries",
+            benchmark.queries.len() as u64,
+        );
+        let mut run: Vec<(String, Vec<(String, f32)>)> = Vec::with_capacity(benchmark.queries.len());
+        let mut latencies = Vec::with_capacity(benchmark.queries.len());
+        for (query_id, text) in &benchmark.queries {
+            let started = Instant::now();
+            let ranked = rank_documents(&engine, text, mode, &doc_of_chunk)?;
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            run.push((query_id.clone(), ranked));
+            tracker.advance(1);
+        }
+        let mut ndcg = 0.0;
+        let mut recall = 0.0;
+        for (query_id, ranked) in &run {
+            let judged = &benchmark.qrels[query_id];
+            ndcg += ndcg_at(ranked, judged, 10);
+            recall += recall_at(ranked, judged, 100);
+        }
+        let n = run.len().max(1) as f64;
+        if let Some(path) = run_out {
+            let path = if modes.len() > 1 {
+                let mut name = path.as_os_str().to_owned();
+                name.push(format!(".{}", mode.name()));
+                PathBuf::from(name)
+            } else {
+                path.to_path_buf()
+            };
+            write_trec_run(&path, &run, mode)?;
+        }
+        results.push(ModeResult {
+            mode,
+            ndcg_at_10: ndcg / n,
+            recall_at_100: recall / n,
+            latency_p50_ms: percentile(&mut latencies, 0.50),
+            latency_p95_ms: percentile(&mut latencies, 0.95),
+        });
+    }
     engine.close().await?;
-
-    let mut ndcg = 0.0;
-    let mut recall = 0.0;
-    for (query_id, ranked) in &run {
-        let judged = &benchmark.qrels[query_id];
-        ndcg += ndcg_at(ranked, judged, 10);
-        recall += recall_at(ranked, judged, 100);
-    }
-    let n = run.len().max(1) as f64;
-    if let Some(path) = run_out {
-        write_trec_run(path, &run, mode)?;
-    }
     Ok(EvalReport {
         benchmark: benchmark.dir.clone(),
-        mode,
         documents: benchmark.corpus.len(),
         chunks,
-        queries: run.len(),
-        ndcg_at_10: ndcg / n,
-        recall_at_100: recall / n,
+        queries: benchmark.queries.len(),
         index_secs,
-        query_secs,
+        index_reused,
+        results,
     })
+}
+
+/// One query's document ranking in `mode`.
+fn rank_documents(
+    engine: &Engine,
+    query: &str,
+    mode: Mode,
+    doc_of_chunk: &HashMap<i64, String>,
+) -> Result<Vec<(String, f32)>> {
+    // Fusion sees every document the chunk lists reach, not just the top RUN_DEPTH.
+    let bm25 = |depth| -> Result<Vec<(String, f32)>> {
+        let hits = engine.search_lexical(query, CHUNK_DEPTH)?.hits;
+        Ok(best_chunk_per_document(
+            hits.iter().map(|h| (h.chunk_id, h.score)),
+            doc_of_chunk,
+            depth,
+        ))
+    };
+    let vector = |depth| -> Result<Vec<(String, f32)>> {
+        let hits = engine.search_vectors(query, CHUNK_DEPTH)?;
+        Ok(best_chunk_per_document(hits.into_iter(), doc_of_chunk, depth))
+    };
+    Ok(match mode {
+        Mode::Bm25 => bm25(RUN_DEPTH)?,
+        Mode::Vector => vector(RUN_DEPTH)?,
+        Mode::Hybrid | Mode::All => {
+            let lists = [bm25(CHUNK_DEPTH)?, vector(CHUNK_DEPTH)?]
+                .map(|ranked| ranked.into_iter().map(|(d, _)| d).collect::<Vec<_>>());
+            let mut fused = reciprocal_rank_fusion(&lists);
+            sort_trec(&mut fused);
+            fused.truncate(RUN_DEPTH);
+            fused
+        }
+    })
+}
+
+/// The value below which `share` of the samples fall (nearest rank).
+pub fn percentile(samples: &mut [f64], share: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    samples.sort_by(f64::total_cmp);
+    let rank = ((share * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+    samples[rank - 1]
 }
 
 /// Ranks documents by their best chunk's score, in trec_eval's order: score
 /// descending, ties broken by document id descending.
 fn best_chunk_per_document(
     chunk_scores: impl Iterator<Item = (i64, f32)>,
-    doc_of_file: &HashMap<i64, &str>,
+    doc_of_chunk: &HashMap<i64, String>,
+    depth: usize,
 ) -> Vec<(String, f32)> {
     let mut best: HashMap<&str, f32> = HashMap::new();
-    for (file, score) in chunk_scores {
-        if let Some(doc) = doc_of_file.get(&file) {
+    for (chunk, score) in chunk_scores {
+        if let Some(doc) = doc_of_chunk.get(&chunk) {
             let entry = best.entry(doc).or_insert(f32::NEG_INFINITY);
             *entry = entry.max(score);
         }
     }
     let mut ranked: Vec<(String, f32)> = best.into_iter().map(|(d, s)| (d.to_string(), s)).collect();
     sort_trec(&mut ranked);
-    ranked.truncate(RUN_DEPTH);
+    ranked.truncate(depth);
     ranked
 }
 

@@ -4,6 +4,7 @@
 
 pub mod chunk;
 pub mod config;
+pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod eval;

@@ -27,6 +27,9 @@ pub struct Progress {
     pub rate: f64,
     /// Seconds left at the current rate, once there is a rate.
     pub eta_secs: Option<f64>,
+    /// Passages indexed so far in this phase (indexing only), and per second.
+    pub chunks: u64,
+    pub chunk_rate: f64,
 }
 
 /// Receives progress reports. Implemented for closures.
@@ -54,6 +57,7 @@ pub struct ProgressTracker<'a> {
     unit: &'static str,
     total: u64,
     done: u64,
+    chunks: u64,
     started: Instant,
 }
 
@@ -65,6 +69,7 @@ impl<'a> ProgressTracker<'a> {
             unit,
             total,
             done: 0,
+            chunks: 0,
             started: Instant::now(),
         };
         tracker.emit();
@@ -74,6 +79,11 @@ impl<'a> ProgressTracker<'a> {
     pub fn advance(&mut self, n: u64) {
         self.done = (self.done + n).min(self.total.max(self.done + n));
         self.emit();
+    }
+
+    /// Records how many passages are indexed so far (reported with the next advance).
+    pub fn set_chunks(&mut self, chunks: u64) {
+        self.chunks = chunks;
     }
 
     pub fn snapshot(&self) -> Progress {
@@ -92,6 +102,12 @@ impl<'a> ProgressTracker<'a> {
             unit: self.unit,
             rate,
             eta_secs,
+            chunks: self.chunks,
+            chunk_rate: if elapsed > 0.0 {
+                self.chunks as f64 / elapsed
+            } else {
+                0.0
+            },
         }
     }
 

@@ -7,9 +7,13 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::embed::Embedder;
+use crate::error::{Error, Result};
 use crate::store::catalog::{Catalog, ChunkId, FileId};
-use crate::store::LexicalIndex;
+use crate::store::{LexicalIndex, VectorIndex};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchHit {
@@ -53,36 +57,132 @@ impl Snippet {
     }
 }
 
-/// Keyword (BM25) search: the best `limit` chunks for `query`.
-pub async fn search_bm25(
-    catalog: &Catalog,
-    lexical: &std::sync::Arc<LexicalIndex>,
+/// How results are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Keywords only (BM25 over title and text).
+    Bm25,
+    /// Meaning only (nearest sentence vectors).
+    Vector,
+    /// Both, fused by reciprocal rank.
+    #[default]
+    Hybrid,
+}
+
+/// Reciprocal rank fusion's constant: how fast the weight of lower ranks decays.
+pub const RRF_K: f32 = 60.0;
+
+/// Fuses rankings by reciprocal rank: each item scores the sum of 1 / (k + rank)
+/// over the lists it appears in (rank from 1). Best first; ties keep first-seen order.
+pub fn reciprocal_rank_fusion<K: Clone + Eq + std::hash::Hash>(lists: &[Vec<K>]) -> Vec<(K, f32)> {
+    let mut scores: HashMap<K, (f32, usize)> = HashMap::new();
+    let mut seen = 0usize;
+    for list in lists {
+        for (rank, key) in list.iter().enumerate() {
+            let entry = scores.entry(key.clone()).or_insert_with(|| {
+                seen += 1;
+                (0.0, seen)
+            });
+            entry.0 += 1.0 / (RRF_K + rank as f32 + 1.0);
+        }
+    }
+    let mut fused: Vec<(K, f32, usize)> = scores.into_iter().map(|(k, (s, order))| (k, s, order)).collect();
+    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
+    fused.into_iter().map(|(k, s, _)| (k, s)).collect()
+}
+
+/// The stores a search reads; `semantic` is absent when no embedding model is available.
+pub(crate) struct SearchStores<'a> {
+    pub catalog: &'a Catalog,
+    pub lexical: &'a Arc<LexicalIndex>,
+    pub semantic: Option<(&'a Arc<Embedder>, &'a Arc<VectorIndex>)>,
+}
+
+/// The best `limit` passages for `query`. Vector and hybrid results keep at
+/// most `per_file` passages of one file, so one long document cannot fill the page.
+pub(crate) async fn search(
+    stores: &SearchStores<'_>,
     query: &str,
+    mode: SearchMode,
     limit: usize,
+    per_file: usize,
 ) -> Result<Vec<SearchHit>> {
     if query.trim().is_empty() || limit == 0 {
         return Ok(Vec::new());
     }
-    // A few more than asked, so that dropped stale entries do not leave the page short.
-    let wanted = limit + limit / 2 + 5;
-    let lexical_ = lexical.clone();
-    let query_ = query.to_string();
-    let results = tokio::task::spawn_blocking(move || lexical_.search(&query_, wanted)).await??;
-    let ids: Vec<ChunkId> = results.hits.iter().map(|h| h.chunk_id).collect();
-    let details = catalog.chunk_details(&ids).await?;
-    let mut by_id: std::collections::HashMap<ChunkId, _> =
-        details.into_iter().map(|d| (d.chunk_id, d)).collect();
+    // Deeper than asked: stale entries are dropped and files capped afterwards.
+    let depth = (limit * 4).max(50);
+    let lexical = stores.lexical.clone();
+    let query_text = query.to_string();
+    let keyword_depth = if mode == SearchMode::Vector { 1 } else { depth };
+    let keyword = tokio::task::spawn_blocking(move || lexical.search(&query_text, keyword_depth)).await??;
+    let nearest = if mode == SearchMode::Bm25 {
+        Vec::new()
+    } else {
+        let Some((embedder, vectors)) = stores.semantic else {
+            return Err(Error::Task(
+                "semantic search needs the embedding model, which is not loaded".into(),
+            ));
+        };
+        let (embedder, vectors, query_text) = (embedder.clone(), vectors.clone(), query.to_string());
+        tokio::task::spawn_blocking(move || -> Result<Vec<(ChunkId, f32)>> {
+            let vector = embedder.embed_query(&query_text)?;
+            Ok(vectors.search(&vector, depth))
+        })
+        .await??
+    };
+    // (chunk, score, the file the full-text index believes it belongs to)
+    let ranked: Vec<(ChunkId, f32, Option<FileId>)> = match mode {
+        SearchMode::Bm25 => keyword
+            .hits
+            .iter()
+            .map(|h| (h.chunk_id, h.score, Some(h.file_id)))
+            .collect(),
+        SearchMode::Vector => nearest.iter().map(|&(c, s)| (c, s, None)).collect(),
+        SearchMode::Hybrid => {
+            let lists = [
+                keyword.hits.iter().map(|h| h.chunk_id).collect::<Vec<_>>(),
+                nearest.iter().map(|&(c, _)| c).collect(),
+            ];
+            let files: HashMap<ChunkId, FileId> =
+                keyword.hits.iter().map(|h| (h.chunk_id, h.file_id)).collect();
+            reciprocal_rank_fusion(&lists)
+                .into_iter()
+                .map(|(c, s)| (c, s, files.get(&c).copied()))
+                .collect()
+        }
+    };
+    let ids: Vec<ChunkId> = ranked.iter().map(|r| r.0).collect();
+    let mut details: HashMap<ChunkId, _> = stores
+        .catalog
+        .chunk_details(&ids)
+        .await?
+        .into_iter()
+        .map(|d| (d.chunk_id, d))
+        .collect();
+    let cap = if mode == SearchMode::Bm25 {
+        usize::MAX
+    } else {
+        per_file
+    };
+    let mut per_file_count: HashMap<FileId, usize> = HashMap::new();
     let mut hits = Vec::with_capacity(limit);
-    for hit in &results.hits {
-        let Some(detail) = by_id.remove(&hit.chunk_id) else {
+    for (chunk_id, score, lexical_file) in ranked {
+        let Some(detail) = details.remove(&chunk_id) else {
             continue;
         };
-        if detail.file_id != hit.file_id {
+        if lexical_file.is_some_and(|f| f != detail.file_id) {
+            continue; // A full-text entry left by an interrupted write.
+        }
+        let count = per_file_count.entry(detail.file_id).or_default();
+        if *count >= cap {
             continue;
         }
-        let snippet = results.snippet(&detail.text);
+        *count += 1;
+        let snippet = keyword.snippet(&detail.text);
         let snippet = if snippet.is_empty() {
-            // The match was in the title only: show the start of the passage.
+            // No query word in the passage (a match by meaning, or in the title): its start.
             Snippet {
                 text: detail.text.chars().take(200).collect(),
                 highlights: Vec::new(),
@@ -97,7 +197,7 @@ pub async fn search_bm25(
             path: detail.path,
             title: detail.title,
             page: detail.page,
-            score: hit.score,
+            score,
             chunk_id: detail.chunk_id,
             file_id: detail.file_id,
             span: detail.span_start..detail.span_end,
@@ -124,5 +224,15 @@ mod tests {
             snippet.marked("<b>", "</b>"),
             "green <b>tea</b> and black <b>tea</b>"
         );
+    }
+
+    #[test]
+    fn reciprocal_rank_fusion_rewards_agreement() {
+        let fused = reciprocal_rank_fusion(&[vec!["a", "b", "c"], vec!["c", "b", "d"]]);
+        let order: Vec<&str> = fused.iter().map(|(k, _)| *k).collect();
+        // c (first and third) edges out b (second twice); both beat items in one list only.
+        assert_eq!(order, ["c", "b", "a", "d"]);
+        let expected_c = 1.0 / (RRF_K + 1.0) + 1.0 / (RRF_K + 3.0);
+        assert!((fused[0].1 - expected_c).abs() < 1e-6);
     }
 }

@@ -11,7 +11,11 @@ use common::*;
 
 fn quire(data: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_quire"));
-    command.arg("--data-dir").arg(data).env_remove("QUIRE_DATA_DIR");
+    command
+        .arg("--data-dir")
+        .arg(data)
+        .env_remove("QUIRE_DATA_DIR")
+        .env("QUIRE_MODELS_DIR", models_dir());
     command
 }
 
@@ -49,7 +53,7 @@ fn index_search_and_status_from_the_command_line() {
     assert_eq!(hits[0]["page"], 3);
     assert!(hits[0]["snippet"]["text"].as_str().unwrap().contains("heron"));
 
-    let human = run(quire(&data).args(["search", "flooded quarry"]));
+    let human = run(quire(&data).args(["search", "--mode", "bm25", "flooded quarry"]));
     let text = stdout(&human);
     assert!(text.contains("survey.pdf  (page 3)"), "{text}");
     assert!(
@@ -111,8 +115,8 @@ fn a_second_indexer_on_the_same_library_fails_at_once() {
     let root = tmp.path().join("many");
     std::fs::create_dir_all(&root).unwrap();
     // Enough work that the first indexer is still running when the second starts.
-    for i in 0..3000 {
-        std::fs::write(root.join(format!("note-{i:04}.txt")), prose(i, 40)).unwrap();
+    for i in 0..100 {
+        std::fs::write(root.join(format!("note-{i:04}.txt")), prose(i, 20)).unwrap();
     }
     let data = tmp.path().join("data");
     let mut first = quire(&data)
@@ -181,20 +185,36 @@ fn eval_scores_a_beir_benchmark_and_writes_a_trec_run() {
     .unwrap();
 
     let run_file = tmp.path().join("run.txt");
-    let output = run(quire(&tmp.path().join("data"))
-        .args(["eval", "--mode", "bm25", "--json", "--run-out"])
-        .arg(&run_file)
-        .arg(&bench));
-    assert!(output.status.success(), "{}", stderr(&output));
-    let text = stdout(&output);
-    let json_end = text.rfind('}').unwrap() + 1;
-    let report: serde_json::Value = serde_json::from_str(&text[..json_end]).unwrap();
+    let eval = |mode: &str| {
+        let output = run(quire(&tmp.path().join("data"))
+            .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+            .args(["eval", "--mode", mode, "--json", "--run-out"])
+            .arg(&run_file)
+            .arg(&bench));
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let report = eval("all");
     assert_eq!(report["queries"], 2);
     assert_eq!(report["documents"], 4);
-    // q1 ranks d1 (grade 2) first and d4 (grade 1) second; q2 ranks d2 first.
-    assert_eq!(report["ndcg_at_10"], 1.0, "{report}");
-    assert_eq!(report["recall_at_100"], 1.0, "{report}");
+    assert_eq!(report["index_reused"], false);
+    let modes: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["bm25", "vector", "hybrid"]);
+    for result in report["results"].as_array().unwrap() {
+        // q1 ranks d1 (grade 2) first and d4 (grade 1) second; q2 ranks d2 first.
+        assert_eq!(result["ndcg_at_10"], 1.0, "{report}");
+        assert_eq!(result["recall_at_100"], 1.0, "{report}");
+    }
+    assert!(tmp.path().join("run.txt.hybrid").is_file());
 
+    // A second evaluation reuses the index, and writes the single run file asked for.
+    let again = eval("bm25");
+    assert_eq!(again["index_reused"], true, "{again}");
     let trec = std::fs::read_to_string(&run_file).unwrap();
     let first: Vec<&str> = trec.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(first[..4], ["q1", "Q0", "d1", "1"]);

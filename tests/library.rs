@@ -10,15 +10,22 @@ use std::path::{Path, PathBuf};
 use common::*;
 use quire::ingest::IndexReport;
 use quire::progress::NoProgress;
+use quire::retrieve::{SearchHit, SearchMode};
 use quire::store::FileStatus;
-use quire::{Config, Engine};
+use quire::Engine;
 
 async fn open(data: &Path) -> Engine {
-    Engine::open(Config::with_data_dir(data)).await.unwrap()
+    Engine::open(config(data)).await.unwrap()
+}
+
+/// Keyword search: these tests are about what gets indexed, so a word that is
+/// not in the library must find nothing (a vector search always finds neighbours).
+async fn keyword(engine: &Engine, query: &str, limit: usize) -> Vec<SearchHit> {
+    engine.search(query, SearchMode::Bm25, limit).await.unwrap()
 }
 
 async fn top_path(engine: &Engine, query: &str) -> Option<(PathBuf, u32)> {
-    let hits = engine.search(query, 5).await.unwrap();
+    let hits = keyword(engine, query, 5).await;
     hits.first().map(|h| (h.path.clone(), h.page))
 }
 
@@ -66,7 +73,7 @@ async fn indexes_every_format_reports_bad_files_and_follows_changes() {
         .contains("unsupported file type"));
 
     // The phrase on page 3 of the PDF is found there.
-    let hits = engine.search(PDF_PAGE3_PHRASE, 5).await.unwrap();
+    let hits = keyword(&engine, PDF_PAGE3_PHRASE, 5).await;
     let hit = &hits[0];
     assert_eq!(hit.path, root.join("survey.pdf"));
     assert_eq!(hit.page, 3);
@@ -97,8 +104,8 @@ async fn indexes_every_format_reports_bad_files_and_follows_changes() {
         Some((root.join("letter.docx"), 1))
     );
     // Script content, hidden files and ignored folders are not indexed.
-    assert!(engine.search("zeppelin", 5).await.unwrap().is_empty());
-    assert!(engine.search("xylophone", 5).await.unwrap().is_empty());
+    assert!(keyword(&engine, "zeppelin", 5).await.is_empty());
+    assert!(keyword(&engine, "xylophone", 5).await.is_empty());
 
     // A second run with nothing changed does no work.
     let again = engine.index_folder(&root, &NoProgress).await.unwrap();
@@ -127,13 +134,14 @@ async fn indexes_every_format_reports_bad_files_and_follows_changes() {
         top_path(&engine, "pressure cooker gasket").await,
         Some((root.join("notes.txt"), 1))
     );
-    assert!(engine.search("sourdough starter", 5).await.unwrap().is_empty());
-    assert!(engine
-        .search(HTML_PHRASE, 5)
-        .await
-        .unwrap()
-        .iter()
-        .all(|h| h.path != root.join("page.html")));
+    assert!(keyword(&engine, "sourdough starter", 5).await.is_empty());
+    for mode in [SearchMode::Bm25, SearchMode::Vector, SearchMode::Hybrid] {
+        let hits = engine.search(HTML_PHRASE, mode, 20).await.unwrap();
+        assert!(
+            hits.iter().all(|h| h.path != root.join("page.html")),
+            "{mode:?}: the deleted file is gone"
+        );
+    }
     assert_eq!(
         top_path(&engine, MD_PHRASE).await,
         Some((root.join("handbook.md"), 1))
@@ -191,11 +199,11 @@ async fn the_index_survives_reopening_and_is_rebuilt_from_the_catalog_when_lost(
     let data = tmp.path().join("data");
     let engine = open(&data).await;
     engine.index_folder(&root, &NoProgress).await.unwrap();
-    let before = engine.search(PDF_PAGE3_PHRASE, 10).await.unwrap();
+    let before = keyword(&engine, PDF_PAGE3_PHRASE, 10).await;
     engine.close().await.unwrap();
 
     let reopened = open(&data).await;
-    let after = reopened.search(PDF_PAGE3_PHRASE, 10).await.unwrap();
+    let after = keyword(&reopened, PDF_PAGE3_PHRASE, 10).await;
     assert_eq!(
         before.iter().map(|h| (h.chunk_id, h.page)).collect::<Vec<_>>(),
         after.iter().map(|h| (h.chunk_id, h.page)).collect::<Vec<_>>()
@@ -229,10 +237,12 @@ async fn odd_queries_never_fail() {
         "*?~^",
         "😀",
     ] {
-        engine
-            .search(query, 5)
-            .await
-            .unwrap_or_else(|e| panic!("query {query:?} failed: {e}"));
+        for mode in [SearchMode::Bm25, SearchMode::Vector, SearchMode::Hybrid] {
+            engine
+                .search(query, mode, 5)
+                .await
+                .unwrap_or_else(|e| panic!("query {query:?} failed in {mode:?}: {e}"));
+        }
     }
     assert_eq!(
         top_path(&engine, "\"flooded quarry\" -sourdough").await,
@@ -263,6 +273,6 @@ async fn nested_folders_index_each_file_once() {
     // Naming the inner folder again updates the outer one, with nothing to do.
     let again = engine.index_folder(&root.join("sub"), &NoProgress).await.unwrap();
     assert!(again.extracted.is_empty(), "{:?}", again.extracted);
-    assert_eq!(engine.search(MD_PHRASE, 10).await.unwrap().len(), 1);
+    assert_eq!(keyword(&engine, MD_PHRASE, 10).await.len(), 1);
     engine.close().await.unwrap();
 }

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use quire::engine::LibraryStatus;
 use quire::eval::{self, Benchmark, Mode};
 use quire::ingest::IndexReport;
-use quire::retrieve::SearchHit;
+use quire::retrieve::{SearchHit, SearchMode};
 use quire::store::catalog::FileProblem;
 use quire::store::FileStatus;
 use quire::{Config, Engine};
@@ -30,6 +30,10 @@ struct Cli {
     #[arg(long, global = true, env = "QUIRE_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
+    /// Where the model folders are (default: `models` in the data directory).
+    #[arg(long, global = true, env = "QUIRE_MODELS_DIR", value_name = "DIR")]
+    models_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -44,6 +48,9 @@ enum Command {
         /// How many results to show.
         #[arg(long, short = 'n', default_value_t = 10)]
         limit: usize,
+        /// Keywords, meaning, or both.
+        #[arg(long, value_enum, default_value_t = SearchMode::Hybrid)]
+        mode: SearchMode,
         /// Print results as JSON.
         #[arg(long)]
         json: bool,
@@ -63,9 +70,12 @@ enum Command {
         benchmark: PathBuf,
         #[arg(long, value_enum, default_value_t = Mode::Bm25)]
         mode: Mode,
-        /// Write the ranking as a TREC run file.
+        /// Write the ranking as a TREC run file (with --mode all, one per mode: FILE.bm25, …).
         #[arg(long, value_name = "FILE")]
         run_out: Option<PathBuf>,
+        /// Index the corpus again even if an earlier evaluation indexed it with the same settings.
+        #[arg(long)]
+        fresh: bool,
         #[arg(long)]
         json: bool,
     },
@@ -98,20 +108,25 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    let data_dir = match &cli.data_dir {
+        Some(dir) => dir.clone(),
+        None => default_data_dir()?,
+    };
+    let mut config = Config::load(&data_dir)?;
+    if let Some(models) = &cli.models_dir {
+        config.models_dir = models.clone();
+    }
     if let Command::Eval {
         benchmark,
         mode,
         run_out,
+        fresh,
         json,
     } = &cli.command
     {
-        return run_eval(benchmark, *mode, run_out.as_deref(), *json).await;
+        return run_eval(config, benchmark, *mode, run_out.as_deref(), *fresh, *json).await;
     }
-    let data_dir = match cli.data_dir {
-        Some(dir) => dir,
-        None => default_data_dir()?,
-    };
-    let engine = Engine::open(Config::load(&data_dir)?).await?;
+    let engine = Engine::open(config).await?;
     let code = match cli.command {
         Command::Index { folders } => {
             let sink = ProgressBarSink::new();
@@ -129,8 +144,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             print_index_report(&report);
             ExitCode::SUCCESS
         }
-        Command::Search { query, limit, json } => {
-            let hits = engine.search(&query, limit).await?;
+        Command::Search {
+            query,
+            limit,
+            mode,
+            json,
+        } => {
+            let hits = engine.search(&query, mode, limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&hits)?);
             } else {
@@ -164,37 +184,88 @@ fn default_data_dir() -> Result<PathBuf> {
     Ok(dirs.data_dir().to_path_buf())
 }
 
-async fn run_eval(benchmark: &Path, mode: Mode, run_out: Option<&Path>, json: bool) -> Result<ExitCode> {
+async fn run_eval(
+    config: Config,
+    benchmark: &Path,
+    mode: Mode,
+    run_out: Option<&Path>,
+    fresh: bool,
+    json: bool,
+) -> Result<ExitCode> {
     let set = Benchmark::load(benchmark)?;
-    let work = tempfile::tempdir().context("cannot create a temporary folder for the evaluation index")?;
+    let work = eval_cache_dir(&config, benchmark)?;
+    if fresh && work.exists() {
+        std::fs::remove_dir_all(&work).with_context(|| format!("cannot remove {}", work.display()))?;
+    }
+    let eval_config = Config {
+        data_dir: work,
+        ..config
+    };
     let sink = ProgressBarSink::new();
-    let report = eval::evaluate(&set, mode, work.path(), run_out, &sink).await?;
+    let report = eval::evaluate(&set, mode, eval_config, run_out, &sink).await?;
     sink.finish();
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}: {} documents ({} chunks), {} queries",
+        report.benchmark.display(),
+        report.documents,
+        report.chunks,
+        report.queries
+    );
+    if report.index_reused {
+        println!("index: reused from an earlier evaluation (--fresh to rebuild)");
     } else {
         println!(
-            "{}  mode {:?}: {} documents ({} chunks), {} queries",
-            report.benchmark.display(),
-            report.mode,
-            report.documents,
-            report.chunks,
-            report.queries
-        );
-        println!("nDCG@10     {:.4}", report.ndcg_at_10);
-        println!("recall@100  {:.4}", report.recall_at_100);
-        println!(
-            "indexing {:.1} s ({:.0} documents/s), queries {:.2} s ({:.1} ms each)",
+            "index: {:.1} s ({:.0} documents/s)",
             report.index_secs,
-            report.documents as f64 / report.index_secs.max(1e-9),
-            report.query_secs,
-            1000.0 * report.query_secs / report.queries.max(1) as f64
+            report.documents as f64 / report.index_secs.max(1e-9)
+        );
+    }
+    println!(
+        "{:<8} {:>8} {:>11} {:>9} {:>9}",
+        "mode", "nDCG@10", "recall@100", "p50 ms", "p95 ms"
+    );
+    for result in &report.results {
+        println!(
+            "{:<8} {:>8.4} {:>11.4} {:>9.1} {:>9.1}",
+            result.mode.name(),
+            result.ndcg_at_10,
+            result.recall_at_100,
+            result.latency_p50_ms,
+            result.latency_p95_ms
         );
     }
     if let Some(path) = run_out {
         println!("run written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Evaluation indexes live in the OS cache directory, one per corpus and
+/// settings, so a second evaluation does not embed the corpus again.
+fn eval_cache_dir(config: &Config, benchmark: &Path) -> Result<PathBuf> {
+    let corpus = benchmark.join("corpus.jsonl");
+    let bytes = std::fs::read(&corpus).with_context(|| format!("cannot read {}", corpus.display()))?;
+    let mut key = blake3::Hasher::new();
+    key.update(&bytes);
+    let settings = format!(
+        "{}|{}|{}|{}|{}|{}|{}",
+        config.chunk_min_tokens,
+        config.chunk_max_tokens,
+        config.chunk_overlap_tokens,
+        config.title_boost,
+        config.embedder_dir().display(),
+        config.query_prefix,
+        config.passage_prefix
+    );
+    key.update(settings.as_bytes());
+    let cache = directories::ProjectDirs::from("", "", "Quire")
+        .map(|d| d.cache_dir().to_path_buf())
+        .unwrap_or_else(std::env::temp_dir);
+    Ok(cache.join("eval").join(&key.finalize().to_hex()[..16]))
 }
 
 fn print_index_report(report: &IndexReport) {
@@ -270,6 +341,11 @@ fn print_status(status: &LibraryStatus, verbose: bool) {
             folder.errors,
             folder.chunks
         );
+    }
+    match (&status.vectors, &status.model_problem) {
+        (Some(vectors), _) => println!("Semantic search: {vectors} passages in the vector index."),
+        (None, Some(problem)) => println!("Semantic search is unavailable: {problem}"),
+        (None, None) => {}
     }
     print_errors("Files in error:", &status.problems);
     let skipped = status.problems.len()

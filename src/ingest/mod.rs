@@ -18,16 +18,48 @@ use serde::Serialize;
 
 use crate::chunk::Chunker;
 use crate::config::Config;
+use crate::embed::Embedder;
 use crate::error::Result;
 use crate::extract::{self, ExtractError};
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
 use crate::store::catalog::{
     Catalog, FileId, FileProblem, FileRecord, FileStamp, FileStatus, Folder, IndexedContent,
 };
-use crate::store::LexicalIndex;
+use crate::store::{LexicalIndex, VectorIndex};
 
 pub use walk::{walk, FoundFile, WalkProblem};
-pub(crate) use write::BatchWriter;
+pub(crate) use write::{passage_text, BatchWriter};
+
+/// The stores an indexing run writes to.
+pub(crate) struct Stores<'a> {
+    pub catalog: &'a Catalog,
+    pub lexical: Arc<LexicalIndex>,
+    pub embedder: Arc<Embedder>,
+    pub vectors: Arc<VectorIndex>,
+}
+
+/// Where an indexing run spent its time, in seconds. Extraction and chunking
+/// add up the time of every worker thread, so they can exceed the wall time.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IndexTimings {
+    pub extract_secs: f64,
+    pub chunk_secs: f64,
+    pub embed_secs: f64,
+    pub lexical_secs: f64,
+    pub vector_secs: f64,
+    pub catalog_secs: f64,
+}
+
+impl IndexTimings {
+    pub fn add(&mut self, other: &IndexTimings) {
+        self.extract_secs += other.extract_secs;
+        self.chunk_secs += other.chunk_secs;
+        self.embed_secs += other.embed_secs;
+        self.lexical_secs += other.lexical_secs;
+        self.vector_secs += other.vector_secs;
+        self.catalog_secs += other.catalog_secs;
+    }
+}
 
 /// What one indexing run did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -46,6 +78,7 @@ pub struct IndexReport {
     pub chunks_written: u64,
     /// Files and folders that could not be indexed in this run, with the reason.
     pub problems: Vec<FileProblem>,
+    pub timings: IndexTimings,
     pub elapsed_secs: f64,
 }
 
@@ -60,6 +93,7 @@ impl IndexReport {
         self.failed += other.failed;
         self.chunks_written += other.chunks_written;
         self.problems.extend(other.problems);
+        self.timings.add(&other.timings);
         self.elapsed_secs += other.elapsed_secs;
     }
 }
@@ -91,6 +125,9 @@ pub(crate) struct Processed {
     /// The catalog's record for this path, when it has one.
     pub existing: Option<FileId>,
     pub outcome: Outcome,
+    /// Worker time spent extracting and chunking this file.
+    pub extract_secs: f64,
+    pub chunk_secs: f64,
 }
 
 struct Candidate {
@@ -102,11 +139,11 @@ struct Candidate {
 /// Indexes one registered folder.
 pub(crate) async fn index_folder(
     config: &Config,
-    catalog: &Catalog,
-    lexical: &Arc<LexicalIndex>,
+    stores: &Stores<'_>,
     folder: &Folder,
     progress: &dyn ProgressSink,
 ) -> Result<IndexReport> {
+    let catalog = stores.catalog;
     let started = Instant::now();
     let mut report = IndexReport::default();
     ProgressTracker::new(progress, Phase::Scanning, "files", 0);
@@ -161,7 +198,7 @@ pub(crate) async fn index_folder(
         .collect();
 
     let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "files", candidates.len() as u64);
-    let mut writer = BatchWriter::new(catalog, lexical.clone());
+    let mut writer = BatchWriter::new(stores);
     let mut claimed_sources = Vec::new();
     if !candidates.is_empty() {
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<Processed>(64);
@@ -183,6 +220,7 @@ pub(crate) async fn index_folder(
         while let Some(processed) = receiver.recv().await {
             note_outcome(&mut report, &processed, &mut claimed_sources);
             writer.push(processed).await?;
+            tracker.set_chunks(writer.chunks_written());
             tracker.advance(1);
         }
         for handle in handles {
@@ -195,11 +233,18 @@ pub(crate) async fn index_folder(
     }
     writer.finish().await?;
     report.chunks_written = writer.chunks_written();
+    let extract_secs = report.timings.extract_secs;
+    let chunk_secs = report.timings.chunk_secs;
+    report.timings = writer.timings().clone();
+    report.timings.extract_secs = extract_secs;
+    report.timings.chunk_secs = chunk_secs;
     report.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
 fn note_outcome(report: &mut IndexReport, processed: &Processed, claimed: &mut Vec<FileId>) {
+    report.timings.extract_secs += processed.extract_secs;
+    report.timings.chunk_secs += processed.chunk_secs;
     match &processed.outcome {
         Outcome::Unchanged => report.unchanged += 1,
         Outcome::Renamed { file } => {
@@ -252,13 +297,16 @@ impl WorkerShared {
         } = candidate;
         let existing_id = existing.as_ref().map(|r| r.id);
         let existing_hash = existing.and_then(|r| r.hash);
-        let outcome = self.outcome(&path, stamp, existing_id.is_some(), existing_hash);
+        let mut timing = (0.0, 0.0);
+        let outcome = self.outcome(&path, stamp, existing_id.is_some(), existing_hash, &mut timing);
         Processed {
             folder: self.folder,
             path,
             stamp,
             existing: existing_id,
             outcome,
+            extract_secs: timing.0,
+            chunk_secs: timing.1,
         }
     }
 
@@ -268,6 +316,7 @@ impl WorkerShared {
         stamp: FileStamp,
         known_path: bool,
         existing_hash: Option<String>,
+        timing: &mut (f64, f64),
     ) -> Outcome {
         let not_indexed = |status, message: String, hash| Outcome::NotIndexed {
             status,
@@ -306,9 +355,14 @@ impl WorkerShared {
                 return Outcome::Renamed { file };
             }
         }
-        match extract::extract(path, &bytes) {
+        let started = Instant::now();
+        let extracted = extract::extract(path, &bytes);
+        timing.0 = started.elapsed().as_secs_f64();
+        match extracted {
             Ok(document) => {
+                let started = Instant::now();
                 let chunks = self.chunker.chunk(&document);
+                timing.1 = started.elapsed().as_secs_f64();
                 Outcome::Indexed(IndexedContent {
                     hash,
                     title: document.title,

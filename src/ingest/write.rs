@@ -1,43 +1,53 @@
-//! Writing in batches: each batch is one catalog transaction and one full-text
-//! commit. The full-text index commits first and the catalog second, so a crash
-//! in between leaves only full-text entries whose chunk ids the catalog does not
-//! have; searches ignore those, and the file's next indexing deletes them.
+//! Writing in batches: each batch embeds its new chunks, then is one catalog
+//! transaction (files, chunks, vectors) and one full-text commit, then updates
+//! the vector graph. The full-text index commits before the catalog, so a
+//! crash in between leaves only full-text entries whose chunk ids the catalog
+//! does not have; searches ignore those, and the file's next indexing deletes
+//! them. The graph follows the catalog and is rebuilt from it when it lags.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Outcome, Processed, BATCH_MAX_AGE};
+use super::{IndexTimings, Outcome, Processed, Stores, BATCH_MAX_AGE};
 use crate::error::Result;
-use crate::store::catalog::{Catalog, FileId};
+use crate::store::catalog::{ChunkId, FileId};
 use crate::store::lexical::LexicalOp;
-use crate::store::LexicalIndex;
 
-/// A batch is written when it holds this many files or chunks.
+/// A batch is written when it holds this many files or chunks. Small enough
+/// that progress moves and work is committed often while embedding.
 const BATCH_FILES: usize = 256;
-const BATCH_CHUNKS: usize = 4096;
+const BATCH_CHUNKS: usize = 512;
 
 pub(crate) struct BatchWriter<'a> {
-    catalog: &'a Catalog,
-    lexical: Arc<LexicalIndex>,
+    stores: &'a Stores<'a>,
     pending: Vec<Processed>,
     removals: Vec<FileId>,
     pending_chunks: usize,
     oldest: Option<Instant>,
     chunks_written: u64,
+    timings: IndexTimings,
     /// File ids written for each processed item, in order (used by evaluation).
     written_ids: Vec<FileId>,
 }
 
+/// What the embedder reads for a chunk: its document's title, then its text,
+/// so that a passage far from the title still carries what it is about.
+pub(crate) fn passage_text(title: Option<&str>, text: &str) -> String {
+    match title {
+        Some(title) if !title.trim().is_empty() => format!("{title}\n{text}"),
+        _ => text.to_string(),
+    }
+}
+
 impl<'a> BatchWriter<'a> {
-    pub fn new(catalog: &'a Catalog, lexical: Arc<LexicalIndex>) -> Self {
+    pub fn new(stores: &'a Stores<'a>) -> Self {
         BatchWriter {
-            catalog,
-            lexical,
+            stores,
             pending: Vec::new(),
             removals: Vec::new(),
             pending_chunks: 0,
             oldest: None,
             chunks_written: 0,
+            timings: IndexTimings::default(),
             written_ids: Vec::new(),
         }
     }
@@ -66,6 +76,10 @@ impl<'a> BatchWriter<'a> {
         self.chunks_written
     }
 
+    pub fn timings(&self) -> &IndexTimings {
+        &self.timings
+    }
+
     pub fn written_ids(&self) -> &[FileId] {
         &self.written_ids
     }
@@ -84,8 +98,36 @@ impl<'a> BatchWriter<'a> {
         if self.pending.is_empty() && self.removals.is_empty() {
             return Ok(());
         }
-        let mut batch = self.catalog.begin().await?;
+        let stores = self.stores;
+        // Embedding is the slow part: it runs before the transaction opens.
+        let passages: Vec<String> = self
+            .pending
+            .iter()
+            .filter_map(|item| match &item.outcome {
+                Outcome::Indexed(content) => Some(content),
+                _ => None,
+            })
+            .flat_map(|content| {
+                content
+                    .chunks
+                    .iter()
+                    .map(|chunk| passage_text(content.title.as_deref(), &chunk.text))
+            })
+            .collect();
+        let started = Instant::now();
+        let embedder = stores.embedder.clone();
+        let mut vectors = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = passages.iter().map(String::as_str).collect();
+            embedder.embed_passages(&refs)
+        })
+        .await??
+        .into_iter();
+        self.timings.embed_secs += started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let mut batch = stores.catalog.begin().await?;
         let mut ops = Vec::new();
+        let mut added: Vec<(ChunkId, Vec<f32>)> = Vec::new();
         let mut chunks = 0u64;
         for item in self.pending.drain(..) {
             let file_id = match item.outcome {
@@ -106,6 +148,9 @@ impl<'a> BatchWriter<'a> {
                     ops.push(LexicalOp::DeleteFile(file_id));
                     let title = content.title.clone().unwrap_or_default();
                     for (chunk, chunk_id) in content.chunks.into_iter().zip(chunk_ids) {
+                        if let Some(vector) = vectors.next() {
+                            added.push((chunk_id, vector));
+                        }
                         ops.push(LexicalOp::Add {
                             chunk_id,
                             file_id,
@@ -151,11 +196,28 @@ impl<'a> BatchWriter<'a> {
             batch.remove_file(file).await?;
             ops.push(LexicalOp::DeleteFile(file));
         }
+        batch.store_vectors(&added).await?;
+        let removed = batch.removed_chunks().to_vec();
+        let generation = if added.is_empty() && removed.is_empty() {
+            None
+        } else {
+            Some(batch.bump_generation().await?)
+        };
+        self.timings.catalog_secs += started.elapsed().as_secs_f64();
+
         if !ops.is_empty() {
-            let lexical = self.lexical.clone();
+            let started = Instant::now();
+            let lexical = stores.lexical.clone();
             tokio::task::spawn_blocking(move || lexical.apply(ops)).await??;
+            self.timings.lexical_secs += started.elapsed().as_secs_f64();
         }
         batch.commit().await?;
+        if let Some(generation) = generation {
+            let started = Instant::now();
+            let graph = stores.vectors.clone();
+            tokio::task::spawn_blocking(move || graph.update(&added, &removed, generation)).await?;
+            self.timings.vector_secs += started.elapsed().as_secs_f64();
+        }
         self.chunks_written += chunks;
         self.pending_chunks = 0;
         self.oldest = None;

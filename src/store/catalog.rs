@@ -116,6 +116,8 @@ pub struct FileProblem {
     pub message: String,
 }
 
+/// Cheap to clone: clones share one connection pool.
+#[derive(Clone)]
 pub struct Catalog {
     pool: SqlitePool,
 }
@@ -177,19 +179,21 @@ impl Catalog {
             .collect())
     }
 
-    /// Forgets a folder and everything indexed from it; returns the ids of its files.
-    pub async fn remove_folder(&self, folder: FolderId) -> Result<Vec<FileId>> {
-        let mut tx = self.pool.begin().await?;
+    /// Forgets a folder and everything indexed from it; returns the ids of its
+    /// files and the new vector generation.
+    pub async fn remove_folder(&self, folder: FolderId) -> Result<(Vec<FileId>, i64)> {
+        let mut batch = self.begin().await?;
         let ids: Vec<FileId> = sqlx::query_scalar("SELECT id FROM files WHERE folder_id = ?")
             .bind(folder)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *batch.tx)
             .await?;
         sqlx::query("DELETE FROM folders WHERE id = ?")
             .bind(folder)
-            .execute(&mut *tx)
+            .execute(&mut *batch.tx)
             .await?;
-        tx.commit().await?;
-        Ok(ids)
+        let generation = batch.bump_generation().await?;
+        batch.commit().await?;
+        Ok((ids, generation))
     }
 
     /// Moves the files of folder `inner` to folder `outer` and forgets `inner`.
@@ -233,6 +237,7 @@ impl Catalog {
     pub async fn begin(&self) -> Result<CatalogBatch> {
         Ok(CatalogBatch {
             tx: self.pool.begin().await?,
+            removed_chunks: Vec::new(),
         })
     }
 
@@ -292,6 +297,102 @@ impl Catalog {
             .collect())
     }
 
+    /// The counter that moves with every change to the stored vectors.
+    pub async fn vector_generation(&self) -> Result<i64> {
+        let value: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'vector_generation'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(value.parse().unwrap_or(0))
+    }
+
+    pub async fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every stored vector, for building the graph.
+    pub async fn all_vectors(&self) -> Result<Vec<(ChunkId, Vec<f32>)>> {
+        let rows = sqlx::query("SELECT chunk_id, vector FROM vectors ORDER BY chunk_id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), crate::store::vectors::decode(r.get::<&[u8], _>(1))))
+            .collect())
+    }
+
+    /// Drops every vector (the embedder changed); returns the new generation.
+    pub async fn clear_vectors(&self) -> Result<i64> {
+        let mut batch = self.begin().await?;
+        sqlx::query("DELETE FROM vectors").execute(&mut *batch.tx).await?;
+        let generation = batch.bump_generation().await?;
+        batch.commit().await?;
+        Ok(generation)
+    }
+
+    /// Up to `limit` chunks that have no vector yet: (chunk, its file's title, text).
+    pub async fn chunks_without_vectors(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(ChunkId, Option<String>, String)>> {
+        let rows = sqlx::query(
+            "SELECT c.id, f.title, c.text FROM chunks c JOIN files f ON f.id = c.file_id \
+             LEFT JOIN vectors v ON v.chunk_id = c.id WHERE v.chunk_id IS NULL ORDER BY c.id LIMIT ?",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    pub async fn count_chunks_without_vectors(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM chunks c LEFT JOIN vectors v ON v.chunk_id = c.id WHERE v.chunk_id IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Every file's path, by id.
+    pub async fn file_paths(&self) -> Result<std::collections::HashMap<FileId, PathBuf>> {
+        let rows = sqlx::query("SELECT id, path FROM files")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), path_from_bytes(r.get(1))))
+            .collect())
+    }
+
+    /// Which file each chunk belongs to.
+    pub async fn chunk_files(&self) -> Result<std::collections::HashMap<ChunkId, FileId>> {
+        let rows = sqlx::query("SELECT id, file_id FROM chunks")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    pub async fn chunk_ids_in_folder(&self, folder: FolderId) -> Result<Vec<ChunkId>> {
+        Ok(sqlx::query_scalar(
+            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.folder_id = ?",
+        )
+        .bind(folder)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn chunk_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chunks")
             .fetch_one(&self.pool)
@@ -348,6 +449,8 @@ impl Catalog {
 /// the full-text index has committed the same batch.
 pub struct CatalogBatch {
     tx: Transaction<'static, Sqlite>,
+    /// Chunks deleted by this batch, for the vector graph's tombstones.
+    removed_chunks: Vec<ChunkId>,
 }
 
 impl CatalogBatch {
@@ -429,6 +532,7 @@ impl CatalogBatch {
     }
 
     pub async fn remove_file(&mut self, file: FileId) -> Result<()> {
+        self.delete_chunks(file).await?;
         sqlx::query("DELETE FROM files WHERE id = ?")
             .bind(file)
             .execute(&mut *self.tx)
@@ -472,11 +576,40 @@ impl CatalogBatch {
     }
 
     async fn delete_chunks(&mut self, file: FileId) -> Result<()> {
-        sqlx::query("DELETE FROM chunks WHERE file_id = ?")
+        let ids: Vec<ChunkId> = sqlx::query_scalar("DELETE FROM chunks WHERE file_id = ? RETURNING id")
             .bind(file)
-            .execute(&mut *self.tx)
+            .fetch_all(&mut *self.tx)
             .await?;
+        self.removed_chunks.extend(ids);
         Ok(())
+    }
+
+    /// Stores the vectors of chunks written in this batch.
+    pub async fn store_vectors(&mut self, vectors: &[(ChunkId, Vec<f32>)]) -> Result<()> {
+        for (chunk, vector) in vectors {
+            sqlx::query("INSERT OR REPLACE INTO vectors (chunk_id, vector) VALUES (?, ?)")
+                .bind(chunk)
+                .bind(crate::store::vectors::encode(vector))
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Chunks this batch deleted so far.
+    pub fn removed_chunks(&self) -> &[ChunkId] {
+        &self.removed_chunks
+    }
+
+    /// Moves the vector generation on; returns the new value.
+    pub async fn bump_generation(&mut self) -> Result<i64> {
+        let value: String = sqlx::query_scalar(
+            "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) \
+             WHERE key = 'vector_generation' RETURNING value",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(value.parse().unwrap_or(0))
     }
 }
 

@@ -2,6 +2,8 @@
 
 pub mod catalog;
 pub mod lexical;
+pub mod vectors;
 
 pub use catalog::{Catalog, FileStatus};
 pub use lexical::LexicalIndex;
+pub use vectors::VectorIndex;

@@ -243,3 +243,30 @@ pub fn permissions_apply(dir: &Path) -> bool {
     std::fs::remove_file(&probe).unwrap();
     denied
 }
+
+/// Where the real models are: $QUIRE_MODELS_DIR, or the folder scripts/fetch-models.sh fills.
+pub fn models_dir() -> PathBuf {
+    let dir = std::env::var_os("QUIRE_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache")
+                });
+            cache.join("quire").join("models")
+        });
+    assert!(
+        dir.join("all-MiniLM-L6-v2").join("model.safetensors").is_file(),
+        "the embedding model is not in {}; run scripts/fetch-models.sh (scripts/test.sh does)",
+        dir.display()
+    );
+    dir
+}
+
+/// A configuration for a test library in `data`, using the real models.
+pub fn config(data: &Path) -> quire::Config {
+    let mut config = quire::Config::with_data_dir(data);
+    config.models_dir = models_dir();
+    config
+}

@@ -1,0 +1,246 @@
+//! Sentence embeddings on the device: a BERT-family encoder (candle 0.10, the
+//! same candle line the generator runtime uses) loaded from a local folder
+//! (config.json, model.safetensors, tokenizer.json). Texts are tokenized,
+//! sorted by length and run in padded batches; token vectors are pooled as the
+//! model's sentence-transformers config says (mean or CLS) and L2-normalised, so
+//! cosine similarity is a dot product. Matrix work uses every core.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use serde::Deserialize;
+use tokenizers::{Tokenizer, TruncationParams};
+
+use crate::error::{Error, Result};
+
+/// Tokens per forward pass: batches hold as many sequences as fit, so short
+/// texts go through many at a time and long ones do not exhaust memory.
+const BATCH_TOKENS: usize = 8192;
+const MAX_BATCH_SEQUENCES: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pooling {
+    Mean,
+    Cls,
+}
+
+pub struct Embedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+    dimension: usize,
+    max_tokens: usize,
+    pooling: Pooling,
+    normalize: bool,
+    query_prefix: String,
+    passage_prefix: String,
+    /// Identifies the model for the vectors made with it (folder name and dimension).
+    identity: String,
+}
+
+#[derive(Deserialize)]
+struct SentenceBertConfig {
+    max_seq_length: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct PoolingConfig {
+    #[serde(default)]
+    pooling_mode_cls_token: bool,
+}
+
+#[derive(Deserialize)]
+struct Module {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+impl Embedder {
+    /// Loads the model in `dir`. `query_prefix` and `passage_prefix` are put
+    /// before queries and passages (e5 wants "query: " and "passage: ").
+    pub fn load(dir: &Path, query_prefix: &str, passage_prefix: &str) -> Result<Embedder> {
+        let problem = |message: String| Error::Model {
+            path: dir.to_path_buf(),
+            message,
+        };
+        if !dir.is_dir() {
+            return Err(problem("the embedding model folder does not exist".into()));
+        }
+        for required in ["config.json", "model.safetensors", "tokenizer.json"] {
+            if !dir.join(required).is_file() {
+                return Err(problem(format!(
+                    "{required} is missing from the embedding model folder"
+                )));
+            }
+        }
+        let config_text = read(&dir.join("config.json"))?;
+        let config: BertConfig = serde_json::from_slice(&config_text)
+            .map_err(|e| problem(format!("config.json is not a BERT configuration: {e}")))?;
+        let device = Device::Cpu;
+        let weights = read(&dir.join("model.safetensors"))?;
+        let vars = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
+            .map_err(|e| problem(format!("model.safetensors cannot be read: {e}")))?;
+        let model = BertModel::load(vars, &config)
+            .map_err(|e| problem(format!("the weights do not fit a BERT model: {e}")))?;
+
+        let sentence_config: Option<SentenceBertConfig> =
+            read_optional_json(&dir.join("sentence_bert_config.json"))?;
+        let max_tokens = sentence_config
+            .and_then(|c| c.max_seq_length)
+            .unwrap_or(config.max_position_embeddings)
+            .min(config.max_position_embeddings);
+        let pooling = match read_optional_json::<PoolingConfig>(&dir.join("1_Pooling").join("config.json"))? {
+            Some(p) if p.pooling_mode_cls_token => Pooling::Cls,
+            _ => Pooling::Mean,
+        };
+        // Without a modules.json (a bare BERT folder), normalise: Quire compares by cosine.
+        let normalize = match read_optional_json::<Vec<Module>>(&dir.join("modules.json"))? {
+            Some(modules) => modules.iter().any(|m| m.kind.ends_with("Normalize")),
+            None => true,
+        };
+
+        let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| problem(format!("tokenizer.json cannot be read: {e}")))?;
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| problem(format!("tokenizer.json: {e}")))?;
+
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Embedder {
+            model,
+            tokenizer,
+            device,
+            dimension: config.hidden_size,
+            max_tokens,
+            pooling,
+            normalize,
+            query_prefix: query_prefix.to_string(),
+            passage_prefix: passage_prefix.to_string(),
+            identity: format!("{name}/{}/{query_prefix}/{passage_prefix}", config.hidden_size),
+        })
+    }
+
+    pub fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
+        let mut vectors = self.embed_texts(vec![format!("{}{query}", self.query_prefix)])?;
+        vectors
+            .pop()
+            .ok_or_else(|| Error::Task("the embedder returned no vector".into()))
+    }
+
+    pub fn embed_passages(&self, passages: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embed_texts(
+            passages
+                .iter()
+                .map(|p| format!("{}{p}", self.passage_prefix))
+                .collect(),
+        )
+    }
+
+    /// Counts the tokens the model sees for `text` (after truncation).
+    pub fn count_tokens(&self, text: &str) -> Result<usize> {
+        let encoding = self.tokenizer.encode(text, true).map_err(tokenizer_error)?;
+        Ok(encoding.len())
+    }
+
+    fn embed_texts(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts, true)
+            .map_err(tokenizer_error)?;
+        // Longest first: similar lengths share a batch, so little is padding.
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
+        let mut vectors = vec![Vec::new(); encodings.len()];
+        let mut start = 0;
+        while start < order.len() {
+            let longest = encodings[order[start]].len().max(1);
+            let fit = (BATCH_TOKENS / longest).clamp(1, MAX_BATCH_SEQUENCES);
+            let batch = &order[start..(start + fit).min(order.len())];
+            let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
+            for (&i, vector) in batch.iter().zip(self.forward(&ids).map_err(model_error)?) {
+                vectors[i] = vector;
+            }
+            start += batch.len();
+        }
+        Ok(vectors)
+    }
+
+    fn forward(&self, sequences: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let width = sequences.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
+        let mut ids = Vec::with_capacity(sequences.len() * width);
+        let mut mask = Vec::with_capacity(sequences.len() * width);
+        for sequence in sequences {
+            ids.extend_from_slice(sequence);
+            ids.extend(std::iter::repeat_n(0u32, width - sequence.len()));
+            mask.extend(std::iter::repeat_n(1u32, sequence.len()));
+            mask.extend(std::iter::repeat_n(0u32, width - sequence.len()));
+        }
+        let shape = (sequences.len(), width);
+        let ids = Tensor::from_vec(ids, shape, &self.device)?;
+        let mask = Tensor::from_vec(mask, shape, &self.device)?;
+        let token_types = ids.zeros_like()?;
+        let hidden = self.model.forward(&ids, &token_types, Some(&mask))?;
+        let pooled = match self.pooling {
+            Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+            Pooling::Mean => {
+                let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+                let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+                let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
+                summed.broadcast_div(&counts)?
+            }
+        };
+        let pooled = if self.normalize {
+            let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+            pooled.broadcast_div(&norms)?
+        } else {
+            pooled
+        };
+        pooled.to_vec2::<f32>()
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+fn read_optional_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Model {
+                path: PathBuf::from(path),
+                message: format!("not valid JSON: {e}"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+fn tokenizer_error(err: tokenizers::Error) -> Error {
+    Error::Task(format!("tokenizing failed: {err}"))
+}
+
+fn model_error(err: candle_core::Error) -> Error {
+    Error::Task(format!("the embedding model failed: {err}"))
+}

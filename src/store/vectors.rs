@@ -1,0 +1,366 @@
+//! The vector index: an HNSW graph (hnsw_rs, dot product on normalised vectors,
+//! i.e. cosine) keyed by chunk id. Removed chunks are tombstoned and filtered
+//! out during the search; when tombstones pass a fraction of the graph it is
+//! rebuilt. The graph is saved atomically (a new folder, fsynced, renamed over
+//! the old one) with a manifest naming the catalog generation it reflects; a
+//! missing, stale or damaged graph is rebuilt from the vectors in the catalog.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use hnsw_rs::anndists::dist::Distance;
+use hnsw_rs::api::AnnT;
+use hnsw_rs::hnsw::Hnsw;
+use hnsw_rs::hnswio::HnswIo;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::store::catalog::ChunkId;
+
+/// Links per node and search breadth: recall close to exact search at these sizes.
+const MAX_CONNECTIONS: usize = 24;
+const MAX_LAYERS: usize = 16;
+const EF_CONSTRUCTION: usize = 200;
+const EF_SEARCH: usize = 200;
+/// Past this share of tombstoned points the graph is rebuilt.
+pub const REBUILD_TOMBSTONE_FRACTION: f64 = 0.2;
+
+const CURRENT: &str = "graph";
+const BASENAME: &str = "chunks";
+const MANIFEST: &str = "manifest.json";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    generation: i64,
+    dimension: usize,
+    points: usize,
+    tombstones: Vec<ChunkId>,
+}
+
+/// Cosine distance between unit vectors: 1 − dot, clamped at 0. (anndists'
+/// DistDot asserts 1 − dot ≥ 0, which rounding breaks for identical passages.)
+/// Eight accumulators let the compiler vectorise the loop.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UnitCosine;
+
+impl Distance<f32> for UnitCosine {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        let mut lanes = [0f32; 8];
+        let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+        let tail: f32 = a_chunks
+            .remainder()
+            .iter()
+            .zip(b_chunks.remainder())
+            .map(|(x, y)| x * y)
+            .sum();
+        for (x, y) in a_chunks.zip(b_chunks) {
+            for i in 0..8 {
+                lanes[i] += x[i] * y[i];
+            }
+        }
+        (1.0 - (lanes.iter().sum::<f32>() + tail)).max(0.0)
+    }
+}
+
+struct Graph {
+    hnsw: Hnsw<'static, f32, UnitCosine>,
+    points: usize,
+    tombstones: HashSet<usize>,
+    generation: i64,
+}
+
+impl Graph {
+    fn empty(capacity: usize) -> Graph {
+        Graph {
+            hnsw: Hnsw::new(
+                MAX_CONNECTIONS,
+                capacity.max(1024),
+                MAX_LAYERS,
+                EF_CONSTRUCTION,
+                UnitCosine,
+            ),
+            points: 0,
+            tombstones: HashSet::new(),
+            generation: 0,
+        }
+    }
+
+    /// Inserts one point at a time: hnsw_rs's parallel insert can deadlock when
+    /// two new points become each other's neighbours (each thread holds a read
+    /// lock on its own point while it waits to write the other's).
+    fn insert(&mut self, items: &[(ChunkId, Vec<f32>)]) {
+        for (id, vector) in items {
+            self.hnsw.insert_slice((vector.as_slice(), chunk_key(*id)));
+        }
+        self.points += items.len();
+    }
+}
+
+pub struct VectorIndex {
+    dir: PathBuf,
+    dimension: usize,
+    graph: RwLock<Graph>,
+}
+
+impl VectorIndex {
+    /// Opens the saved graph in `dir` if it reflects `generation` of the catalog;
+    /// otherwise says why not (then build one from the catalog's vectors).
+    pub fn load(dir: &Path, dimension: usize, generation: i64) -> std::result::Result<VectorIndex, String> {
+        let graph = load(dir, dimension, generation)?;
+        Ok(VectorIndex {
+            dir: dir.to_path_buf(),
+            dimension,
+            graph: RwLock::new(graph),
+        })
+    }
+
+    /// Builds a graph of `vectors` (all live vectors as of `generation`) and saves it in `dir`.
+    pub fn build(
+        dir: &Path,
+        dimension: usize,
+        vectors: Vec<(ChunkId, Vec<f32>)>,
+        generation: i64,
+    ) -> Result<VectorIndex> {
+        let index = VectorIndex {
+            dir: dir.to_path_buf(),
+            dimension,
+            graph: RwLock::new(build(vectors, generation)),
+        };
+        index.save()?;
+        Ok(index)
+    }
+
+    pub fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    /// Adds vectors, and tombstones the chunks that were removed, as of catalog `generation`.
+    pub fn update(&self, added: &[(ChunkId, Vec<f32>)], removed: &[ChunkId], generation: i64) {
+        let mut graph = self.write();
+        if !added.is_empty() {
+            graph.insert(added);
+        }
+        graph.tombstones.extend(removed.iter().map(|&id| chunk_key(id)));
+        graph.generation = generation;
+    }
+
+    /// Replaces the graph with one built from `vectors`, the live vectors as of
+    /// `generation`, unless the graph has moved on since (then the rebuild is
+    /// stale and is dropped). Returns whether it was replaced.
+    pub fn replace(&self, vectors: Vec<(ChunkId, Vec<f32>)>, generation: i64) -> bool {
+        let fresh = build(vectors, generation);
+        let mut graph = self.write();
+        if graph.generation != generation {
+            return false;
+        }
+        *graph = fresh;
+        true
+    }
+
+    pub fn generation(&self) -> i64 {
+        self.read().generation
+    }
+
+    /// The `k` nearest live chunks to `query`, nearest first, with cosine similarity.
+    pub fn search(&self, query: &[f32], k: usize) -> Vec<(ChunkId, f32)> {
+        let graph = self.read();
+        if graph.points == 0 || k == 0 {
+            return Vec::new();
+        }
+        let tombstones = &graph.tombstones;
+        let alive = |id: &usize| !tombstones.contains(id);
+        let neighbours = graph.hnsw.search_filter(query, k, EF_SEARCH.max(k), Some(&alive));
+        neighbours
+            .into_iter()
+            .map(|n| (i64::try_from(n.d_id).unwrap_or(i64::MAX), 1.0 - n.distance))
+            .collect()
+    }
+
+    pub fn tombstone_fraction(&self) -> f64 {
+        let graph = self.read();
+        if graph.points == 0 {
+            0.0
+        } else {
+            graph.tombstones.len() as f64 / graph.points as f64
+        }
+    }
+
+    pub fn live_points(&self) -> usize {
+        let graph = self.read();
+        graph.points.saturating_sub(graph.tombstones.len())
+    }
+
+    /// Saves the graph: written in full to a new folder, flushed to disk, then
+    /// renamed over the previous one, so a crash leaves one whole graph or none.
+    pub fn save(&self) -> Result<()> {
+        let graph = self.read();
+        let staging = self.dir.join(format!("{CURRENT}.new-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        if graph.points > 0 {
+            graph
+                .hnsw
+                .file_dump(&staging, BASENAME)
+                .map_err(|e| Error::Vectors(format!("saving the vector graph failed: {e}")))?;
+        }
+        let manifest = Manifest {
+            generation: graph.generation,
+            dimension: self.dimension,
+            points: graph.points,
+            tombstones: graph.tombstones.iter().map(|&id| id as ChunkId).collect(),
+        };
+        let manifest_path = staging.join(MANIFEST);
+        let text = serde_json::to_vec(&manifest).map_err(|e| Error::Vectors(e.to_string()))?;
+        std::fs::write(&manifest_path, text).map_err(|e| Error::io(&manifest_path, e))?;
+        for entry in std::fs::read_dir(&staging).map_err(|e| Error::io(&staging, e))? {
+            let path = entry.map_err(|e| Error::io(&staging, e))?.path();
+            sync(&path)?;
+        }
+        sync(&staging)?;
+        let current = self.dir.join(CURRENT);
+        let previous = self.dir.join(format!("{CURRENT}.old"));
+        let _ = std::fs::remove_dir_all(&previous);
+        if current.exists() {
+            std::fs::rename(&current, &previous).map_err(|e| Error::io(&current, e))?;
+        }
+        std::fs::rename(&staging, &current).map_err(|e| Error::io(&staging, e))?;
+        sync(&self.dir)?;
+        let _ = std::fs::remove_dir_all(&previous);
+        Ok(())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Graph> {
+        self.graph.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Graph> {
+        self.graph.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn build(vectors: Vec<(ChunkId, Vec<f32>)>, generation: i64) -> Graph {
+    let mut graph = Graph::empty(vectors.len());
+    graph.insert(&vectors);
+    graph.generation = generation;
+    graph
+}
+
+/// Loads the saved graph, or says why it cannot be used.
+fn load(dir: &Path, dimension: usize, generation: i64) -> std::result::Result<Graph, String> {
+    let folder = dir.join(CURRENT);
+    let manifest_path = folder.join(MANIFEST);
+    let manifest: Manifest = match std::fs::read(&manifest_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("its manifest is damaged ({e})"))?,
+        Err(_) => return Err("there is no saved graph".into()),
+    };
+    if manifest.dimension != dimension {
+        return Err(format!(
+            "it holds {}-dimensional vectors, the embedder makes {dimension}",
+            manifest.dimension
+        ));
+    }
+    if manifest.generation != generation {
+        return Err(format!(
+            "it is stale (generation {}, the catalog is at {generation})",
+            manifest.generation
+        ));
+    }
+    let tombstones = manifest.tombstones.iter().map(|&id| chunk_key(id)).collect();
+    if manifest.points == 0 {
+        let mut graph = Graph::empty(0);
+        graph.generation = generation;
+        return Ok(graph);
+    }
+    // hnsw_rs ties a loaded graph to its loader's lifetime; the loader is a few
+    // bytes and is kept for the life of the process.
+    let loaded = panic::catch_unwind(AssertUnwindSafe(|| {
+        let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&folder, BASENAME)));
+        loader.load_hnsw::<f32, UnitCosine>()
+    }));
+    let hnsw = match loaded {
+        Ok(Ok(hnsw)) => hnsw,
+        Ok(Err(e)) => return Err(format!("it cannot be read ({e})")),
+        Err(_) => return Err("it is damaged".into()),
+    };
+    if hnsw.get_nb_point() != manifest.points {
+        return Err(format!(
+            "it holds {} points, its manifest says {}",
+            hnsw.get_nb_point(),
+            manifest.points
+        ));
+    }
+    Ok(Graph {
+        hnsw,
+        points: manifest.points,
+        tombstones,
+        generation,
+    })
+}
+
+fn sync(path: &Path) -> Result<()> {
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(path, e))
+}
+
+fn chunk_key(id: ChunkId) -> usize {
+    usize::try_from(id).unwrap_or(0)
+}
+
+/// Vectors are stored in the catalog as little-endian f32 bytes.
+pub fn encode(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub fn decode(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_unit_vectors_are_at_distance_zero_never_below() {
+        let v: Vec<f32> = (0..384).map(|i| ((i * 7919) % 13) as f32 - 6.0).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let v: Vec<f32> = v.iter().map(|x| x / norm).collect();
+        assert!(UnitCosine.eval(&v, &v) < 1e-6);
+        let opposite: Vec<f32> = v.iter().map(|x| -x).collect();
+        assert!((UnitCosine.eval(&v, &opposite) - 2.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn duplicate_vectors_are_inserted_and_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = |seed: usize| -> Vec<f32> {
+            let v: Vec<f32> = (0..16u64)
+                .map(|i| (((i + 1) * (seed as u64 + 7) * 2_654_435_761) % 1000) as f32 - 500.0)
+                .collect();
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter().map(|x| x / n).collect()
+        };
+        // The same passage in two files: identical vectors.
+        let vectors: Vec<(ChunkId, Vec<f32>)> = (0..200).map(|i| (i, unit((i % 50) as usize))).collect();
+        let index = VectorIndex::build(dir.path(), 16, vectors, 1).unwrap();
+        let hits = index.search(&unit(3), 4);
+        let ids: HashSet<ChunkId> = hits.iter().map(|h| h.0).collect();
+        assert_eq!(ids, HashSet::from([3, 53, 103, 153]));
+        index.update(&[], &[53], 2);
+        assert!(index.search(&unit(3), 10).iter().all(|h| h.0 != 53));
+        index.save().unwrap();
+        let reloaded = VectorIndex::load(dir.path(), 16, 2).unwrap();
+        assert!(reloaded.search(&unit(3), 10).iter().all(|h| h.0 != 53));
+        assert_eq!(reloaded.live_points(), 199);
+        assert!(
+            VectorIndex::load(dir.path(), 16, 3).is_err(),
+            "a stale graph is refused"
+        );
+    }
+}

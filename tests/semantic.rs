@@ -1,0 +1,150 @@
+//! Semantic retrieval in the engine: meaning is found without shared words,
+//! hybrid search keeps exact terms, the vector graph survives reopening, never
+//! returns removed passages, and is rebuilt from the catalog when damaged.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use quire::progress::NoProgress;
+use quire::retrieve::SearchMode;
+use quire::Engine;
+
+fn write_corpus(root: &Path) {
+    std::fs::create_dir_all(root).unwrap();
+    let docs = [
+        ("heating.md", "# Home heating\n\nIf the radiators stay cold, bleed the trapped air and top up the boiler pressure to 1.2 bar."),
+        ("bread.txt", "Sourdough needs an active starter, a long cold proof in the fridge and a very hot oven."),
+        ("travel.txt", "Employees book rail for journeys under four hours; flights need a department head's approval."),
+        ("garden.txt", "Tomatoes are sown indoors in March and planted out after the last frost in May."),
+        ("finance.txt", "Quarterly revenue grew twelve percent while operating costs fell, lifting the margin."),
+    ];
+    for (name, text) in docs {
+        std::fs::write(root.join(name), text).unwrap();
+    }
+}
+
+async fn indexed(tmp: &Path) -> (Engine, PathBuf, PathBuf) {
+    let root = tmp.join("docs");
+    write_corpus(&root);
+    let root = root.canonicalize().unwrap();
+    let data = tmp.join("data");
+    let engine = Engine::open(config(&data)).await.unwrap();
+    engine.index_folder(&root, &NoProgress).await.unwrap();
+    (engine, root, data)
+}
+
+fn files(hits: &[quire::retrieve::SearchHit]) -> Vec<String> {
+    hits.iter()
+        .map(|h| h.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn meaning_is_found_without_shared_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (engine, _, _) = indexed(tmp.path()).await;
+    // No word of this question is in heating.md (stemmed or not).
+    let question = "my flat is chilly, what should I do?";
+    assert!(engine
+        .search(question, SearchMode::Bm25, 5)
+        .await
+        .unwrap()
+        .is_empty());
+    let vector = engine.search(question, SearchMode::Vector, 5).await.unwrap();
+    assert_eq!(files(&vector)[0], "heating.md", "{:?}", files(&vector));
+    let hybrid = engine.search(question, SearchMode::Hybrid, 5).await.unwrap();
+    assert_eq!(files(&hybrid)[0], "heating.md");
+
+    // Hybrid keeps exact terms: a rare word only BM25 can match precisely.
+    let exact = engine.search("margin", SearchMode::Hybrid, 5).await.unwrap();
+    assert_eq!(files(&exact)[0], "finance.txt");
+    assert!(exact[0].snippet.marked("[", "]").contains("[margin]"));
+
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.vectors, Some(5));
+    engine.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vectors_persist_forget_removed_files_and_rebuild_when_damaged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (engine, root, data) = indexed(tmp.path()).await;
+    let query = "when do I put the seedlings outside";
+    let before = engine.search(query, SearchMode::Vector, 5).await.unwrap();
+    assert_eq!(files(&before)[0], "garden.txt");
+    engine.close().await.unwrap();
+
+    // Reopened: the same results, from the saved graph.
+    let engine = Engine::open(config(&data)).await.unwrap();
+    let after = engine.search(query, SearchMode::Vector, 5).await.unwrap();
+    let ids =
+        |hits: &[quire::retrieve::SearchHit]| hits.iter().map(|h| (h.chunk_id, h.page)).collect::<Vec<_>>();
+    assert_eq!(ids(&before), ids(&after));
+
+    // A deleted file's passages never come back, even as distant neighbours.
+    std::fs::remove_file(root.join("garden.txt")).unwrap();
+    engine.index_folder(&root, &NoProgress).await.unwrap();
+    for mode in [SearchMode::Vector, SearchMode::Hybrid] {
+        let hits = engine.search(query, mode, 50).await.unwrap();
+        assert!(
+            !files(&hits).contains(&"garden.txt".to_string()),
+            "{mode:?}: {:?}",
+            files(&hits)
+        );
+        assert_eq!(hits.len(), 4, "every other file is still found");
+    }
+    engine.close().await.unwrap();
+
+    // A truncated graph file: opening rebuilds the graph from the catalog.
+    let graph_dir = data.join("vectors").join("graph");
+    let graph_file = std::fs::read_dir(&graph_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".hnsw.graph"))
+        .expect("a saved graph");
+    let length = std::fs::metadata(&graph_file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&graph_file)
+        .unwrap()
+        .set_len(length / 2)
+        .unwrap();
+    let engine = Engine::open(config(&data)).await.unwrap();
+    let hits = engine
+        .search("sourdough oven", SearchMode::Vector, 5)
+        .await
+        .unwrap();
+    assert_eq!(files(&hits)[0], "bread.txt");
+    assert_eq!(hits.len(), 4);
+    engine.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_model_keyword_search_works_and_indexing_says_how_to_get_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (engine, root, data) = indexed(tmp.path()).await;
+    engine.close().await.unwrap();
+
+    let mut no_model = config(&data);
+    no_model.models_dir = tmp.path().join("no-models");
+    let engine = Engine::open(no_model).await.unwrap();
+    let hits = engine.search("sourdough", SearchMode::Bm25, 5).await.unwrap();
+    assert_eq!(files(&hits), ["bread.txt"]);
+    let message = engine
+        .index_folder(&root, &NoProgress)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("fetch-models.sh"), "{message}");
+    let message = engine
+        .search("bread", SearchMode::Hybrid, 5)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("embedding model"), "{message}");
+    let status = engine.status().await.unwrap();
+    assert!(status.model_problem.is_some());
+    engine.close().await.unwrap();
+}
