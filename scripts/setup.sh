@@ -30,7 +30,7 @@ rust_is_recent() {
         && cargo clippy --version >/dev/null 2>&1
 }
 
-apt_install build-essential pkg-config ca-certificates curl git
+apt_install build-essential pkg-config ca-certificates curl git python3 python3-pip
 
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 if ! rust_is_recent; then
@@ -44,6 +44,9 @@ if ! rust_is_recent; then
     fi
     . "$HOME/.cargo/env"
 fi
+
+# Model files live outside the clone; scripts/fetch-models.sh puts them here.
+export QUIRE_MODELS_DIR="${QUIRE_MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/quire/models}"
 
 # One build directory for every checkout and for CI, so rebuilds are incremental.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/quire/target}"

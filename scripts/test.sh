@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs Quire's whole test suite: formatting, lints, unit and integration tests.
-# The tests make their documents themselves; nothing is fetched at run time.
+# The tests make their documents themselves and use the real embedding model,
+# fetched (once, hash-checked) by scripts/fetch-models.sh; nothing is fetched
+# while tests run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
+bash scripts/fetch-models.sh embedder >/dev/null
 
 cargo fmt --all --check
 cargo clippy --locked --all-targets -- -D warnings

@@ -6,10 +6,12 @@
 //! cosine similarity is a dot product. Matrix work uses every core.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
@@ -38,6 +40,51 @@ pub struct Embedder {
     passage_prefix: String,
     /// Identifies the model for the vectors made with it (folder name and dimension).
     identity: String,
+    shape: ModelShape,
+    work: WorkCounter,
+}
+
+/// Tokens embedded and the floating-point operations they cost.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct EmbeddingWork {
+    pub tokens: u64,
+    pub flops: f64,
+}
+
+/// What the cost of a forward pass depends on.
+#[derive(Debug, Clone, Copy)]
+struct ModelShape {
+    layers: usize,
+    hidden: usize,
+    intermediate: usize,
+}
+
+#[derive(Default)]
+struct WorkCounter {
+    tokens: AtomicU64,
+    /// Σ length² over sequences, for attention's quadratic part.
+    squared_lengths: AtomicU64,
+}
+
+impl WorkCounter {
+    fn record(&self, lengths: impl Iterator<Item = u64>) {
+        for length in lengths {
+            self.tokens.fetch_add(length, Ordering::Relaxed);
+            self.squared_lengths.fetch_add(length * length, Ordering::Relaxed);
+        }
+    }
+
+    /// Per layer and token: Q, K, V and output projections (4·h²) and the
+    /// feed-forward pair (2·h·i) multiply-adds; per sequence: scores and
+    /// weighted values (2·L²·h). Two operations per multiply-add.
+    fn snapshot(&self, shape: &ModelShape) -> EmbeddingWork {
+        let tokens = self.tokens.load(Ordering::Relaxed);
+        let squared = self.squared_lengths.load(Ordering::Relaxed) as f64;
+        let (h, i) = (shape.hidden as f64, shape.intermediate as f64);
+        let per_token = 4.0 * h * h + 2.0 * h * i;
+        let flops = 2.0 * shape.layers as f64 * (tokens as f64 * per_token + 2.0 * squared * h);
+        EmbeddingWork { tokens, flops }
+    }
 }
 
 #[derive(Deserialize)]
@@ -126,6 +173,12 @@ impl Embedder {
             query_prefix: query_prefix.to_string(),
             passage_prefix: passage_prefix.to_string(),
             identity: format!("{name}/{}/{query_prefix}/{passage_prefix}", config.hidden_size),
+            shape: ModelShape {
+                layers: config.num_hidden_layers,
+                hidden: config.hidden_size,
+                intermediate: config.intermediate_size,
+            },
+            work: WorkCounter::default(),
         })
     }
 
@@ -171,19 +224,40 @@ impl Embedder {
         // Longest first: similar lengths share a batch, so little is padding.
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
-        let mut vectors = vec![Vec::new(); encodings.len()];
+        let mut batches: Vec<&[usize]> = Vec::new();
         let mut start = 0;
         while start < order.len() {
             let longest = encodings[order[start]].len().max(1);
             let fit = (BATCH_TOKENS / longest).clamp(1, MAX_BATCH_SEQUENCES);
-            let batch = &order[start..(start + fit).min(order.len())];
-            let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
-            for (&i, vector) in batch.iter().zip(self.forward(&ids).map_err(model_error)?) {
+            let end = (start + fit).min(order.len());
+            batches.push(&order[start..end]);
+            start = end;
+        }
+        // Batches run side by side: candle parallelises its matrix products but
+        // runs element-wise work (GELU, softmax, layer norm) on one thread, so
+        // one batch at a time leaves cores idle.
+        let results: Vec<candle_core::Result<Vec<Vec<f32>>>> = batches
+            .par_iter()
+            .map(|batch| {
+                let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
+                self.forward(&ids)
+            })
+            .collect();
+        let mut vectors = vec![Vec::new(); encodings.len()];
+        for (batch, result) in batches.iter().zip(results) {
+            for (&i, vector) in batch.iter().zip(result.map_err(model_error)?) {
                 vectors[i] = vector;
             }
-            start += batch.len();
         }
+        let lengths = encodings.iter().map(|e| e.len() as u64);
+        self.work.record(lengths);
         Ok(vectors)
+    }
+
+    /// Useful work done so far: tokens embedded and the floating-point
+    /// operations they took (padding not counted).
+    pub fn work(&self) -> EmbeddingWork {
+        self.work.snapshot(&self.shape)
     }
 
     fn forward(&self, sequences: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {

@@ -238,6 +238,11 @@ impl Engine {
         Ok((ids, timings))
     }
 
+    /// Tokens embedded and FLOPs spent on them since the engine opened.
+    pub fn embedding_work(&self) -> Option<crate::embed::EmbeddingWork> {
+        self.semantic.as_ref().ok().map(|s| s.embedder.work())
+    }
+
     /// Raw full-text search (chunk ids, file ids, scores), for evaluation.
     pub(crate) fn search_lexical(&self, query: &str, limit: usize) -> Result<LexicalResults> {
         self.lexical.search(query, limit)

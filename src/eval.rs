@@ -149,15 +149,7 @@ pub async fn evaluate(
         let documents = benchmark
             .corpus
             .iter()
-            .map(|doc| {
-                // The title goes to the title field of every chunk (and before
-                // each passage the embedder reads), the text is the body.
-                let title = (!doc.title.trim().is_empty()).then(|| doc.title.clone());
-                (
-                    source.join(&doc.id),
-                    Document::from_pages(title, [doc.text.clone()]),
-                )
-            })
+            .map(|doc| corpus_document(&source, doc))
             .collect();
         engine.index_documents(&source, documents, progress).await?;
     }
@@ -235,6 +227,17 @@ pub async fn evaluate(
         index_reused,
         results,
     })
+}
+
+/// A corpus entry as a document named `source/<id>`. The title goes to the
+/// title field of every chunk (and before each passage the embedder reads),
+/// the text is the body.
+pub fn corpus_document(source: &Path, doc: &CorpusDoc) -> (PathBuf, Document) {
+    let title = (!doc.title.trim().is_empty()).then(|| doc.title.clone());
+    (
+        source.join(&doc.id),
+        Document::from_pages(title, [doc.text.clone()]),
+    )
 }
 
 /// One query's document ranking in `mode`.
@@ -352,7 +355,8 @@ fn write_trec_run(path: &Path, run: &[(String, Vec<(String, f32)>)], mode: Mode)
     let mut out = String::new();
     for (query_id, ranked) in run {
         for (rank, (doc, score)) in ranked.iter().enumerate() {
-            let _ = writeln!(out, "{query_id} Q0 {doc} {} {score:.6} {tag}", rank + 1);
+            // Shortest exact form: rounding would create ties that trec_eval breaks differently.
+            let _ = writeln!(out, "{query_id} Q0 {doc} {} {score} {tag}", rank + 1);
         }
     }
     std::fs::write(path, out).map_err(|e| Error::io(path, e))

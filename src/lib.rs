@@ -2,6 +2,7 @@
 //! catalog and a tantivy full-text index and searches them; every front end (the
 //! `quire` CLI, tests, the desktop shell) drives it through [`Engine`].
 
+pub mod bench;
 pub mod chunk;
 pub mod config;
 pub mod embed;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use quire::bench;
 use quire::engine::LibraryStatus;
 use quire::eval::{self, Benchmark, Mode};
 use quire::ingest::IndexReport;
@@ -65,6 +66,11 @@ enum Command {
     },
     /// Remove a folder from the library (its files are not touched).
     Remove { folder: PathBuf },
+    /// Measure speed and memory on a BEIR-format corpus.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// Measure retrieval quality on a BEIR-format benchmark (corpus.jsonl, queries.jsonl, qrels/test.tsv).
     Eval {
         benchmark: PathBuf,
@@ -76,6 +82,29 @@ enum Command {
         /// Index the corpus again even if an earlier evaluation indexed it with the same settings.
         #[arg(long)]
         fresh: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Index the corpus into a fresh library: time per stage, passages/s, peak memory,
+    /// embedding FLOP rate against a large matrix product.
+    Index {
+        benchmark: PathBuf,
+        /// Only the first N documents.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search latency (p50, p95) in each mode over the benchmark's test queries.
+    Query {
+        benchmark: PathBuf,
+        /// Results per search.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
         #[arg(long)]
         json: bool,
     },
@@ -126,6 +155,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     {
         return run_eval(config, benchmark, *mode, run_out.as_deref(), *fresh, *json).await;
     }
+    if let Command::Bench { what } = &cli.command {
+        return run_bench(config, what).await;
+    }
     let engine = Engine::open(config).await?;
     let code = match cli.command {
         Command::Index { folders } => {
@@ -172,7 +204,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("Removed {} from the library.", folder.display());
             ExitCode::SUCCESS
         }
-        Command::Eval { .. } => unreachable!("handled above"),
+        Command::Eval { .. } | Command::Bench { .. } => unreachable!("handled above"),
     };
     engine.close().await?;
     Ok(code)
@@ -240,6 +272,97 @@ async fn run_eval(
     }
     if let Some(path) = run_out {
         println!("run written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
+    match what {
+        BenchCommand::Index {
+            benchmark,
+            limit,
+            json,
+        } => {
+            let set = Benchmark::load(benchmark)?;
+            let work = tempfile::tempdir().context("cannot create a temporary folder for the benchmark")?;
+            let bench_config = Config {
+                data_dir: work.path().to_path_buf(),
+                ..config
+            };
+            let sink = ProgressBarSink::new();
+            let report = bench::index(&set, *limit, bench_config, &sink).await?;
+            sink.finish();
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let t = &report.timings;
+            println!(
+                "{}: {} documents, {} passages in {:.1} s ({:.1} passages/s)",
+                report.benchmark.display(),
+                report.documents,
+                report.chunks,
+                report.total_secs,
+                report.chunks_per_sec
+            );
+            println!("{:<24} {:>9}", "stage", "seconds");
+            for (stage, secs) in [
+                ("chunk", t.chunk_secs),
+                ("embed", t.embed_secs),
+                ("BM25 (tantivy)", t.lexical_secs),
+                ("HNSW insert", t.vector_secs),
+                ("catalog (SQLite)", t.catalog_secs),
+            ] {
+                println!("{stage:<24} {secs:>9.2}");
+            }
+            println!(
+                "embedding: {} tokens, {:.1} GFLOP/s; matrix product {}x{}: {:.1} GFLOP/s; ratio {:.2}",
+                report.embedding.tokens,
+                report.embedding_gflops,
+                1024,
+                1024,
+                report.matmul_gflops,
+                report.embedding_vs_matmul
+            );
+            if let Some(rss) = report.peak_rss_bytes {
+                println!("peak RSS: {}", quire::ingest::human_bytes(rss));
+            }
+        }
+        BenchCommand::Query {
+            benchmark,
+            limit,
+            json,
+        } => {
+            let set = Benchmark::load(benchmark)?;
+            let bench_config = Config {
+                data_dir: eval_cache_dir(&config, benchmark)?,
+                ..config
+            };
+            let sink = ProgressBarSink::new();
+            let report = bench::query(&set, bench_config, *limit, &sink).await?;
+            sink.finish();
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{}: {} queries, top {} with snippets, query embedding included",
+                report.benchmark.display(),
+                report.queries,
+                report.limit
+            );
+            println!("{:<8} {:>9} {:>9} {:>9}", "mode", "p50 ms", "p95 ms", "max ms");
+            for m in &report.modes {
+                let name = serde_json::to_string(&m.mode)?;
+                println!(
+                    "{:<8} {:>9.2} {:>9.2} {:>9.2}",
+                    name.trim_matches('"'),
+                    m.p50_ms,
+                    m.p95_ms,
+                    m.max_ms
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,169 @@
+//! Benchmarks, printed as tables and JSON: indexing (time per stage, passages
+//! per second, peak memory, embedding FLOP rate against a large matrix product
+//! measured in the same run) and query latency per search mode.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::embed::EmbeddingWork;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::eval::{self, Benchmark, Mode};
+use crate::extract::Document;
+use crate::ingest::IndexTimings;
+use crate::progress::ProgressSink;
+use crate::retrieve::SearchMode;
+
+/// Side of the square matrices of the reference product.
+const MATMUL_SIZE: usize = 1024;
+/// How long the reference product is repeated.
+const MATMUL_SECS: f64 = 3.0;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexBench {
+    #[serde(serialize_with = "crate::serde_path::lossy")]
+    pub benchmark: PathBuf,
+    pub documents: usize,
+    pub chunks: u64,
+    pub total_secs: f64,
+    pub timings: IndexTimings,
+    pub chunks_per_sec: f64,
+    pub embedding: EmbeddingWork,
+    pub embedding_gflops: f64,
+    pub matmul_gflops: f64,
+    /// Embedding FLOP rate over the reference matrix product's.
+    pub embedding_vs_matmul: f64,
+    pub peak_rss_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryBench {
+    #[serde(serialize_with = "crate::serde_path::lossy")]
+    pub benchmark: PathBuf,
+    pub queries: usize,
+    pub limit: usize,
+    pub modes: Vec<QueryLatency>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryLatency {
+    pub mode: SearchMode,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Indexes the benchmark's corpus (its first `limit` documents, when given)
+/// into a fresh library in `work_dir` and reports where the time went.
+pub async fn index(
+    benchmark: &Benchmark,
+    limit: Option<usize>,
+    config: Config,
+    progress: &dyn ProgressSink,
+) -> Result<IndexBench> {
+    let engine = Engine::open(config).await?;
+    let source = benchmark.dir.join("corpus.jsonl");
+    let documents: Vec<(PathBuf, Document)> = benchmark
+        .corpus
+        .iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|doc| eval::corpus_document(&source, doc))
+        .collect();
+    let count = documents.len();
+    let started = Instant::now();
+    let (_, timings) = engine.index_documents(&source, documents, progress).await?;
+    let total_secs = started.elapsed().as_secs_f64();
+    let chunks = engine
+        .status()
+        .await?
+        .folders
+        .iter()
+        .map(|f| f.chunks)
+        .sum::<u64>();
+    let embedding = engine.embedding_work().unwrap_or_default();
+    engine.close().await?;
+    let matmul_gflops = tokio::task::spawn_blocking(matmul_gflops).await??;
+    let embedding_gflops = embedding.flops / timings.embed_secs.max(1e-9) / 1e9;
+    Ok(IndexBench {
+        benchmark: benchmark.dir.clone(),
+        documents: count,
+        chunks,
+        total_secs,
+        chunks_per_sec: chunks as f64 / total_secs.max(1e-9),
+        timings,
+        embedding,
+        embedding_gflops,
+        matmul_gflops,
+        embedding_vs_matmul: embedding_gflops / matmul_gflops.max(1e-9),
+        peak_rss_bytes: peak_rss_bytes(),
+    })
+}
+
+/// Latency of a search as a person runs it (top `limit` passages with
+/// snippets, the query embedding included) in each mode, over the benchmark's
+/// test queries. The library is the evaluation index, built first if needed.
+pub async fn query(
+    benchmark: &Benchmark,
+    config: Config,
+    limit: usize,
+    progress: &dyn ProgressSink,
+) -> Result<QueryBench> {
+    // Builds (or reuses) the evaluation index; its own scores are not needed here.
+    eval::evaluate(benchmark, Mode::Bm25, config.clone(), None, progress).await?;
+    let engine = Engine::open(config).await?;
+    let mut modes = Vec::new();
+    for mode in [SearchMode::Bm25, SearchMode::Vector, SearchMode::Hybrid] {
+        // One query first so that lazily loaded parts are warm.
+        if let Some((_, text)) = benchmark.queries.first() {
+            engine.search(text, mode, limit).await?;
+        }
+        let mut latencies = Vec::with_capacity(benchmark.queries.len());
+        for (_, text) in &benchmark.queries {
+            let started = Instant::now();
+            engine.search(text, mode, limit).await?;
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        modes.push(QueryLatency {
+            mode,
+            p50_ms: eval::percentile(&mut latencies, 0.50),
+            p95_ms: eval::percentile(&mut latencies, 0.95),
+            max_ms: eval::percentile(&mut latencies, 1.0),
+        });
+    }
+    engine.close().await?;
+    Ok(QueryBench {
+        benchmark: benchmark.dir.clone(),
+        queries: benchmark.queries.len(),
+        limit,
+        modes,
+    })
+}
+
+/// The FLOP rate of a large f32 matrix product with candle on this machine, all cores.
+pub fn matmul_gflops() -> Result<f64> {
+    let fail = |e: candle_core::Error| Error::Task(format!("matrix product benchmark: {e}"));
+    let device = Device::Cpu;
+    let a = Tensor::randn(0f32, 1.0, (MATMUL_SIZE, MATMUL_SIZE), &device).map_err(fail)?;
+    let b = Tensor::randn(0f32, 1.0, (MATMUL_SIZE, MATMUL_SIZE), &device).map_err(fail)?;
+    a.matmul(&b).map_err(fail)?; // warm-up
+    let started = Instant::now();
+    let mut runs = 0u32;
+    while started.elapsed().as_secs_f64() < MATMUL_SECS {
+        a.matmul(&b).map_err(fail)?;
+        runs += 1;
+    }
+    let flops = 2.0 * (MATMUL_SIZE as f64).powi(3) * f64::from(runs);
+    Ok(flops / started.elapsed().as_secs_f64() / 1e9)
+}
+
+/// The most memory this process has held (Linux; elsewhere unknown).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string(Path::new("/proc/self/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
