@@ -18,8 +18,11 @@ use tokenizers::{Tokenizer, TruncationParams};
 use crate::error::{Error, Result};
 
 /// Tokens per forward pass: batches hold as many sequences as fit, so short
-/// texts go through many at a time and long ones do not exhaust memory.
-const BATCH_TOKENS: usize = 8192;
+/// texts go through many at a time. Small batches run side by side on all
+/// cores; measured on 200 NFCorpus documents (2 cores), 8192 → 1024 tokens took
+/// embedding from 0.80 to 0.93 of the matrix-product FLOP rate and peak memory
+/// from 1.4 GB to 350 MB.
+const BATCH_TOKENS: usize = 1024;
 const MAX_BATCH_SEQUENCES: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
