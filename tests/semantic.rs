@@ -148,3 +148,39 @@ async fn without_a_model_keyword_search_works_and_indexing_says_how_to_get_one()
     assert!(status.model_problem.is_some());
     engine.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_embedding_setup_re_embeds_from_the_catalog_without_extracting_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (engine, root, data) = indexed(tmp.path()).await;
+    engine.close().await.unwrap();
+
+    // Other passage/query prefixes make other vectors: the stored ones are stale.
+    let mut changed = config(&data);
+    changed.query_prefix = "query: ".into();
+    changed.passage_prefix = "passage: ".into();
+    let engine = Engine::open(changed.clone()).await.unwrap();
+    assert_eq!(
+        engine.status().await.unwrap().vectors,
+        Some(0),
+        "stale vectors are dropped"
+    );
+    let report = engine.index_folder(&root, &NoProgress).await.unwrap();
+    assert!(
+        report.extracted.is_empty(),
+        "nothing is extracted again: {:?}",
+        report.extracted
+    );
+    assert_eq!(engine.status().await.unwrap().vectors, Some(5));
+    let hits = engine
+        .search("sourdough oven", SearchMode::Vector, 5)
+        .await
+        .unwrap();
+    assert_eq!(files(&hits)[0], "bread.txt");
+    engine.close().await.unwrap();
+
+    // Reopened with the same setup: nothing to redo.
+    let engine = Engine::open(changed).await.unwrap();
+    assert_eq!(engine.status().await.unwrap().vectors, Some(5));
+    engine.close().await.unwrap();
+}
