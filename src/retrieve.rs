@@ -115,6 +115,7 @@ pub(crate) async fn search(
     let depth = (limit * 4).max(50);
     let lexical = stores.lexical.clone();
     let query_text = query.to_string();
+    // In vector mode the keyword query is still built: it highlights query words in the snippets.
     let keyword_depth = if mode == SearchMode::Vector { 1 } else { depth };
     let keyword = tokio::task::spawn_blocking(move || lexical.search(&query_text, keyword_depth)).await??;
     let nearest = if mode == SearchMode::Bm25 {

@@ -233,11 +233,8 @@ pub(crate) async fn index_folder(
     }
     writer.finish().await?;
     report.chunks_written = writer.chunks_written();
-    let extract_secs = report.timings.extract_secs;
-    let chunk_secs = report.timings.chunk_secs;
-    report.timings = writer.timings().clone();
-    report.timings.extract_secs = extract_secs;
-    report.timings.chunk_secs = chunk_secs;
+    // The workers timed extraction and chunking; the writer, everything after.
+    report.timings.add(writer.timings());
     report.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(report)
 }
