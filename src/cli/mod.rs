@@ -307,6 +307,7 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
             );
             println!("{:<24} {:>9}", "stage", "seconds");
             for (stage, secs) in [
+                ("extract (corpus records)", t.extract_secs),
                 ("chunk", t.chunk_secs),
                 ("embed", t.embed_secs),
                 ("BM25 (tantivy)", t.lexical_secs),
