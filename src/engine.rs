@@ -76,7 +76,7 @@ impl Engine {
         let semantic = match loaded {
             Ok(embedder) => Ok(open_vectors(&config, &catalog, embedder).await?),
             Err(Error::Model { path, message }) => {
-                tracing::warn!("semantic search is unavailable: {}: {message}", path.display());
+                tracing::info!("semantic search is unavailable: {}: {message}", path.display());
                 Err((path, message))
             }
             Err(other) => return Err(other),
