@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -202,6 +203,19 @@ impl Embedder {
         vectors
             .pop()
             .ok_or_else(|| Error::Task("the embedder returned no vector".into()))
+    }
+
+    /// Embeds passages on a blocking thread, off the async runtime.
+    pub async fn embed_passages_blocking(self: &Arc<Self>, passages: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        if passages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let embedder = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = passages.iter().map(String::as_str).collect();
+            embedder.embed_passages(&refs)
+        })
+        .await?
     }
 
     pub fn embed_passages(&self, passages: &[&str]) -> Result<Vec<Vec<f32>>> {

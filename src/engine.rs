@@ -326,12 +326,7 @@ impl Engine {
                 .iter()
                 .map(|(_, title, text)| passage_text(title.as_deref(), text))
                 .collect();
-            let embedder = semantic.embedder.clone();
-            let vectors = tokio::task::spawn_blocking(move || {
-                let refs: Vec<&str> = passages.iter().map(String::as_str).collect();
-                embedder.embed_passages(&refs)
-            })
-            .await??;
+            let vectors = semantic.embedder.embed_passages_blocking(passages).await?;
             let added: Vec<(ChunkId, Vec<f32>)> = rows.iter().map(|r| r.0).zip(vectors).collect();
             let mut batch = self.catalog.begin().await?;
             batch.store_vectors(&added).await?;

@@ -115,17 +115,11 @@ impl<'a> BatchWriter<'a> {
             })
             .collect();
         let started = Instant::now();
-        let mut vectors = if passages.is_empty() {
-            Vec::new().into_iter()
-        } else {
-            let embedder = stores.embedder.clone();
-            tokio::task::spawn_blocking(move || {
-                let refs: Vec<&str> = passages.iter().map(String::as_str).collect();
-                embedder.embed_passages(&refs)
-            })
-            .await??
-            .into_iter()
-        };
+        let mut vectors = stores
+            .embedder
+            .embed_passages_blocking(passages)
+            .await?
+            .into_iter();
         self.timings.embed_secs += started.elapsed().as_secs_f64();
 
         let started = Instant::now();

@@ -110,59 +110,59 @@ impl LexicalIndex {
         ))
     }
 
-    /// Applies a batch of changes and commits them; searches see them at once.
-    pub fn apply(&self, ops: Vec<LexicalOp>) -> Result<()> {
+    /// Runs `write` with the one writer, creating it on first use.
+    fn with_writer<T>(&self, write: impl FnOnce(&mut IndexWriter) -> Result<T>) -> Result<T> {
         let mut guard = self
             .writer
             .lock()
             .map_err(|_| Error::Task("the full-text writer was poisoned by an earlier failure".into()))?;
-        if guard.is_none() {
-            *guard = Some(self.index.writer(WRITER_HEAP_BYTES)?);
-        }
-        let Some(writer) = guard.as_mut() else {
-            return Err(Error::Task("the full-text writer could not be created".into()));
+        let writer = match guard.as_mut() {
+            Some(writer) => writer,
+            None => guard.insert(self.index.writer(WRITER_HEAP_BYTES)?),
         };
+        write(writer)
+    }
+
+    /// Applies a batch of changes and commits them; searches see them at once.
+    pub fn apply(&self, ops: Vec<LexicalOp>) -> Result<()> {
         let f = self.fields;
-        for op in ops {
-            match op {
-                LexicalOp::DeleteFile(file_id) => {
-                    writer.delete_term(Term::from_field_u64(f.file_id, id_u64(file_id)));
-                }
-                LexicalOp::Add {
-                    chunk_id,
-                    file_id,
-                    page,
-                    title,
-                    body,
-                } => {
-                    writer.add_document(doc!(
-                        f.chunk_id => id_u64(chunk_id),
-                        f.file_id => id_u64(file_id),
-                        f.page => u64::from(page),
-                        f.title => title,
-                        f.body => body,
-                    ))?;
+        self.with_writer(|writer| {
+            for op in ops {
+                match op {
+                    LexicalOp::DeleteFile(file_id) => {
+                        writer.delete_term(Term::from_field_u64(f.file_id, id_u64(file_id)));
+                    }
+                    LexicalOp::Add {
+                        chunk_id,
+                        file_id,
+                        page,
+                        title,
+                        body,
+                    } => {
+                        writer.add_document(doc!(
+                            f.chunk_id => id_u64(chunk_id),
+                            f.file_id => id_u64(file_id),
+                            f.page => u64::from(page),
+                            f.title => title,
+                            f.body => body,
+                        ))?;
+                    }
                 }
             }
-        }
-        writer.commit()?;
+            writer.commit()?;
+            Ok(())
+        })?;
         self.reader.reload()?;
         Ok(())
     }
 
     /// Drops every document (before a rebuild from the catalog).
     pub fn clear(&self) -> Result<()> {
-        let mut guard = self
-            .writer
-            .lock()
-            .map_err(|_| Error::Task("the full-text writer was poisoned by an earlier failure".into()))?;
-        if guard.is_none() {
-            *guard = Some(self.index.writer(WRITER_HEAP_BYTES)?);
-        }
-        if let Some(writer) = guard.as_mut() {
+        self.with_writer(|writer| {
             writer.delete_all_documents()?;
             writer.commit()?;
-        }
+            Ok(())
+        })?;
         self.reader.reload()?;
         Ok(())
     }
