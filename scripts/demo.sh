@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds Quire, fetches its embedding model (once, hash-checked), indexes the
-# example library it ships and searches it by keywords and meaning. Uses its
-# own data directory, so a real library is never touched.
-# Usage: scripts/demo.sh ["your search"]
+# Builds Quire, fetches its default models (once, hash-checked: the embedder and
+# the Qwen2.5-Coder-1.5B chat model), indexes the example library it ships,
+# searches it, and answers a question from it with cited pages. Uses its own
+# data directory, so a real library is never touched.
+# Usage: scripts/demo.sh ["your question"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
-bash scripts/fetch-models.sh embedder >/dev/null
+bash scripts/fetch-models.sh embedder qwen-1.5b >/dev/null
 
 cargo build --locked --bin quire
 quire="$CARGO_TARGET_DIR/debug/quire"
@@ -17,4 +18,6 @@ query="${1:-when is it safe to put young plants outside}"
 echo
 echo "\$ quire search \"$query\""
 "$quire" --data-dir "$data" search --limit 3 "$query"
-"$quire" --data-dir "$data" status
+echo
+echo "\$ quire ask \"$query\""
+"$quire" --data-dir "$data" ask "$query"

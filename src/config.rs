@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 pub const CONFIG_FILE: &str = "config.toml";
 /// The embedding model used unless the configuration names another.
 pub const DEFAULT_EMBEDDER: &str = "all-MiniLM-L6-v2";
+/// The chat model that writes answers and summaries unless the configuration names another.
+pub const DEFAULT_GENERATOR: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -38,6 +40,20 @@ pub struct Config {
     pub passage_prefix: String,
     /// Search results from one file, at most (hybrid and vector search).
     pub max_hits_per_file: usize,
+    /// The GGUF chat model for answers and summaries, absolute or inside `models_dir`.
+    pub generator: PathBuf,
+    /// Working context of the generator (prompt + answer), in its tokens; capped by what the model supports.
+    /// Smaller is faster on a CPU: prompt processing dominates the time to an answer.
+    pub context_tokens: usize,
+    /// Longest answer, in tokens.
+    pub answer_max_tokens: usize,
+    /// Passages placed in an answer's prompt, at most.
+    pub max_sources: usize,
+    /// Quire abstains when no passage's cosine similarity to the question reaches this
+    /// (calibrated on NFCorpus with `quire eval --evidence`; see the README).
+    pub abstain_below: f32,
+    /// Threads for model inference and embedding; 0 means one per core.
+    pub threads: usize,
 }
 
 impl Default for Config {
@@ -55,6 +71,12 @@ impl Default for Config {
             query_prefix: String::new(),
             passage_prefix: String::new(),
             max_hits_per_file: 3,
+            generator: PathBuf::from(DEFAULT_GENERATOR),
+            context_tokens: 4096,
+            answer_max_tokens: 512,
+            max_sources: 6,
+            abstain_below: 0.35,
+            threads: 0,
         }
     }
 }
@@ -106,6 +128,18 @@ impl Config {
         if !(self.title_boost.is_finite() && self.title_boost > 0.0) {
             return invalid("title_boost must be a positive number");
         }
+        if self.context_tokens < 512 {
+            return invalid("context_tokens must be at least 512");
+        }
+        if self.answer_max_tokens == 0 || self.answer_max_tokens * 2 > self.context_tokens {
+            return invalid("answer_max_tokens must be at least 1 and at most half of context_tokens");
+        }
+        if self.max_sources == 0 {
+            return invalid("max_sources must be at least 1");
+        }
+        if !(-1.0..=1.0).contains(&self.abstain_below) {
+            return invalid("abstain_below must be a cosine similarity between -1 and 1");
+        }
         if self.max_hits_per_file == 0 {
             return invalid("max_hits_per_file must be at least 1");
         }
@@ -128,8 +162,21 @@ impl Config {
         self.models_dir.join(&self.embedder)
     }
 
+    pub fn generator_path(&self) -> PathBuf {
+        self.models_dir.join(&self.generator)
+    }
+
     pub fn lock_path(&self) -> PathBuf {
         self.data_dir.join("index.lock")
+    }
+
+    /// Threads the models run on: `threads`, else one per core.
+    pub fn worker_threads_for_models(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
     }
 
     pub fn worker_threads(&self) -> usize {

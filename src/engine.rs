@@ -11,6 +11,7 @@ use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::extract::Document;
 use crate::ingest::{self, passage_text, BatchWriter, IndexReport, Outcome, Processed, Stores};
+use crate::llm::Generator;
 use crate::lock::IndexLock;
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
 use crate::retrieve::{self, SearchHit, SearchMode, SearchStores};
@@ -31,6 +32,8 @@ pub struct Engine {
     semantic: std::result::Result<Semantic, (PathBuf, String)>,
     /// A vector graph rebuild running in the background.
     background: Mutex<Option<tokio::task::JoinHandle<Result<()>>>>,
+    /// The chat model, loaded on first use: searching needs none of its memory.
+    generator: tokio::sync::OnceCell<Arc<Generator>>,
 }
 
 struct Semantic {
@@ -87,11 +90,38 @@ impl Engine {
             lexical,
             semantic,
             background: Mutex::new(None),
+            generator: tokio::sync::OnceCell::new(),
         })
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The catalog, for conversations and summaries.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The chat model named by the configuration, loaded once on first use.
+    pub async fn generator(&self) -> Result<Arc<Generator>> {
+        let generator = self
+            .generator
+            .get_or_try_init(|| async {
+                let path = self.config.generator_path();
+                if !path.exists() {
+                    return Err(Error::Generator {
+                        path,
+                        message: "no such model file. `scripts/fetch-models.sh qwen-1.5b` installs the default \
+                                  one; or point `generator` in config.toml (or --model) at any GGUF chat model"
+                            .into(),
+                    });
+                }
+                let loaded = Generator::load(&path, self.config.context_tokens).await?;
+                Ok(Arc::new(loaded))
+            })
+            .await?;
+        Ok(generator.clone())
     }
 
     /// Adds `path` to the library and indexes it (or brings its index up to date).

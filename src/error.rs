@@ -53,6 +53,15 @@ pub enum Error {
     )]
     Model { path: PathBuf, message: String },
 
+    #[error("{}: {message}", path.display())]
+    Generator { path: PathBuf, message: String },
+
+    #[error("{what}: {message}")]
+    NotFound { what: String, message: String },
+
+    #[error("stopped")]
+    Cancelled,
+
     #[error("vector index: {0}")]
     Vectors(String),
 

@@ -15,7 +15,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::extract::Document;
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
-use crate::retrieve::reciprocal_rank_fusion;
+use crate::retrieve::{reciprocal_rank_fusion, SearchMode};
 
 /// How many documents each query ranks (the deepest cut-off measured is 100).
 const RUN_DEPTH: usize = 100;
@@ -134,30 +134,8 @@ pub async fn evaluate(
     run_out: Option<&Path>,
     progress: &dyn ProgressSink,
 ) -> Result<EvalReport> {
-    let engine = Engine::open(config).await?;
+    let (engine, index_reused, index_secs) = open_indexed(benchmark, config, progress).await?;
     let source = benchmark.dir.join("corpus.jsonl");
-    let already = engine
-        .status()
-        .await?
-        .folders
-        .iter()
-        .find(|f| f.path == source)
-        .map_or(0, |f| f.indexed);
-    let index_reused = already == benchmark.corpus.len() as u64;
-    let index_started = Instant::now();
-    if !index_reused {
-        let documents = benchmark
-            .corpus
-            .iter()
-            .map(|doc| corpus_document(&source, doc))
-            .collect();
-        engine.index_documents(&source, documents, progress).await?;
-    }
-    let index_secs = if index_reused {
-        0.0
-    } else {
-        index_started.elapsed().as_secs_f64()
-    };
     let doc_of_chunk: HashMap<i64, String> = {
         let files = engine.file_paths().await?;
         engine
@@ -227,6 +205,111 @@ pub async fn evaluate(
         index_reused,
         results,
     })
+}
+
+/// The engine over the benchmark's corpus, indexing it unless the library in
+/// `config.data_dir` already holds all of it. Also says whether it was reused
+/// and how long indexing took.
+async fn open_indexed(
+    benchmark: &Benchmark,
+    config: Config,
+    progress: &dyn ProgressSink,
+) -> Result<(Engine, bool, f64)> {
+    let engine = Engine::open(config).await?;
+    let source = benchmark.dir.join("corpus.jsonl");
+    let already = engine
+        .status()
+        .await?
+        .folders
+        .iter()
+        .find(|f| f.path == source)
+        .map_or(0, |f| f.indexed);
+    if already == benchmark.corpus.len() as u64 {
+        return Ok((engine, true, 0.0));
+    }
+    let started = Instant::now();
+    let documents = benchmark
+        .corpus
+        .iter()
+        .map(|doc| corpus_document(&source, doc))
+        .collect();
+    engine.index_documents(&source, documents, progress).await?;
+    Ok((engine, false, started.elapsed().as_secs_f64()))
+}
+
+/// How close the best passage comes to questions the library can answer (the
+/// benchmark's queries on its own corpus) and to questions it cannot (the same
+/// queries on an unrelated folder): the evidence `abstain_below` is set from.
+#[derive(Debug, Clone, Serialize)]
+pub struct AbstentionReport {
+    pub benchmark: PathBuf,
+    pub unrelated: PathBuf,
+    pub queries: usize,
+    /// Best cosine similarity per query: on its own corpus, and on the unrelated folder.
+    pub on_topic: Vec<f64>,
+    pub off_topic: Vec<f64>,
+    /// Per threshold: share of on-topic questions answered, share of off-topic ones abstained on.
+    pub thresholds: Vec<(f64, f64, f64)>,
+    /// The threshold with the best balanced accuracy.
+    pub best: f64,
+}
+
+pub async fn abstention(
+    benchmark: &Benchmark,
+    bench_config: Config,
+    unrelated: &Path,
+    unrelated_config: Config,
+    progress: &dyn ProgressSink,
+) -> Result<AbstentionReport> {
+    let (engine, _, _) = open_indexed(benchmark, bench_config, progress).await?;
+    let on_topic = best_similarities(&engine, benchmark, progress).await?;
+    engine.close().await?;
+    let engine = Engine::open(unrelated_config).await?;
+    engine.index_folder(unrelated, progress).await?;
+    let off_topic = best_similarities(&engine, benchmark, progress).await?;
+    engine.close().await?;
+    let share = |samples: &[f64], keep: &dyn Fn(f64) -> bool| {
+        samples.iter().filter(|&&s| keep(s)).count() as f64 / samples.len().max(1) as f64
+    };
+    let thresholds: Vec<(f64, f64, f64)> = (0..=16)
+        .map(|i| {
+            let t = 0.10 + 0.025 * f64::from(i);
+            (t, share(&on_topic, &|s| s >= t), share(&off_topic, &|s| s < t))
+        })
+        .collect();
+    let best = thresholds
+        .iter()
+        .max_by(|a, b| (a.1 + a.2).total_cmp(&(b.1 + b.2)))
+        .map_or(0.35, |t| t.0);
+    Ok(AbstentionReport {
+        benchmark: benchmark.dir.clone(),
+        unrelated: unrelated.to_path_buf(),
+        queries: benchmark.queries.len(),
+        on_topic,
+        off_topic,
+        thresholds,
+        best,
+    })
+}
+
+async fn best_similarities(
+    engine: &Engine,
+    benchmark: &Benchmark,
+    progress: &dyn ProgressSink,
+) -> Result<Vec<f64>> {
+    let mut tracker = ProgressTracker::new(
+        progress,
+        Phase::Querying,
+        "queries",
+        benchmark.queries.len() as u64,
+    );
+    let mut best = Vec::with_capacity(benchmark.queries.len());
+    for (_, text) in &benchmark.queries {
+        let hits = engine.search(text, SearchMode::Vector, 1).await?;
+        best.push(hits.first().and_then(|h| h.similarity).map_or(-1.0, f64::from));
+        tracker.advance(1);
+    }
+    Ok(best)
 }
 
 /// A corpus entry as a document named `source/<id>`. The title goes to the

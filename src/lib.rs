@@ -1,8 +1,11 @@
 //! Quire: a private document assistant. The engine indexes folders into a SQLite
-//! catalog and a tantivy full-text index and searches them; every front end (the
+//! catalog, a tantivy full-text index and a vector graph, searches them, and answers
+//! questions and summarises files with an on-device model; every front end (the
 //! `quire` CLI, tests, the desktop shell) drives it through [`Engine`].
 
+pub mod answer;
 pub mod bench;
+pub mod chat;
 pub mod chunk;
 pub mod config;
 pub mod embed;
@@ -11,11 +14,13 @@ pub mod error;
 pub mod eval;
 pub mod extract;
 pub mod ingest;
+pub mod llm;
 mod lock;
 pub mod progress;
 pub mod retrieve;
 pub mod serde_path;
 pub mod store;
+pub mod summarize;
 
 pub use config::Config;
 pub use engine::Engine;

@@ -14,6 +14,8 @@ pub enum Phase {
     Indexing,
     /// Running evaluation queries.
     Querying,
+    /// Summarising a document section by section, then combining.
+    Summarizing,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,6 +81,11 @@ impl<'a> ProgressTracker<'a> {
     pub fn advance(&mut self, n: u64) {
         self.done = (self.done + n).min(self.total.max(self.done + n));
         self.emit();
+    }
+
+    /// More work turned up (a summary needs another combining round).
+    pub fn add_total(&mut self, n: u64) {
+        self.total += n;
     }
 
     /// Records how many passages are indexed so far (reported with the next advance).

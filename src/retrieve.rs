@@ -22,11 +22,16 @@ pub struct SearchHit {
     pub title: Option<String>,
     pub page: u32,
     pub score: f32,
+    /// Cosine similarity of the passage to the query, when it was among the nearest by meaning.
+    pub similarity: Option<f32>,
     pub chunk_id: ChunkId,
     pub file_id: FileId,
     /// Byte span of the chunk in its page's text.
     pub span: Range<usize>,
     pub snippet: Snippet,
+    /// The whole passage the snippet is cut from (answers put it in the prompt).
+    #[serde(skip)]
+    pub passage: String,
 }
 
 /// A fragment of the hit's text with the byte ranges of the matched words.
@@ -154,6 +159,7 @@ pub(crate) async fn search(
                 .collect()
         }
     };
+    let similarities: HashMap<ChunkId, f32> = nearest.iter().copied().collect();
     let ids: Vec<ChunkId> = ranked.iter().map(|r| r.0).collect();
     let mut details: HashMap<ChunkId, _> = stores
         .catalog
@@ -199,10 +205,12 @@ pub(crate) async fn search(
             title: detail.title,
             page: detail.page,
             score,
+            similarity: similarities.get(&chunk_id).copied(),
             chunk_id: detail.chunk_id,
             file_id: detail.file_id,
             span: detail.span_start..detail.span_end,
             snippet,
+            passage: detail.text,
         });
         if hits.len() == limit {
             break;

@@ -221,3 +221,47 @@ fn eval_scores_a_beir_benchmark_and_writes_a_trec_run() {
     assert_eq!(first[5], "quire-bm25");
     assert!(!trec.contains("q3"));
 }
+
+/// Whether this process may make a network namespace (root, or user namespaces allowed).
+fn can_unshare_network() -> bool {
+    Command::new("unshare")
+        .args(["-n", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn index_and_ask_work_with_no_network_at_all() {
+    if !can_unshare_network() {
+        eprintln!("skipped: `unshare -n` is not permitted here (needs root or user namespaces)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = household(tmp.path()).canonicalize().unwrap();
+    let data = tmp.path().join("data");
+    // The same command a person runs, inside a network namespace with no interface but a downed loopback.
+    let offline = |args: &[&std::ffi::OsStr]| {
+        let mut command = Command::new("unshare");
+        command
+            .arg("-n")
+            .arg(env!("CARGO_BIN_EXE_quire"))
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--model")
+            .arg(small_generator())
+            .env_remove("QUIRE_DATA_DIR")
+            .env("QUIRE_MODELS_DIR", models_dir())
+            .args(args);
+        run(&mut command)
+    };
+    let indexed = offline(&["index".as_ref(), root.as_os_str()]);
+    assert!(indexed.status.success(), "{}", stderr(&indexed));
+    let asked = offline(&[
+        "ask".as_ref(),
+        "When must the gas boiler be serviced, and by whom?".as_ref(),
+    ]);
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    let out = stdout(&asked);
+    assert!(out.contains("Sources:"), "{out}");
+    assert!(out.contains("maintenance.pdf, page 2"), "{out}");
+}

@@ -1,5 +1,6 @@
 //! Command-line interface: parses arguments, opens the engine, prints results.
 
+mod answers;
 mod progress_bar;
 
 use std::io::IsTerminal;
@@ -35,6 +36,14 @@ struct Cli {
     #[arg(long, global = true, env = "QUIRE_MODELS_DIR", value_name = "DIR")]
     models_dir: Option<PathBuf>,
 
+    /// The GGUF chat model for answers and summaries (default: `generator` in config.toml).
+    #[arg(long, global = true, env = "QUIRE_MODEL", value_name = "FILE")]
+    model: Option<PathBuf>,
+
+    /// Threads for the models (default: `threads` in config.toml, else one per core).
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -66,6 +75,35 @@ enum Command {
     },
     /// Remove a folder from the library (its files are not touched).
     Remove { folder: PathBuf },
+    /// Answer a question from your documents, with cited sources (page and quoted passage).
+    Ask {
+        question: String,
+        /// Only use documents under this folder.
+        #[arg(long)]
+        folder: Option<PathBuf>,
+        /// Print the answer, its citations and timings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Talk with your documents: follow-up questions see the conversation so far.
+    Chat {
+        /// Continue an earlier conversation (see `quire chats list`).
+        #[arg(long, value_name = "ID")]
+        resume: Option<i64>,
+        #[arg(long)]
+        folder: Option<PathBuf>,
+    },
+    /// Stored conversations.
+    Chats {
+        #[command(subcommand)]
+        what: answers::ChatsCommand,
+    },
+    /// Summarise a file of any length; every point cites its page(s).
+    Summarize {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure speed and memory on a BEIR-format corpus.
     Bench {
         #[command(subcommand)]
@@ -82,6 +120,10 @@ enum Command {
         /// Index the corpus again even if an earlier evaluation indexed it with the same settings.
         #[arg(long)]
         fresh: bool,
+        /// Instead of ranking quality: calibrate when Quire should abstain, from how close the best
+        /// passage comes to the queries on their own corpus and on this unrelated folder.
+        #[arg(long, value_name = "FOLDER")]
+        abstention_against: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -96,6 +138,22 @@ enum BenchCommand {
         /// Only the first N documents.
         #[arg(long)]
         limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generation speed on a RAG prompt (time to first token, tokens/s, peak memory)
+    /// beside llama.cpp's llama-bench on the same GGUF file and threads.
+    Generate {
+        /// Documents that make the prompt's sources.
+        #[arg(long, default_value = "examples/library")]
+        passages_from: PathBuf,
+        #[arg(long, default_value_t = 1400)]
+        prompt_tokens: usize,
+        #[arg(long, default_value_t = 128)]
+        generate_tokens: usize,
+        /// llama-bench to compare with (default: the one scripts/build-llama-bench.sh builds).
+        #[arg(long, env = "QUIRE_LLAMA_BENCH", value_name = "FILE")]
+        llama_bench: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -115,7 +173,10 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // mistralrs warns about device mapping and paged attention on every CPU load: not news to users.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("warn,mistralrs_core=error,mistralrs=error")
+                }),
         )
         .with_writer(std::io::stderr)
         .with_target(false)
@@ -145,14 +206,27 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(models) = &cli.models_dir {
         config.models_dir = models.clone();
     }
+    if let Some(model) = &cli.model {
+        config.generator =
+            std::path::absolute(model).with_context(|| format!("cannot resolve {}", model.display()))?;
+    }
+    if let Some(threads) = cli.threads {
+        config.threads = threads;
+    }
+    // Before any model loads: the kernels' thread pools read it once.
+    quire::llm::set_compute_threads(config.threads);
     if let Command::Eval {
         benchmark,
         mode,
         run_out,
         fresh,
+        abstention_against,
         json,
     } = &cli.command
     {
+        if let Some(unrelated) = abstention_against {
+            return run_abstention(config, benchmark, unrelated, *json).await;
+        }
         return run_eval(config, benchmark, *mode, run_out.as_deref(), *fresh, *json).await;
     }
     if let Command::Bench { what } = &cli.command {
@@ -204,16 +278,75 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("Removed {} from the library.", folder.display());
             ExitCode::SUCCESS
         }
+        Command::Ask {
+            question,
+            folder,
+            json,
+        } => answers::ask(&engine, &question, folder.as_deref(), json).await?,
+        Command::Chat { resume, folder } => answers::chat_loop(&engine, resume, folder.as_deref()).await?,
+        Command::Chats { what } => answers::chats(&engine, &what).await?,
+        Command::Summarize { file, json } => answers::summarize(&engine, &file, json).await?,
         Command::Eval { .. } | Command::Bench { .. } => unreachable!("handled above"),
     };
     engine.close().await?;
     Ok(code)
 }
 
+/// The llama-bench that scripts/build-llama-bench.sh builds, when it is there.
+fn default_llama_bench() -> Option<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let bench = cache.join("quire/llama.cpp/build/bin/llama-bench");
+    bench.is_file().then_some(bench)
+}
+
 fn default_data_dir() -> Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "Quire")
         .context("cannot tell where your data directory is; pass --data-dir or set QUIRE_DATA_DIR")?;
     Ok(dirs.data_dir().to_path_buf())
+}
+
+async fn run_abstention(config: Config, benchmark: &Path, unrelated: &Path, json: bool) -> Result<ExitCode> {
+    let set = Benchmark::load(benchmark)?;
+    let work = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let bench_config = Config {
+        data_dir: eval_cache_dir(&config, benchmark)?,
+        ..config.clone()
+    };
+    let unrelated_config = Config {
+        data_dir: work.path().to_path_buf(),
+        ..config
+    };
+    let sink = ProgressBarSink::new();
+    let report = eval::abstention(&set, bench_config, unrelated, unrelated_config, &sink).await?;
+    sink.finish();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let quantiles = |samples: &[f64]| {
+        let mut sorted = samples.to_vec();
+        [0.05, 0.25, 0.5, 0.75, 0.95]
+            .map(|q| format!("{:.3}", eval::percentile(&mut sorted, q)))
+            .join("  ")
+    };
+    println!(
+        "best passage similarity for {} queries (p5  p25  p50  p75  p95):",
+        report.queries
+    );
+    println!("  on their own corpus:  {}", quantiles(&report.on_topic));
+    println!(
+        "  on {}:  {}",
+        report.unrelated.display(),
+        quantiles(&report.off_topic)
+    );
+    println!("{:>9} {:>10} {:>10}", "threshold", "answered", "abstained");
+    for (t, answered, abstained) in &report.thresholds {
+        println!("{t:>9.3} {:>9.1}% {:>9.1}%", answered * 100.0, abstained * 100.0);
+    }
+    println!("best balanced accuracy at abstain_below = {:.3}", report.best);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_eval(
@@ -327,6 +460,64 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
             );
             if let Some(rss) = report.peak_rss_bytes {
                 println!("peak RSS: {}", quire::ingest::human_bytes(rss));
+            }
+        }
+        BenchCommand::Generate {
+            passages_from,
+            prompt_tokens,
+            generate_tokens,
+            llama_bench,
+            json,
+        } => {
+            let threads = config.worker_threads_for_models();
+            let llama_bench = llama_bench.clone().or_else(default_llama_bench);
+            let options = bench::generate::GenerateOptions {
+                model: config.generator_path(),
+                passages_from: passages_from.clone(),
+                prompt_tokens: *prompt_tokens,
+                generate_tokens: *generate_tokens,
+                threads,
+                llama_bench,
+            };
+            let report = bench::generate::generate(&options, &config).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{} ({}), {} threads",
+                report.model.path.display(),
+                report.model.architecture,
+                report.threads
+            );
+            println!(
+                "{:<24} {:>7} {:>10} {:>9} {:>6} {:>10} {:>10}",
+                "runtime", "prompt", "prompt t/s", "TTFT s", "gen", "gen t/s", "peak RSS"
+            );
+            for run in &report.runs {
+                println!(
+                    "{:<24} {:>7} {:>10.1} {:>9.2} {:>6} {:>10.1} {:>10}",
+                    run.runtime,
+                    run.prompt_tokens,
+                    run.prompt_tokens_per_sec,
+                    run.time_to_first_token_secs,
+                    run.generated_tokens,
+                    run.generated_tokens_per_sec,
+                    run.peak_rss_bytes
+                        .map(quire::ingest::human_bytes)
+                        .unwrap_or_default()
+                );
+            }
+            match (
+                report.prompt_ratio,
+                report.generation_ratio,
+                &report.llama_cpp_problem,
+            ) {
+                (Some(p), Some(g), _) => {
+                    println!("ratio to llama.cpp: prompt {p:.2}x, generation {g:.2}x (1.00 = as fast)")
+                }
+                (_, _, Some(problem)) => println!("llama.cpp not measured: {problem}"),
+                _ => {}
             }
         }
         BenchCommand::Query {

@@ -33,7 +33,7 @@ impl ProgressSink for ProgressBarSink {
             *phase = Some(progress.phase);
             let style = match progress.phase {
                 Phase::Scanning => ProgressStyle::with_template("{spinner} scanning folders…"),
-                Phase::Indexing | Phase::Querying => {
+                Phase::Indexing | Phase::Querying | Phase::Summarizing => {
                     ProgressStyle::with_template("{spinner} [{bar:32.cyan/blue}] {pos}/{len} {msg}")
                 }
             };

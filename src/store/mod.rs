@@ -1,6 +1,8 @@
-//! Persistent stores: the SQLite catalog (source of truth) and the tantivy index.
+//! Persistent stores: the SQLite catalog (source of truth, also holding conversations
+//! and summaries), the tantivy index and the vector graph.
 
 pub mod catalog;
+pub mod conversations;
 pub mod lexical;
 pub mod vectors;
 

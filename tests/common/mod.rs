@@ -270,3 +270,51 @@ pub fn config(data: &Path) -> quire::Config {
     config.models_dir = models_dir();
     config
 }
+
+/// The small chat model the answer tests use (scripts/fetch-models.sh smollm2).
+pub fn small_generator() -> PathBuf {
+    let path = models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        path.is_file(),
+        "the test generator is not at {}; run scripts/fetch-models.sh smollm2 (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A configuration that answers with the small test model in a small context, so tests stay quick.
+pub fn answering_config(data: &Path) -> quire::Config {
+    let mut config = config(data);
+    config.generator = small_generator();
+    config.context_tokens = 2048;
+    config.answer_max_tokens = 160;
+    config
+}
+
+/// A household folder: a 4-page maintenance manual (PDF) whose page 2 alone says
+/// when and by whom the boiler is serviced, and a few unrelated documents.
+pub fn household(dir: &Path) -> PathBuf {
+    let root = dir.join("household");
+    std::fs::create_dir_all(&root).unwrap();
+    let manual = pdf(
+        &[
+            "Gutters and drains.\nClear the gutters every November after the leaves have fallen.\nCheck the drains for blockages after heavy rain.",
+            "Boiler service.\nThe gas boiler must be serviced every October by a registered heating engineer.\nThe annual boiler service costs 85 pounds and takes about one hour.\nKeep the service certificate for the landlord.",
+            "Windows and doors.\nOil the window hinges each spring.\nReplace worn draught strips on the front door before winter.",
+            "Garden.\nMow the lawn weekly from April to September.\nPrune the apple tree in February while it is dormant.",
+        ],
+        "Home maintenance manual",
+    );
+    std::fs::write(root.join("maintenance.pdf"), manual).unwrap();
+    std::fs::write(
+        root.join("bread.txt"),
+        "Sourdough bread needs an active starter, a long cold proof in the fridge overnight, and a very hot oven with steam for the first twenty minutes.",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("travel.md"),
+        "# Travel policy\n\nEmployees book rail travel for journeys under four hours. Flights need approval from a department head, and hotels must be booked through the travel desk.",
+    )
+    .unwrap();
+    root
+}

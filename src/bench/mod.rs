@@ -1,6 +1,9 @@
 //! Benchmarks, printed as tables and JSON: indexing (time per stage, passages
 //! per second, peak memory, embedding FLOP rate against a large matrix product
-//! measured in the same run) and query latency per search mode.
+//! measured in the same run), query latency per search mode, and generation
+//! speed beside llama.cpp ([`generate`]).
+
+pub mod generate;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

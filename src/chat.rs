@@ -1,0 +1,137 @@
+//! Conversations: each question is answered with the earlier exchanges of its
+//! chat in view, and stored with its answer and citations. The prompt that was
+//! sent is stored too, so a follow-up replays exactly what the model saw before
+//! (and mistralrs can reuse that prefix's KV cache).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::answer::{self, Answer, AskOptions, Turn};
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::llm::{Cancel, Role};
+use crate::store::conversations::{Chat, ChatId};
+
+/// Longest chat title taken from its first question, in characters.
+const TITLE_CHARS: usize = 60;
+
+/// Asks `question` in chat `chat` (a new chat when None) and stores the exchange.
+pub async fn ask_in_chat(
+    engine: &Engine,
+    chat: Option<ChatId>,
+    question: &str,
+    folder: Option<&Path>,
+    cancel: &Cancel,
+    on_text: &mut (dyn FnMut(&str) + Send),
+) -> Result<(ChatId, Answer)> {
+    let catalog = engine.catalog();
+    let (chat_id, history) = match chat {
+        Some(id) => (id, history_of(&catalog.chat(id).await?)),
+        None => (catalog.create_chat(&title_for(question)).await?, Vec::new()),
+    };
+    let options = AskOptions {
+        folder,
+        history: &history,
+    };
+    let answer = answer::ask(engine, question, options, cancel, on_text).await?;
+    catalog
+        .add_exchange(
+            chat_id,
+            question,
+            &answer.prompt,
+            &answer.text,
+            answer.abstained,
+            &answer.citations,
+        )
+        .await?;
+    Ok((chat_id, answer))
+}
+
+/// The exchanges the model should see again: questions that reached it, with their answers.
+fn history_of(chat: &Chat) -> Vec<Turn> {
+    chat.messages
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [question, reply] if question.role == Role::User && !reply.abstained => Some(Turn {
+                question: question.content.clone(),
+                prompt: question
+                    .prompt
+                    .clone()
+                    .unwrap_or_else(|| question.content.clone()),
+                answer: reply.content.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn title_for(question: &str) -> String {
+    let question = question.split_whitespace().collect::<Vec<_>>().join(" ");
+    if question.chars().count() <= TITLE_CHARS {
+        return question;
+    }
+    let cut: String = question.chars().take(TITLE_CHARS).collect();
+    match cut.rfind(' ') {
+        Some(space) if space > TITLE_CHARS / 2 => format!("{}…", &cut[..space]),
+        _ => format!("{cut}…"),
+    }
+}
+
+/// A conversation as Markdown: each question, its answer, and under the answer
+/// the sources it cites with their quoted passages.
+pub fn to_markdown(chat: &Chat) -> String {
+    let mut out = format!("# {}\n\n", chat.title);
+    for message in &chat.messages {
+        match message.role {
+            Role::User => {
+                let _ = writeln!(out, "## {}\n", message.content.trim());
+            }
+            Role::System | Role::Assistant => {
+                let _ = writeln!(out, "{}\n", message.content.trim());
+                if message.abstained {
+                    out.push_str("*Quire found no passage in the documents that answers this.*\n\n");
+                }
+                if !message.citations.is_empty() {
+                    out.push_str("**Sources**\n\n");
+                }
+                for citation in &message.citations {
+                    let _ = writeln!(
+                        out,
+                        "{}. `{}`, page {}{}",
+                        citation.number,
+                        citation.path.display(),
+                        citation.page,
+                        if citation.attributed {
+                            " (matched by Quire)"
+                        } else {
+                            ""
+                        }
+                    );
+                    for line in citation.quote.lines() {
+                        let _ = writeln!(out, "   > {line}");
+                    }
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_questions_make_short_titles_at_a_word_boundary() {
+        assert_eq!(title_for("  When   is it safe?\n"), "When is it safe?");
+        let long =
+            "What does the maintenance manual say about bleeding the radiators on the upper floor in winter";
+        let title = title_for(long);
+        assert!(
+            title.ends_with('…') && title.chars().count() <= TITLE_CHARS + 1,
+            "{title}"
+        );
+        assert!(long.starts_with(title.trim_end_matches('…')));
+    }
+}
