@@ -137,7 +137,7 @@ pub async fn ask(
     if !rest.is_empty() {
         on_text(&rest);
     }
-    answer.text = strip_invalid_markers(generation.text.trim(), sources.len());
+    answer.text = without_trailing_refusal(&strip_invalid_markers(generation.text.trim(), sources.len()));
     answer.abstained = says_not_found(&answer.text);
     answer.citations = if answer.abstained {
         Vec::new()
@@ -253,11 +253,21 @@ pub(crate) fn rag_messages(question: &str, history: &[Turn], sources: &[Source])
     messages
 }
 
+/// A small model sometimes answers, then adds the refusal line as well: the answer stands without it.
+fn without_trailing_refusal(text: &str) -> String {
+    let kept: Vec<&str> = text.lines().filter(|l| !l.trim().eq_ignore_ascii_case(NOT_FOUND)).collect();
+    if kept.iter().all(|l| l.trim().is_empty()) {
+        return text.to_string();
+    }
+    kept.join("\n").trim().to_string()
+}
+
+/// The model itself said the sources do not hold the answer (and said nothing else of substance).
 fn says_not_found(text: &str) -> bool {
-    let lower = text.to_lowercase();
+    let lower = text.trim().to_lowercase();
     lower.is_empty()
-        || lower.contains("could not find this in your documents")
-        || lower.contains("couldn't find this in your documents")
+        || lower.starts_with("i could not find this in your documents")
+        || lower.starts_with("i couldn't find this in your documents")
 }
 
 /// Parses "[1]", "[1, 2]", "[Source 3]" into source numbers; None when the
@@ -358,7 +368,13 @@ impl CitationFilter {
 fn resolve_citations(text: &str, sources: &[Source]) -> Vec<Citation> {
     let mut cited: Vec<(usize, String)> = Vec::new();
     let mut seen = HashSet::new();
-    for sentence in sentences(text) {
+    let all = sentences(text);
+    for (index, sentence) in all.iter().copied().enumerate() {
+        // "… in early autumn. This is on page 1 [1]." : the marker covers the sentence before it too.
+        let claim = match index.checked_sub(1).and_then(|i| all.get(i)) {
+            Some(previous) => format!("{previous} {sentence}"),
+            None => sentence.to_string(),
+        };
         let mut rest = sentence;
         while let Some(open) = rest.find('[') {
             let Some(close) = rest[open..].find(']') else {
@@ -367,7 +383,7 @@ fn resolve_citations(text: &str, sources: &[Source]) -> Vec<Citation> {
             if let Some(numbers) = marker_numbers(&rest[open + 1..open + close]) {
                 for n in numbers {
                     if (1..=sources.len()).contains(&n) && seen.insert(n) {
-                        cited.push((n, sentence.to_string()));
+                        cited.push((n, claim.clone()));
                     }
                 }
             }

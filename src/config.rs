@@ -50,7 +50,7 @@ pub struct Config {
     /// Passages placed in an answer's prompt, at most.
     pub max_sources: usize,
     /// Quire abstains when no passage's cosine similarity to the question reaches this
-    /// (calibrated on NFCorpus with `quire eval --evidence`; see the README).
+    /// (calibrated with `quire eval <beir> --abstention-against <unrelated folder>`; see the README).
     pub abstain_below: f32,
     /// Threads for model inference and embedding; 0 means one per core.
     pub threads: usize,
@@ -75,7 +75,7 @@ impl Default for Config {
             context_tokens: 4096,
             answer_max_tokens: 512,
             max_sources: 6,
-            abstain_below: 0.35,
+            abstain_below: 0.25,
             threads: 0,
         }
     }

@@ -285,7 +285,9 @@ impl Generator {
         let mut first: Option<Duration> = None;
         let mut truncated = false;
         let mut usage = None;
-        while let Some(response) = stream.next().await {
+        let mut pieces = 0usize;
+        let mut guard = RepeatGuard::default();
+        'stream: while let Some(response) = stream.next().await {
             if cancel.is_cancelled() {
                 // Dropping the stream makes mistralrs stop this sequence at its next token.
                 return Err(Error::Cancelled);
@@ -295,8 +297,16 @@ impl Generator {
                     for choice in &chunk.choices {
                         if let Some(piece) = choice.delta.content.as_deref().filter(|p| !p.is_empty()) {
                             first.get_or_insert_with(|| started.elapsed());
-                            text.push_str(piece);
-                            on_text(piece);
+                            pieces += 1;
+                            let (shown, looping) = guard.push(piece);
+                            if !shown.is_empty() {
+                                text.push_str(&shown);
+                                on_text(&shown);
+                            }
+                            if looping {
+                                tracing::debug!("stopped a generation that started repeating itself");
+                                break 'stream;
+                            }
                         }
                         if choice.finish_reason.as_deref() == Some("length") {
                             truncated = true;
@@ -320,18 +330,28 @@ impl Generator {
                 _ => {}
             }
         }
+        drop(stream);
+        let rest = guard.finish();
+        if !rest.is_empty() {
+            text.push_str(&rest);
+            on_text(&rest);
+        }
         let total = started.elapsed();
         let time_to_first_token = first.unwrap_or(total);
-        let usage = usage.ok_or_else(|| self.error("generation ended without a result".into()))?;
+        let (prompt_tokens, generated_tokens) = match usage {
+            Some(usage) => (usage.prompt_tokens, usage.completion_tokens),
+            // Stopped early: mistralrs sent no totals; each streamed piece is one token.
+            None => (self.count_prompt_tokens(messages).await?, pieces),
+        };
         let gen_secs = (total - time_to_first_token).as_secs_f64();
         let stats = GenerationStats {
-            prompt_tokens: usage.prompt_tokens,
-            generated_tokens: usage.completion_tokens,
+            prompt_tokens,
+            generated_tokens,
             time_to_first_token,
             total,
-            prompt_tokens_per_sec: usage.prompt_tokens as f64 / time_to_first_token.as_secs_f64().max(1e-9),
+            prompt_tokens_per_sec: prompt_tokens as f64 / time_to_first_token.as_secs_f64().max(1e-9),
             // The first token comes with the prompt; the rest are timed from it.
-            generated_tokens_per_sec: usage.completion_tokens.saturating_sub(1) as f64 / gen_secs.max(1e-9),
+            generated_tokens_per_sec: generated_tokens.saturating_sub(1) as f64 / gen_secs.max(1e-9),
         };
         Ok(Generation {
             text,
@@ -345,6 +365,58 @@ impl Generator {
             path: self.info.path.clone(),
             message,
         }
+    }
+}
+
+/// Stops a small model's greedy loop: a line that repeats an earlier line word
+/// for word ends the generation. While the line being written could still turn
+/// out to be such a repeat (it is the start of an earlier line) it is held back,
+/// so nothing that is later dropped is ever shown.
+#[derive(Default)]
+struct RepeatGuard {
+    lines: Vec<String>,
+    /// The line being written, and how much of it is not shown yet.
+    current: String,
+    held: String,
+}
+
+/// Lines shorter than this may repeat legitimately ("- Yes", a blank line).
+const MIN_REPEATED_LINE: usize = 16;
+
+impl RepeatGuard {
+    /// What can be shown of `piece`, and whether the model is looping.
+    fn push(&mut self, piece: &str) -> (String, bool) {
+        let mut shown = String::new();
+        for c in piece.chars() {
+            self.current.push(c);
+            self.held.push(c);
+            if c == '\n' {
+                let line = self.current.trim().to_string();
+                if line.len() >= MIN_REPEATED_LINE && self.lines.contains(&line) {
+                    return (shown, true);
+                }
+                self.lines.push(line);
+                self.current.clear();
+                shown.push_str(&std::mem::take(&mut self.held));
+                continue;
+            }
+            let partial = self.current.trim_start();
+            let may_repeat = !partial.is_empty() && self.lines.iter().any(|l| l.len() >= MIN_REPEATED_LINE && l.starts_with(partial));
+            if !may_repeat {
+                shown.push_str(&std::mem::take(&mut self.held));
+            }
+        }
+        (shown, false)
+    }
+
+    /// The held-back end of the last line when the model stops on its own.
+    fn finish(&mut self) -> String {
+        let line = self.current.trim();
+        if line.len() >= MIN_REPEATED_LINE && self.lines.iter().any(|l| l == line) {
+            // The last line repeats an earlier one and simply lacks its line break.
+            self.held.clear();
+        }
+        std::mem::take(&mut self.held)
     }
 }
 
@@ -374,6 +446,32 @@ mod tests {
         assert!(message.contains("not a GGUF model file"), "{message}");
         let missing = inspect(&dir.path().join("absent.gguf")).unwrap_err().to_string();
         assert!(missing.contains("no such file"), "{missing}");
+    }
+
+    #[test]
+    fn a_repeated_line_stops_the_generation_and_is_never_shown() {
+        let mut guard = RepeatGuard::default();
+        let mut shown = String::new();
+        let mut looping = false;
+        for piece in ["The gauge should read 1.5 bar.\n", "I could not find", " this.\n", "I could", " not find this.\n", "more"] {
+            let (out, stop) = guard.push(piece);
+            shown.push_str(&out);
+            if stop {
+                looping = true;
+                break;
+            }
+        }
+        assert!(looping);
+        assert_eq!(shown, "The gauge should read 1.5 bar.\nI could not find this.\n");
+        // A line that only starts like an earlier one is shown once it differs.
+        let mut guard = RepeatGuard::default();
+        let (a, _) = guard.push("Sow tomatoes in March indoors.\nSow tomatoes");
+        assert_eq!(a, "Sow tomatoes in March indoors.\n");
+        let (b, stop) = guard.push(" outside in May.\n");
+        assert_eq!((b.as_str(), stop), ("Sow tomatoes outside in May.\n", false));
+        // A repeat as the very last line, with no line break, is dropped too.
+        let (c, _) = guard.push("Sow tomatoes in March indoors.");
+        assert_eq!((c.as_str(), guard.finish().as_str()), ("", ""));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! with the same threads, in the same run.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -166,22 +166,40 @@ fn run_llama_bench(
     prompt_tokens: usize,
 ) -> Result<GenerateRun, String> {
     let started = Instant::now();
-    let output = Command::new(bench)
+    let child = Command::new(bench)
         .arg("-m")
         .arg(&options.model)
         .args(["-p", &prompt_tokens.to_string()])
         .args(["-n", &options.generate_tokens.to_string()])
         .args(["-t", &options.threads.to_string()])
         .args(["-r", "2", "-o", "json"])
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| format!("{}: {e}", bench.display()))?;
+    // Its peak memory is read from /proc while it runs (rusage would count the forked parent's pages).
+    let pid = child.id();
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let watching = watching.clone();
+        std::thread::spawn(move || {
+            let mut peak = None;
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(now) = super::peak_rss_of(&format!("/proc/{pid}/status")) {
+                    peak = Some(now);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            peak
+        })
+    };
+    let output = child.wait_with_output();
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak_rss_bytes = watcher.join().ok().flatten();
+    let output = output.map_err(|e| format!("{}: {e}", bench.display()))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or_default();
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
         return Err(format!("llama-bench failed ({}): {last}", output.status));
     }
     tracing::debug!("llama-bench took {:.1} s", started.elapsed().as_secs_f64());
@@ -214,24 +232,6 @@ fn run_llama_bench(
         time_to_first_token_secs: prompt_tokens as f64 / prompt_speed,
         generated_tokens: options.generate_tokens,
         generated_tokens_per_sec: gen_speed,
-        peak_rss_bytes: children_peak_rss(),
+        peak_rss_bytes,
     })
-}
-
-/// Peak resident memory of the largest child process that has ended.
-fn children_peak_rss() -> Option<u64> {
-    #[cfg(target_os = "linux")]
-    {
-        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-        // SAFETY: getrusage writes into the struct it is given and nothing else.
-        let ok = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) } == 0;
-        // SAFETY: initialised by the successful call (and zeroed before it).
-        let usage = unsafe { usage.assume_init() };
-        // Linux reports kilobytes.
-        ok.then(|| u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
 }

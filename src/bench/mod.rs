@@ -169,7 +169,12 @@ pub fn matmul_gflops() -> Result<f64> {
 
 /// The most memory this process has held (Linux; elsewhere unknown).
 pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string(Path::new("/proc/self/status")).ok()?;
+    peak_rss_of("/proc/self/status")
+}
+
+/// VmHWM from a /proc status file (Linux), in bytes.
+fn peak_rss_of(status_file: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(Path::new(status_file)).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
