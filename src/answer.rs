@@ -255,7 +255,10 @@ pub(crate) fn rag_messages(question: &str, history: &[Turn], sources: &[Source])
 
 /// A small model sometimes answers, then adds the refusal line as well: the answer stands without it.
 fn without_trailing_refusal(text: &str) -> String {
-    let kept: Vec<&str> = text.lines().filter(|l| !l.trim().eq_ignore_ascii_case(NOT_FOUND)).collect();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().eq_ignore_ascii_case(NOT_FOUND))
+        .collect();
     if kept.iter().all(|l| l.trim().is_empty()) {
         return text.to_string();
     }

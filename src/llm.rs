@@ -401,7 +401,11 @@ impl RepeatGuard {
                 continue;
             }
             let partial = self.current.trim_start();
-            let may_repeat = !partial.is_empty() && self.lines.iter().any(|l| l.len() >= MIN_REPEATED_LINE && l.starts_with(partial));
+            let may_repeat = !partial.is_empty()
+                && self
+                    .lines
+                    .iter()
+                    .any(|l| l.len() >= MIN_REPEATED_LINE && l.starts_with(partial));
             if !may_repeat {
                 shown.push_str(&std::mem::take(&mut self.held));
             }
@@ -453,7 +457,14 @@ mod tests {
         let mut guard = RepeatGuard::default();
         let mut shown = String::new();
         let mut looping = false;
-        for piece in ["The gauge should read 1.5 bar.\n", "I could not find", " this.\n", "I could", " not find this.\n", "more"] {
+        for piece in [
+            "The gauge should read 1.5 bar.\n",
+            "I could not find",
+            " this.\n",
+            "I could",
+            " not find this.\n",
+            "more",
+        ] {
             let (out, stop) = guard.push(piece);
             shown.push_str(&out);
             if stop {

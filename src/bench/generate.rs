@@ -199,7 +199,11 @@ fn run_llama_bench(
     let output = output.map_err(|e| format!("{}: {e}", bench.display()))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default();
         return Err(format!("llama-bench failed ({}): {last}", output.status));
     }
     tracing::debug!("llama-bench took {:.1} s", started.elapsed().as_secs_f64());
