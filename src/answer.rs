@@ -18,9 +18,10 @@ use crate::store::conversations::Citation;
 pub const NOT_FOUND: &str = "I could not find this in your documents.";
 
 const SYSTEM_PROMPT: &str = "You are Quire, an assistant that answers questions about the user's documents. \
-Answer only from the numbered sources given with the question. After every sentence, cite the sources it \
-comes from by number in square brackets, like [1] or [2][3]. If the sources do not contain the answer, reply \
-exactly: \"I could not find this in your documents.\" Be brief and precise.";
+Answer only from the numbered sources given with the question. End every sentence with the number of the \
+source it comes from in square brackets, for example: \"The meeting moved to Monday [2].\" Only when the \
+sources do not contain the answer at all, reply with exactly this and nothing else: \"I could not find this in \
+your documents.\" Be brief and precise.";
 
 /// Hits retrieved per question before the sources are chosen.
 const CANDIDATES: usize = 24;
@@ -249,6 +250,8 @@ pub(crate) fn rag_messages(question: &str, history: &[Turn], sources: &[Source])
     }
     user.push_str("Question: ");
     user.push_str(question.trim());
+    // Said last as well: small models follow what they read last.
+    user.push_str("\n\nAnswer from the sources and cite them by number, like [1].");
     messages.push(ChatMessage::new(Role::User, user));
     messages
 }
@@ -369,12 +372,13 @@ impl CitationFilter {
 /// the passage closest to what the answer says there. With no marker at all the
 /// answer's sentences are matched to sources by shared words (marked attributed).
 fn resolve_citations(text: &str, sources: &[Source]) -> Vec<Citation> {
-    let mut cited: Vec<(usize, String)> = Vec::new();
+    // (source, the sentence with the marker, that sentence with the one before it)
+    let mut cited: Vec<(usize, String, String)> = Vec::new();
     let mut seen = HashSet::new();
     let all = sentences(text);
     for (index, sentence) in all.iter().copied().enumerate() {
-        // "… in early autumn. This is on page 1 [1]." : the marker covers the sentence before it too.
-        let claim = match index.checked_sub(1).and_then(|i| all.get(i)) {
+        // "… in early autumn. This is on page 1 [1]." : the marker may cover the sentence before it.
+        let wider = match index.checked_sub(1).and_then(|i| all.get(i)) {
             Some(previous) => format!("{previous} {sentence}"),
             None => sentence.to_string(),
         };
@@ -386,7 +390,7 @@ fn resolve_citations(text: &str, sources: &[Source]) -> Vec<Citation> {
             if let Some(numbers) = marker_numbers(&rest[open + 1..open + close]) {
                 for n in numbers {
                     if (1..=sources.len()).contains(&n) && seen.insert(n) {
-                        cited.push((n, claim.clone()));
+                        cited.push((n, sentence.to_string(), wider.clone()));
                     }
                 }
             }
@@ -398,20 +402,23 @@ fn resolve_citations(text: &str, sources: &[Source]) -> Vec<Citation> {
         for sentence in sentences(text) {
             if let Some(n) = best_source_for(sentence, sources) {
                 if seen.insert(n) {
-                    cited.push((n, sentence.to_string()));
+                    cited.push((n, sentence.to_string(), sentence.to_string()));
                 }
             }
         }
     }
     cited
         .into_iter()
-        .filter_map(|(n, claim)| {
+        .filter_map(|(n, claim, wider)| {
             let source = sources.get(n - 1)?;
             Some(Citation {
                 number: n,
                 path: source.path.clone(),
                 page: source.page,
-                quote: best_quote(&source.text, &claim),
+                quote: match best_quote(&source.text, &claim) {
+                    (0, _) => best_quote(&source.text, &wider).1,
+                    (_, quote) => quote,
+                },
                 passage: source.text.clone(),
                 attributed,
             })
@@ -436,8 +443,9 @@ fn best_source_for(sentence: &str, sources: &[Source]) -> Option<usize> {
         .map(|(number, _)| number)
 }
 
-/// The sentence of `passage` that shares most content words with `claim`.
-pub(crate) fn best_quote(passage: &str, claim: &str) -> String {
+/// The sentence of `passage` that shares most content words with `claim`, and
+/// how many it shares (with none shared: the passage's start).
+pub(crate) fn best_quote(passage: &str, claim: &str) -> (usize, String) {
     let claim_words = content_words(claim);
     let best = sentences(passage)
         .into_iter()
@@ -445,8 +453,11 @@ pub(crate) fn best_quote(passage: &str, claim: &str) -> String {
         .filter(|(_, s)| s.chars().any(char::is_alphanumeric))
         .max_by_key(|(shared, s)| (*shared, std::cmp::Reverse(s.len())));
     match best {
-        Some((shared, sentence)) if shared > 0 => sentence.trim().to_string(),
-        _ => passage.chars().take(200).collect::<String>().trim().to_string(),
+        Some((shared, sentence)) if shared > 0 => (shared, sentence.trim().to_string()),
+        _ => (
+            0,
+            passage.chars().take(200).collect::<String>().trim().to_string(),
+        ),
     }
 }
 
@@ -574,6 +585,16 @@ mod tests {
             "Harden them off before the last frost date in May."
         );
         assert!(!cited[0].attributed);
+        // The marker's own sentence picks the quote; a bare "see [1]" sentence borrows the one before it.
+        let quote = |text: &str| resolve_citations(text, &sources)[0].quote.clone();
+        assert_eq!(
+            quote("Tomatoes need warmth. Harden them off in May [1]."),
+            "Harden them off before the last frost date in May."
+        );
+        assert_eq!(
+            quote("Tomatoes need warmth above all. This is on page 3 of [1]."),
+            "Tomatoes need warmth."
+        );
     }
 
     #[test]
