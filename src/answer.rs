@@ -19,9 +19,8 @@ pub const NOT_FOUND: &str = "I could not find this in your documents.";
 
 const SYSTEM_PROMPT: &str = "You are Quire, an assistant that answers questions about the user's documents. \
 Answer only from the numbered sources given with the question. End every sentence with the number of the \
-source it comes from in square brackets, for example: \"The meeting moved to Monday [2].\" Only when the \
-sources do not contain the answer at all, reply with exactly this and nothing else: \"I could not find this in \
-your documents.\" Be brief and precise.";
+source it comes from in square brackets. Only when the sources do not contain the answer at all, reply with \
+exactly this and nothing else: \"I could not find this in your documents.\" Be brief and precise.";
 
 /// Hits retrieved per question before the sources are chosen.
 const CANDIDATES: usize = 24;
@@ -438,7 +437,8 @@ fn best_source_for(sentence: &str, sources: &[Source]) -> Option<usize> {
             let theirs = content_words(&s.text);
             (s.number, words.intersection(&theirs).count())
         })
-        .filter(|&(_, shared)| shared >= 3 && shared * 2 >= words.len())
+        // At least three content words, and a third of the sentence's: a paraphrase that embellishes still counts.
+        .filter(|&(_, shared)| shared >= 3 && shared * 3 >= words.len())
         .max_by_key(|&(number, shared)| (shared, std::cmp::Reverse(number)))
         .map(|(number, _)| number)
 }

@@ -378,7 +378,13 @@ struct RepeatGuard {
     /// The line being written, and how much of it is not shown yet.
     current: String,
     held: String,
+    /// Words written so far (lowercase), and the one being written.
+    words: Vec<String>,
+    word: String,
 }
+
+/// A phrase of up to this many words said three times in a row is a loop.
+const MAX_LOOP_PHRASE: usize = 12;
 
 /// Lines shorter than this may repeat legitimately ("- Yes", a blank line).
 const MIN_REPEATED_LINE: usize = 16;
@@ -390,6 +396,16 @@ impl RepeatGuard {
         for c in piece.chars() {
             self.current.push(c);
             self.held.push(c);
+            if c.is_alphanumeric() {
+                self.word.extend(c.to_lowercase());
+            } else if !self.word.is_empty() {
+                self.words.push(std::mem::take(&mut self.word));
+                if self.phrase_loops() {
+                    // Shown up to the loop's start is fine; the rest is dropped.
+                    self.held.clear();
+                    return (shown, true);
+                }
+            }
             if c == '\n' {
                 let line = self.current.trim().to_string();
                 if line.len() >= MIN_REPEATED_LINE && self.lines.contains(&line) {
@@ -411,6 +427,18 @@ impl RepeatGuard {
             }
         }
         (shown, false)
+    }
+
+    /// Whether the last words are one phrase said three times running ("at a desk at a desk at a desk").
+    fn phrase_loops(&self) -> bool {
+        let words = &self.words;
+        (2..=MAX_LOOP_PHRASE).any(|n| {
+            words.len() >= 3 * n && {
+                let end = words.len();
+                let last = &words[end - n..];
+                last == &words[end - 2 * n..end - n] && last == &words[end - 3 * n..end - 2 * n]
+            }
+        })
     }
 
     /// The held-back end of the last line when the model stops on its own.
@@ -483,6 +511,16 @@ mod tests {
         // A repeat as the very last line, with no line break, is dropped too.
         let (c, _) = guard.push("Sow tomatoes in March indoors.");
         assert_eq!((c.as_str(), guard.finish().as_str()), ("", ""));
+    }
+
+    #[test]
+    fn a_phrase_said_three_times_running_stops_the_generation() {
+        let mut guard = RepeatGuard::default();
+        let (shown, stop) = guard.push("Ask at the front desk, at the front desk, at the front desk, at the");
+        assert!(stop, "{shown}");
+        let mut guard = RepeatGuard::default();
+        let (_, stop) = guard.push("Water deeply, twice a week, twice in dry spells and once in wet ones. ");
+        assert!(!stop);
     }
 
     #[test]
