@@ -75,6 +75,8 @@ enum Command {
     },
     /// Remove a folder from the library (its files are not touched).
     Remove { folder: PathBuf },
+    /// Keep the index up to date while files change: every folder is watched until Ctrl-C.
+    Watch,
     /// Answer a question from your documents, with cited sources (page and quoted passage).
     Ask {
         question: String,
@@ -276,6 +278,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Remove { folder } => {
             engine.remove_folder(&folder).await?;
             println!("Removed {} from the library.", folder.display());
+            ExitCode::SUCCESS
+        }
+        Command::Watch => {
+            let stop = quire::llm::Cancel::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    on_signal.cancel();
+                }
+            });
+            engine.watch(&stop, &print_watch_update).await?;
             ExitCode::SUCCESS
         }
         Command::Ask {
@@ -581,6 +594,18 @@ fn eval_cache_dir(config: &Config, benchmark: &Path) -> Result<PathBuf> {
         .map(|d| d.cache_dir().to_path_buf())
         .unwrap_or_else(std::env::temp_dir);
     Ok(cache.join("eval").join(&key.finalize().to_hex()[..16]))
+}
+
+fn print_watch_update(update: &quire::ingest::watch::WatchUpdate) {
+    use quire::ingest::watch::WatchUpdate;
+    match update {
+        WatchUpdate::Watching { folders, report } => {
+            print_index_report(report);
+            println!("Watching {} folders for changes (Ctrl-C stops).", folders.len());
+        }
+        WatchUpdate::Indexed { report, .. } => print_index_report(report),
+        WatchUpdate::Problem { message } => eprintln!("quire: {message}"),
+    }
 }
 
 fn print_index_report(report: &IndexReport) {

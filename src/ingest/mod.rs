@@ -6,6 +6,7 @@
 //! name with the content of a vanished one is a rename, not new work.
 
 mod walk;
+pub mod watch;
 mod write;
 
 use std::collections::{HashMap, VecDeque};

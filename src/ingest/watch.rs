@@ -1,0 +1,177 @@
+//! Folder watching: notify (through notify-debouncer-full) over every folder of
+//! the library. Changes are debounced and batched; each batch brings the folders
+//! it touched up to date through the same incremental indexing as `quire index`
+//! (size and mtime → content hash → extract), so creates, edits, deletes and
+//! renames (recognised by content) reach the catalog, the full-text index and the
+//! vectors alike. On start, and whenever the watcher reports that it lost events,
+//! every folder is reconciled the same way.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify_debouncer_full::notify::{EventKind, RecursiveMode};
+use notify_debouncer_full::{new_debouncer, DebounceEventResult};
+use serde::Serialize;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::ingest::IndexReport;
+use crate::llm::Cancel;
+use crate::progress::NoProgress;
+
+/// How long the file system must be quiet before a batch of changes is indexed.
+pub const DEBOUNCE: Duration = Duration::from_millis(750);
+/// How often a stop request is noticed while nothing changes.
+const STOP_POLL: Duration = Duration::from_millis(200);
+/// How long to wait before trying again when another process holds the library.
+const BUSY_RETRY: Duration = Duration::from_secs(2);
+
+/// What the watcher did, for the front end to show.
+#[derive(Debug, Clone, Serialize)]
+pub enum WatchUpdate {
+    /// Folders are watched; the first reconciliation is done.
+    Watching {
+        #[serde(serialize_with = "crate::serde_path::lossy_list")]
+        folders: Vec<PathBuf>,
+        report: IndexReport,
+    },
+    /// A batch of changes was indexed.
+    Indexed {
+        #[serde(serialize_with = "crate::serde_path::lossy_list")]
+        folders: Vec<PathBuf>,
+        report: IndexReport,
+    },
+    /// Something went wrong for one batch; watching goes on.
+    Problem { message: String },
+}
+
+/// Whether an event can change what is indexed. Reads are not: indexing itself
+/// opens files and lists folders, and counting those would make it chase its own tail.
+fn changes_content(event: &notify_debouncer_full::DebouncedEvent) -> bool {
+    !matches!(event.kind, EventKind::Access(_))
+}
+
+impl Engine {
+    /// Watches every folder of the library until `stop` is cancelled, keeping
+    /// the index up to date; `on_update` hears about each batch.
+    pub async fn watch(&self, stop: &Cancel, on_update: &(dyn Fn(&WatchUpdate) + Send + Sync)) -> Result<()> {
+        let folders: Vec<PathBuf> = self
+            .folders()
+            .await?
+            .into_iter()
+            .map(|f| f.path)
+            .filter(|p| p.is_dir())
+            .collect();
+        if folders.is_empty() {
+            return Err(Error::NotFound {
+                what: "the library".into(),
+                message: "has no folders to watch; add one with `quire index <folder>`".into(),
+            });
+        }
+        let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel::<DebounceEventResult>();
+        let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
+            let _ = sender.send(result);
+        })
+        .map_err(|e| Error::Task(format!("cannot watch folders: {e}")))?;
+        for folder in &folders {
+            debouncer
+                .watch(folder, RecursiveMode::Recursive)
+                .map_err(|e| Error::Task(format!("cannot watch {}: {e}", folder.display())))?;
+        }
+        // Changes made while Quire was not running: reconcile once, now that events are being collected.
+        let report = self.index_until_free(&folders, stop).await?;
+        on_update(&WatchUpdate::Watching {
+            folders: folders.clone(),
+            report,
+        });
+        let data_dir = self.config().data_dir.clone();
+        while !stop.is_cancelled() {
+            let batch = match tokio::time::timeout(STOP_POLL, changes.recv()).await {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break,
+                Err(_) => continue,
+            };
+            let mut touched = BTreeSet::new();
+            match batch {
+                Ok(events) => {
+                    for event in &events {
+                        if event.need_rescan() {
+                            touched.extend(folders.iter().cloned());
+                        }
+                        if !changes_content(event) {
+                            continue;
+                        }
+                        for path in &event.paths {
+                            // The library's own files, when it lives inside a watched folder, are not news.
+                            if path.starts_with(&data_dir) {
+                                continue;
+                            }
+                            touched.extend(folders.iter().filter(|f| path.starts_with(f)).cloned());
+                        }
+                    }
+                }
+                Err(errors) => {
+                    // Events may have been lost: reconcile everything.
+                    for error in errors {
+                        on_update(&WatchUpdate::Problem {
+                            message: error.to_string(),
+                        });
+                    }
+                    touched.extend(folders.iter().cloned());
+                }
+            }
+            // Whatever else arrived meanwhile goes into the same batch.
+            while let Ok(more) = changes.try_recv() {
+                if let Ok(events) = more {
+                    for path in events
+                        .iter()
+                        .filter(|e| changes_content(e))
+                        .flat_map(|e| e.paths.iter())
+                    {
+                        if !path.starts_with(&data_dir) {
+                            touched.extend(folders.iter().filter(|f| path.starts_with(f)).cloned());
+                        }
+                    }
+                } else {
+                    touched.extend(folders.iter().cloned());
+                }
+            }
+            if touched.is_empty() {
+                continue;
+            }
+            let touched: Vec<PathBuf> = touched.into_iter().collect();
+            match self.index_until_free(&touched, stop).await {
+                Ok(report) => on_update(&WatchUpdate::Indexed {
+                    folders: touched,
+                    report,
+                }),
+                Err(Error::Cancelled) => break,
+                Err(e) => on_update(&WatchUpdate::Problem {
+                    message: e.to_string(),
+                }),
+            }
+        }
+        drop(debouncer);
+        Ok(())
+    }
+
+    /// Indexes `folders`, waiting while another process holds the library.
+    async fn index_until_free(&self, folders: &[PathBuf], stop: &Cancel) -> Result<IndexReport> {
+        loop {
+            match self.index_folders(folders).await {
+                Err(Error::Busy { .. }) if !stop.is_cancelled() => tokio::time::sleep(BUSY_RETRY).await,
+                Err(Error::Busy { .. }) => return Err(Error::Cancelled),
+                other => return other,
+            }
+        }
+    }
+
+    async fn index_folders(&self, folders: &[PathBuf]) -> Result<IndexReport> {
+        let mut report = IndexReport::default();
+        for folder in folders {
+            report.merge(self.index_folder(Path::new(folder), &NoProgress).await?);
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,114 @@
+//! A watched folder: files created, edited, renamed and deleted while Quire
+//! watches are searchable (or gone) within seconds, without running `quire index`.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use quire::ingest::watch::WatchUpdate;
+use quire::llm::Cancel;
+use quire::progress::NoProgress;
+use quire::retrieve::SearchMode;
+use quire::Engine;
+
+/// How long a change may take to reach the index.
+const WITHIN: Duration = Duration::from_secs(5);
+
+/// Waits until the files holding `phrase` are exactly `expected` (by name); returns how long it took.
+async fn until_found(engine: &Engine, phrase: &str, expected: &[&str]) -> Duration {
+    let started = Instant::now();
+    loop {
+        let hits = engine.search(phrase, SearchMode::Bm25, 10).await.unwrap();
+        let mut names: Vec<String> = hits
+            .iter()
+            .map(|h| h.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names.dedup();
+        if names == expected {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < WITHIN,
+            "{phrase:?}: still {names:?} after {WITHIN:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_in_a_watched_folder_reach_the_index_within_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("notes");
+    std::fs::create_dir_all(root.join("deep/er")).unwrap();
+    write(&root.join("kept.txt"), "The allotment rota starts in spring.");
+    let root = root.canonicalize().unwrap();
+    let engine = Arc::new(Engine::open(config(&tmp.path().join("data"))).await.unwrap());
+    engine.index_folder(&root, &NoProgress).await.unwrap();
+    // A change made while nothing watched is reconciled when watching starts.
+    write(&root.join("offline.txt"), "Minutes of the beekeeping society.");
+
+    let stop = Cancel::new();
+    let batches = Arc::new(AtomicUsize::new(0));
+    let watcher = {
+        let (engine, stop, batches) = (engine.clone(), stop.clone(), batches.clone());
+        tokio::spawn(async move {
+            let count = move |update: &WatchUpdate| {
+                if matches!(update, WatchUpdate::Indexed { .. }) {
+                    batches.fetch_add(1, Ordering::SeqCst);
+                }
+            };
+            engine.watch(&stop, &count).await
+        })
+    };
+    until_found(&engine, "beekeeping society", &["offline.txt"]).await;
+
+    write(
+        &root.join("deep/er/new.md"),
+        "# Trip\n\nThe ferry to the lighthouse island leaves at nine.",
+    );
+    let created = until_found(&engine, "lighthouse island ferry", &["new.md"]).await;
+
+    write(
+        &root.join("deep/er/new.md"),
+        "# Trip\n\nThe coach to the glacier museum leaves at ten.",
+    );
+    let edited = until_found(&engine, "glacier museum coach", &["new.md"]).await;
+    until_found(&engine, "lighthouse island ferry", &[]).await;
+
+    std::fs::rename(root.join("deep/er/new.md"), root.join("trip.md")).unwrap();
+    let renamed = until_found(&engine, "glacier museum coach", &["trip.md"]).await;
+
+    std::fs::remove_file(root.join("trip.md")).unwrap();
+    let deleted = until_found(&engine, "glacier museum coach", &[]).await;
+    // Vectors follow the catalog: meaning search no longer returns the deleted file either.
+    let by_meaning = engine
+        .search("a bus trip to see ice", SearchMode::Vector, 10)
+        .await
+        .unwrap();
+    assert!(by_meaning.iter().all(|h| !h.path.ends_with("trip.md")));
+    until_found(&engine, "allotment rota", &["kept.txt"]).await;
+    eprintln!("created {created:?}, edited {edited:?}, renamed {renamed:?}, deleted {deleted:?}");
+
+    // Quiet folders stay quiet: indexing (which reads files and lists folders) triggers no batch of its own.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = batches.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        batches.load(Ordering::SeqCst),
+        settled,
+        "the watcher re-indexed with nothing changed"
+    );
+
+    stop.cancel();
+    watcher.await.unwrap().unwrap();
+    Arc::try_unwrap(engine).ok().unwrap().close().await.unwrap();
+}
