@@ -65,11 +65,27 @@ impl Engine {
         let catalog = Catalog::open(&config.catalog_path()).await?;
         let (lexical, created) = LexicalIndex::open(&config.lexical_dir(), config.title_boost)?;
         let lexical = Arc::new(lexical);
-        if created && catalog.chunk_count().await? > 0 {
+        let chunks = catalog.chunk_count().await?;
+        if created && chunks > 0 {
             // The catalog is the source of truth: a lost full-text index is rebuilt from it.
             tracing::warn!("the full-text index was missing; rebuilding it from the catalog");
             let _lock = IndexLock::acquire(&config.lock_path(), &config.data_dir)?;
             rebuild_lexical(&catalog, &lexical).await?;
+        } else if lexical.num_docs() != chunks {
+            // A batch was cut short after its full-text commit and before the catalog's (a crash,
+            // a kill): its passages must not linger, even unseen, in the keyword statistics.
+            // While another process indexes, the two legitimately differ for a moment: leave them.
+            match IndexLock::acquire(&config.lock_path(), &config.data_dir) {
+                Ok(_lock) => {
+                    tracing::warn!(
+                        "the full-text index holds {} passages, the catalog {chunks}; rebuilding it from the catalog",
+                        lexical.num_docs()
+                    );
+                    rebuild_lexical(&catalog, &lexical).await?;
+                }
+                Err(Error::Busy { .. }) => {}
+                Err(other) => return Err(other),
+            }
         }
         let model_dir = config.embedder_dir();
         let (query_prefix, passage_prefix) = (config.query_prefix.clone(), config.passage_prefix.clone());
