@@ -3,21 +3,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn quire(data: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_quire"));
-    command
-        .arg("--data-dir")
-        .arg(data)
-        .env_remove("QUIRE_DATA_DIR")
-        .env("QUIRE_MODELS_DIR", models_dir());
-    command
-}
 
 fn run(command: &mut Command) -> Output {
     command.output().expect("quire runs")

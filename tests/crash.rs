@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -34,16 +34,6 @@ fn corpus(root: &Path) {
         )
         .unwrap();
     }
-}
-
-fn quire(data: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_quire"));
-    command
-        .arg("--data-dir")
-        .arg(data)
-        .env_remove("QUIRE_DATA_DIR")
-        .env("QUIRE_MODELS_DIR", models_dir());
-    command
 }
 
 fn index(data: &Path, root: &Path) -> Duration {

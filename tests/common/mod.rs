@@ -318,3 +318,14 @@ pub fn household(dir: &Path) -> PathBuf {
     .unwrap();
     root
 }
+
+/// The `quire` binary on the library in `data`, with the real models.
+pub fn quire(data: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_quire"));
+    command
+        .arg("--data-dir")
+        .arg(data)
+        .env_remove("QUIRE_DATA_DIR")
+        .env("QUIRE_MODELS_DIR", models_dir());
+    command
+}
