@@ -52,6 +52,42 @@ fn changes_content(event: &notify_debouncer_full::DebouncedEvent) -> bool {
     !matches!(event.kind, EventKind::Access(_))
 }
 
+/// Adds the folders that a batch of events touched to `touched`: those holding a
+/// changed path, or all of them when events may have been lost.
+fn add_touched(
+    batch: DebounceEventResult,
+    folders: &[PathBuf],
+    data_dir: &Path,
+    touched: &mut BTreeSet<PathBuf>,
+    on_update: &(dyn Fn(&WatchUpdate) + Send + Sync),
+) {
+    match batch {
+        Ok(events) => {
+            for event in &events {
+                if event.need_rescan() {
+                    touched.extend(folders.iter().cloned());
+                }
+                if !changes_content(event) {
+                    continue;
+                }
+                // The library's own files, when it lives inside a watched folder, are not news.
+                for path in event.paths.iter().filter(|p| !p.starts_with(data_dir)) {
+                    touched.extend(folders.iter().filter(|f| path.starts_with(f)).cloned());
+                }
+            }
+        }
+        Err(errors) => {
+            // Events may have been lost: reconcile everything.
+            for error in errors {
+                on_update(&WatchUpdate::Problem {
+                    message: error.to_string(),
+                });
+            }
+            touched.extend(folders.iter().cloned());
+        }
+    }
+}
+
 impl Engine {
     /// Watches every folder of the library until `stop` is cancelled, keeping
     /// the index up to date; `on_update` hears about each batch.
@@ -93,49 +129,10 @@ impl Engine {
                 Err(_) => continue,
             };
             let mut touched = BTreeSet::new();
-            match batch {
-                Ok(events) => {
-                    for event in &events {
-                        if event.need_rescan() {
-                            touched.extend(folders.iter().cloned());
-                        }
-                        if !changes_content(event) {
-                            continue;
-                        }
-                        for path in &event.paths {
-                            // The library's own files, when it lives inside a watched folder, are not news.
-                            if path.starts_with(&data_dir) {
-                                continue;
-                            }
-                            touched.extend(folders.iter().filter(|f| path.starts_with(f)).cloned());
-                        }
-                    }
-                }
-                Err(errors) => {
-                    // Events may have been lost: reconcile everything.
-                    for error in errors {
-                        on_update(&WatchUpdate::Problem {
-                            message: error.to_string(),
-                        });
-                    }
-                    touched.extend(folders.iter().cloned());
-                }
-            }
+            add_touched(batch, &folders, &data_dir, &mut touched, on_update);
             // Whatever else arrived meanwhile goes into the same batch.
             while let Ok(more) = changes.try_recv() {
-                if let Ok(events) = more {
-                    for path in events
-                        .iter()
-                        .filter(|e| changes_content(e))
-                        .flat_map(|e| e.paths.iter())
-                    {
-                        if !path.starts_with(&data_dir) {
-                            touched.extend(folders.iter().filter(|f| path.starts_with(f)).cloned());
-                        }
-                    }
-                } else {
-                    touched.extend(folders.iter().cloned());
-                }
+                add_touched(more, &folders, &data_dir, &mut touched, on_update);
             }
             if touched.is_empty() {
                 continue;
