@@ -30,7 +30,8 @@ rust_is_recent() {
         && cargo clippy --version >/dev/null 2>&1
 }
 
-apt_install build-essential pkg-config ca-certificates curl git python3 python3-pip
+# strace: a test checks that Quire connects to nothing but local sockets.
+apt_install build-essential pkg-config ca-certificates curl git python3 python3-pip strace
 
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 if ! rust_is_recent; then

@@ -254,3 +254,51 @@ fn index_and_ask_work_with_no_network_at_all() {
     assert!(out.contains("Sources:"), "{out}");
     assert!(out.contains("maintenance.pdf, page 2"), "{out}");
 }
+
+#[test]
+fn index_and_ask_connect_to_nothing_but_local_sockets() {
+    if !Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("skipped: strace is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = household(tmp.path()).canonicalize().unwrap();
+    let data = tmp.path().join("data");
+    let log = tmp.path().join("connect.log");
+    // Every connect() of the process and its threads, as the kernel saw it.
+    let traced = |args: &[&std::ffi::OsStr]| {
+        let mut command = Command::new("strace");
+        command
+            .args(["-f", "-qq", "--seccomp-bpf", "-e", "trace=connect", "-o"])
+            .arg(&log)
+            .arg(env!("CARGO_BIN_EXE_quire"))
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--model")
+            .arg(small_generator())
+            .env_remove("QUIRE_DATA_DIR")
+            .env("QUIRE_MODELS_DIR", models_dir())
+            .args(args);
+        let output = run(&mut command);
+        assert!(output.status.success(), "{}", stderr(&output));
+        std::fs::read_to_string(&log).unwrap()
+    };
+    let mut calls = traced(&["index".as_ref(), root.as_os_str()]);
+    calls.push_str(&traced(&[
+        "ask".as_ref(),
+        "When must the gas boiler be serviced?".as_ref(),
+    ]));
+    let outward: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.contains("connect(") && !l.contains("AF_UNIX"))
+        .collect();
+    assert!(
+        outward.is_empty(),
+        "connections that are not local sockets:\n{}",
+        outward.join("\n")
+    );
+}
