@@ -138,17 +138,41 @@ pub(crate) async fn search(
         })
         .await??
     };
+    // Details of every candidate, fetched once: they also put tied keyword scores in order.
+    let mut candidates: Vec<ChunkId> = keyword.hits.iter().map(|h| h.chunk_id).collect();
+    candidates.extend(nearest.iter().map(|&(c, _)| c));
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut details: HashMap<ChunkId, _> = stores
+        .catalog
+        .chunk_details(&candidates)
+        .await?
+        .into_iter()
+        .map(|d| (d.chunk_id, d))
+        .collect();
+    // Equal keyword scores come back in the order passages were indexed; order them by where they
+    // are instead, so that the same library ranks the same however (and after whatever crash) it was built.
+    let place = |chunk: ChunkId| {
+        details
+            .get(&chunk)
+            .map(|d| (d.path.clone(), d.page, d.span_start))
+    };
+    let mut keyword_hits: Vec<_> = keyword.hits.iter().collect();
+    keyword_hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| place(a.chunk_id).cmp(&place(b.chunk_id)))
+    });
     // (chunk, score, the file the full-text index believes it belongs to)
     let ranked: Vec<(ChunkId, f32, Option<FileId>)> = match mode {
-        SearchMode::Bm25 => keyword
-            .hits
+        SearchMode::Bm25 => keyword_hits
             .iter()
             .map(|h| (h.chunk_id, h.score, Some(h.file_id)))
             .collect(),
         SearchMode::Vector => nearest.iter().map(|&(c, s)| (c, s, None)).collect(),
         SearchMode::Hybrid => {
             let lists = [
-                keyword.hits.iter().map(|h| h.chunk_id).collect::<Vec<_>>(),
+                keyword_hits.iter().map(|h| h.chunk_id).collect::<Vec<_>>(),
                 nearest.iter().map(|&(c, _)| c).collect(),
             ];
             let files: HashMap<ChunkId, FileId> =
@@ -160,14 +184,6 @@ pub(crate) async fn search(
         }
     };
     let similarities: HashMap<ChunkId, f32> = nearest.iter().copied().collect();
-    let ids: Vec<ChunkId> = ranked.iter().map(|r| r.0).collect();
-    let mut details: HashMap<ChunkId, _> = stores
-        .catalog
-        .chunk_details(&ids)
-        .await?
-        .into_iter()
-        .map(|d| (d.chunk_id, d))
-        .collect();
     let cap = if mode == SearchMode::Bm25 {
         usize::MAX
     } else {
