@@ -230,18 +230,8 @@ fn index_and_ask_work_with_no_network_at_all() {
     let data = tmp.path().join("data");
     // The same command a person runs, inside a network namespace with no interface but a downed loopback.
     let offline = |args: &[&std::ffi::OsStr]| {
-        let mut command = Command::new("unshare");
-        command
-            .arg("-n")
-            .arg(env!("CARGO_BIN_EXE_quire"))
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--model")
-            .arg(small_generator())
-            .env_remove("QUIRE_DATA_DIR")
-            .env("QUIRE_MODELS_DIR", models_dir())
-            .args(args);
-        run(&mut command)
+        let mut command = quire_under(&["unshare".as_ref(), "-n".as_ref()], &data);
+        run(command.arg("--model").arg(small_generator()).args(args))
     };
     let indexed = offline(&["index".as_ref(), root.as_os_str()]);
     assert!(indexed.status.success(), "{}", stderr(&indexed));
@@ -271,19 +261,19 @@ fn index_and_ask_connect_to_nothing_but_local_sockets() {
     let log = tmp.path().join("connect.log");
     // Every connect() of the process and its threads, as the kernel saw it.
     let traced = |args: &[&std::ffi::OsStr]| {
-        let mut command = Command::new("strace");
-        command
-            .args(["-f", "-qq", "--seccomp-bpf", "-e", "trace=connect", "-o"])
-            .arg(&log)
-            .arg(env!("CARGO_BIN_EXE_quire"))
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--model")
-            .arg(small_generator())
-            .env_remove("QUIRE_DATA_DIR")
-            .env("QUIRE_MODELS_DIR", models_dir())
-            .args(args);
-        let output = run(&mut command);
+        let strace = [
+            "strace",
+            "-f",
+            "-qq",
+            "--seccomp-bpf",
+            "-e",
+            "trace=connect",
+            "-o",
+        ];
+        let mut wrapper: Vec<&std::ffi::OsStr> = strace.iter().map(|a| a.as_ref()).collect();
+        wrapper.push(log.as_os_str());
+        let mut command = quire_under(&wrapper, &data);
+        let output = run(command.arg("--model").arg(small_generator()).args(args));
         assert!(output.status.success(), "{}", stderr(&output));
         std::fs::read_to_string(&log).unwrap()
     };

@@ -321,7 +321,21 @@ pub fn household(dir: &Path) -> PathBuf {
 
 /// The `quire` binary on the library in `data`, with the real models.
 pub fn quire(data: &Path) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_quire"));
+    quire_under(&[], data)
+}
+
+/// The same, run by another program (`unshare -n`, `strace …`): `wrapper` is that
+/// program's command line, and quire's follows it.
+pub fn quire_under(wrapper: &[&std::ffi::OsStr], data: &Path) -> std::process::Command {
+    let binary = env!("CARGO_BIN_EXE_quire");
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = std::process::Command::new(program);
+            command.args(args).arg(binary);
+            command
+        }
+        None => std::process::Command::new(binary),
+    };
     command
         .arg("--data-dir")
         .arg(data)
