@@ -11,6 +11,7 @@ use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::extract::Document;
 use crate::ingest::{self, passage_text, BatchWriter, IndexReport, Outcome, Processed, Stores};
+#[cfg(feature = "generation")]
 use crate::llm::Generator;
 use crate::lock::IndexLock;
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
@@ -33,6 +34,7 @@ pub struct Engine {
     /// A vector graph rebuild running in the background.
     background: Mutex<Option<tokio::task::JoinHandle<Result<()>>>>,
     /// The chat model, loaded on first use: searching needs none of its memory.
+    #[cfg(feature = "generation")]
     generator: tokio::sync::OnceCell<Arc<Generator>>,
 }
 
@@ -106,6 +108,7 @@ impl Engine {
             lexical,
             semantic,
             background: Mutex::new(None),
+            #[cfg(feature = "generation")]
             generator: tokio::sync::OnceCell::new(),
         })
     }
@@ -120,6 +123,7 @@ impl Engine {
     }
 
     /// The chat model named by the configuration, loaded once on first use.
+    #[cfg(feature = "generation")]
     pub async fn generator(&self) -> Result<Arc<Generator>> {
         let generator = self
             .generator

@@ -3,8 +3,10 @@
 //! questions and summarises files with an on-device model; every front end (the
 //! `quire` CLI, tests, the desktop shell) drives it through [`Engine`].
 
+#[cfg(feature = "generation")]
 pub mod answer;
 pub mod bench;
+#[cfg(feature = "generation")]
 pub mod chat;
 pub mod chunk;
 pub mod config;
@@ -20,6 +22,7 @@ pub mod progress;
 pub mod retrieve;
 pub mod serde_path;
 pub mod store;
+#[cfg(feature = "generation")]
 pub mod summarize;
 
 pub use config::Config;

@@ -296,7 +296,14 @@ impl WorkerShared {
         let existing_id = existing.as_ref().map(|r| r.id);
         let existing_hash = existing.and_then(|r| r.hash);
         let mut timing = (0.0, 0.0);
-        let outcome = self.outcome(&path, stamp, existing_id.is_some(), existing_hash, &mut timing);
+        let mut stamp = stamp;
+        let outcome = self.outcome(
+            &path,
+            &mut stamp,
+            existing_id.is_some(),
+            existing_hash,
+            &mut timing,
+        );
         Processed {
             folder: self.folder,
             path,
@@ -311,7 +318,7 @@ impl WorkerShared {
     fn outcome(
         &self,
         path: &Path,
-        stamp: FileStamp,
+        stamp: &mut FileStamp,
         known_path: bool,
         existing_hash: Option<String>,
         timing: &mut (f64, f64),
@@ -331,8 +338,13 @@ impl WorkerShared {
                 None,
             );
         }
-        let bytes = match read_limited(path, self.max_file_bytes) {
-            Ok(bytes) => bytes,
+        let bytes = match read_settled(path, self.max_file_bytes) {
+            Ok((bytes, read_stamp)) => {
+                // The stamp of what was read, not of what was listed: the file may
+                // have changed in between, and the next run compares against this.
+                *stamp = read_stamp;
+                bytes
+            }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Outcome::Vanished,
             Err(err) if err.kind() == std::io::ErrorKind::FileTooLarge => {
                 return not_indexed(FileStatus::Skipped, err.to_string(), None)
@@ -382,18 +394,36 @@ fn too_large(size: u64, limit: u64) -> String {
     )
 }
 
-/// Reads a whole file, refusing to read past `limit` (it may have grown since it was listed).
-fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            too_large(bytes.len() as u64, limit),
-        ));
+/// Times a file is read again when it changed while it was being read.
+const READ_ATTEMPTS: usize = 3;
+
+/// Reads a whole file, refusing to read past `limit` (it may have grown since it was
+/// listed), together with the stamp of the content read. A file that changes while
+/// it is read (an editor saving in place) is read again; if it never holds still,
+/// its stamp is marked unsettled so that the next run reads it once more.
+fn read_settled(path: &Path, limit: u64) -> std::io::Result<(Vec<u8>, FileStamp)> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut file = std::fs::File::open(path)?;
+        let before = walk::stamp_of(&file.metadata()?);
+        let mut bytes = Vec::new();
+        (&mut file).take(limit + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                too_large(bytes.len() as u64, limit),
+            ));
+        }
+        let after = walk::stamp_of(&file.metadata()?);
+        if before == after && after.size == bytes.len() as u64 {
+            return Ok((bytes, after));
+        }
+        if attempt == READ_ATTEMPTS {
+            tracing::debug!("{} kept changing while it was read", path.display());
+            return Ok((bytes, FileStamp::unsettled(after.size)));
+        }
     }
-    Ok(bytes)
 }
 
 fn read_error(err: &std::io::Error) -> String {

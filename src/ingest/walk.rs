@@ -52,14 +52,7 @@ pub fn walk(root: &Path, exclude: &Path) -> (Vec<FoundFile>, Vec<WalkProblem>) {
         match entry.metadata() {
             Ok(meta) => files.push(FoundFile {
                 path: entry.into_path(),
-                stamp: FileStamp {
-                    size: meta.len(),
-                    mtime_ns: meta
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
-                },
+                stamp: stamp_of(&meta),
             }),
             // Vanished between listing and stat: it is simply not there.
             Err(err) if is_not_found(&err) => {}
@@ -71,6 +64,18 @@ pub fn walk(root: &Path, exclude: &Path) -> (Vec<FoundFile>, Vec<WalkProblem>) {
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     (files, problems)
+}
+
+/// Size and modification time: what tells a changed file from an unchanged one.
+pub(crate) fn stamp_of(meta: &std::fs::Metadata) -> FileStamp {
+    FileStamp {
+        size: meta.len(),
+        mtime_ns: meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+    }
 }
 
 fn error_path(err: &ignore::Error) -> Option<PathBuf> {

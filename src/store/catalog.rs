@@ -89,6 +89,16 @@ pub struct FileStamp {
     pub mtime_ns: i64,
 }
 
+impl FileStamp {
+    /// A stamp no file on disk has: the file it stands for is read again next time.
+    pub fn unsettled(size: u64) -> FileStamp {
+        FileStamp {
+            size,
+            mtime_ns: i64::MIN,
+        }
+    }
+}
+
 /// The new content of one file: what the indexer extracted.
 #[derive(Debug, Clone)]
 pub struct IndexedContent {
