@@ -2,6 +2,7 @@
 //! them, search, report status. It owns the stores and the embedding model.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -33,9 +34,18 @@ pub struct Engine {
     semantic: std::result::Result<Semantic, (PathBuf, String)>,
     /// A vector graph rebuild running in the background.
     background: Mutex<Option<tokio::task::JoinHandle<Result<()>>>>,
+    /// One writer at a time within this process (the file lock covers other processes).
+    writers: tokio::sync::Mutex<()>,
+    /// Set by [`Engine::pause_indexing`]; indexing runs stop taking new files.
+    paused: Arc<AtomicBool>,
     /// The chat model, loaded on first use: searching needs none of its memory.
     #[cfg(feature = "generation")]
     generator: tokio::sync::OnceCell<Arc<Generator>>,
+}
+
+struct WriteTurn<'a> {
+    _turn: tokio::sync::MutexGuard<'a, ()>,
+    _file: IndexLock,
 }
 
 struct Semantic {
@@ -108,6 +118,8 @@ impl Engine {
             lexical,
             semantic,
             background: Mutex::new(None),
+            writers: tokio::sync::Mutex::new(()),
+            paused: Arc::new(AtomicBool::new(false)),
             #[cfg(feature = "generation")]
             generator: tokio::sync::OnceCell::new(),
         })
@@ -144,9 +156,25 @@ impl Engine {
         Ok(generator.clone())
     }
 
+    /// Pauses indexing: a run in progress finishes the files it is reading, commits
+    /// them and returns with `paused` set; later runs return at once the same way
+    /// until [`Engine::resume_indexing`]. Nothing finished is lost or redone.
+    pub fn pause_indexing(&self) {
+        self.paused.store(true, Ordering::Relaxed);
+    }
+
+    /// Lets indexing runs take files again (start one to carry on).
+    pub fn resume_indexing(&self) {
+        self.paused.store(false, Ordering::Relaxed);
+    }
+
+    pub fn indexing_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
     /// Adds `path` to the library and indexes it (or brings its index up to date).
     pub async fn index_folder(&self, path: &Path, progress: &dyn ProgressSink) -> Result<IndexReport> {
-        let _lock = self.lock()?;
+        let _lock = self.lock().await?;
         let semantic = self.semantic()?;
         let folder = self.register(path).await?;
         self.embed_missing(semantic, progress).await?;
@@ -157,7 +185,7 @@ impl Engine {
 
     /// Brings every folder of the library up to date.
     pub async fn index_all(&self, progress: &dyn ProgressSink) -> Result<IndexReport> {
-        let _lock = self.lock()?;
+        let _lock = self.lock().await?;
         let semantic = self.semantic()?;
         self.embed_missing(semantic, progress).await?;
         let mut report = IndexReport::default();
@@ -174,7 +202,7 @@ impl Engine {
 
     /// Removes a folder and everything indexed from it.
     pub async fn remove_folder(&self, path: &Path) -> Result<()> {
-        let _lock = self.lock()?;
+        let _lock = self.lock().await?;
         // The folder itself may be gone already; then its name is all there is.
         let path = absolute(path).or_else(|_| std::path::absolute(path).map_err(|e| Error::io(path, e)))?;
         let folder = self
@@ -245,7 +273,7 @@ impl Engine {
         documents: Vec<(PathBuf, Document)>,
         progress: &dyn ProgressSink,
     ) -> Result<(Vec<FileId>, ingest::IndexTimings)> {
-        let _lock = self.lock()?;
+        let _lock = self.lock().await?;
         let semantic = self.semantic()?;
         let folder = self.catalog.add_folder(source).await?;
         let chunker = crate::chunk::Chunker::new(&self.config);
@@ -326,6 +354,7 @@ impl Engine {
             lexical: self.lexical.clone(),
             embedder: semantic.embedder.clone(),
             vectors: semantic.vectors.clone(),
+            paused: self.paused.clone(),
         }
     }
 
@@ -368,6 +397,9 @@ impl Engine {
         tracing::info!(missing, "embedding passages that have no vector yet");
         let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "passages", missing);
         loop {
+            if self.indexing_paused() {
+                return Ok(());
+            }
             let rows = self.catalog.chunks_without_vectors(CATCH_UP_BATCH).await?;
             if rows.is_empty() {
                 return Ok(());
@@ -421,8 +453,15 @@ impl Engine {
         tokio::task::spawn_blocking(move || lexical.apply(ops)).await?
     }
 
-    fn lock(&self) -> Result<IndexLock> {
-        IndexLock::acquire(&self.config.lock_path(), &self.config.data_dir)
+    /// The right to write: runs in this process wait their turn (the desktop app
+    /// indexes a new folder while its watcher works); another process is Busy.
+    async fn lock(&self) -> Result<WriteTurn<'_>> {
+        let turn = self.writers.lock().await;
+        let file = IndexLock::acquire(&self.config.lock_path(), &self.config.data_dir)?;
+        Ok(WriteTurn {
+            _turn: turn,
+            _file: file,
+        })
     }
 }
 

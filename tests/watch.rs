@@ -112,3 +112,55 @@ async fn changes_in_a_watched_folder_reach_the_index_within_seconds() {
     watcher.await.unwrap().unwrap();
     Arc::try_unwrap(engine).ok().unwrap().close().await.unwrap();
 }
+
+/// A folder added to the library while Quire watches is watched too, and while
+/// indexing is paused changes wait; on resume they are indexed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_watcher_follows_new_folders_and_waits_while_indexing_is_paused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = tmp.path().join("first");
+    let second = tmp.path().join("second");
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::create_dir_all(&second).unwrap();
+    write(&first.join("a.txt"), "The orchard needs pruning in February.");
+    write(&second.join("b.txt"), "The choir rehearses on Thursdays.");
+    let (first, second) = (first.canonicalize().unwrap(), second.canonicalize().unwrap());
+    let engine = Arc::new(Engine::open(config(&tmp.path().join("data"))).await.unwrap());
+    engine.index_folder(&first, &NoProgress).await.unwrap();
+
+    let stop = Cancel::new();
+    let watcher = {
+        let (engine, stop) = (engine.clone(), stop.clone());
+        tokio::spawn(async move { engine.watch(&stop, &|_: &WatchUpdate| {}).await })
+    };
+    until_found(&engine, "orchard pruning", &["a.txt"]).await;
+    // Added by another part of the app (the desktop's "Add folder") while watching.
+    engine.index_folder(&second, &NoProgress).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    write(
+        &second.join("c.txt"),
+        "The harbour ferry timetable changes in May.",
+    );
+    until_found(&engine, "harbour ferry timetable", &["c.txt"]).await;
+
+    engine.pause_indexing();
+    write(
+        &first.join("d.txt"),
+        "Lantern parade costumes are sewn in October.",
+    );
+    tokio::time::sleep(DEBOUNCE_AND_MORE).await;
+    let hits = engine
+        .search("lantern parade costumes", SearchMode::Bm25, 5)
+        .await
+        .unwrap();
+    assert!(hits.is_empty(), "indexed while paused: {hits:?}");
+    engine.resume_indexing();
+    until_found(&engine, "lantern parade costumes", &["d.txt"]).await;
+
+    stop.cancel();
+    watcher.await.unwrap().unwrap();
+    Arc::try_unwrap(engine).ok().unwrap().close().await.unwrap();
+}
+
+/// Longer than the debounce and a batch of indexing: a change would have landed by then.
+const DEBOUNCE_AND_MORE: Duration = Duration::from_secs(3);

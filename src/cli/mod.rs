@@ -281,6 +281,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Watch => {
+            if engine.folders().await?.is_empty() {
+                return Err(quire::Error::NotFound {
+                    what: "the library".into(),
+                    message: "has no folders to watch; add one with `quire index <folder>`".into(),
+                }
+                .into());
+            }
             let stop = quire::llm::Cancel::new();
             let on_signal = stop.clone();
             tokio::spawn(async move {
@@ -604,6 +611,7 @@ fn print_watch_update(update: &quire::ingest::watch::WatchUpdate) {
             println!("Watching {} folders for changes (Ctrl-C stops).", folders.len());
         }
         WatchUpdate::Indexed { report, .. } => print_index_report(report),
+        WatchUpdate::Folders { folders } => println!("Watching {} folders for changes.", folders.len()),
         WatchUpdate::Problem { message } => eprintln!("quire: {message}"),
     }
 }

@@ -12,6 +12,7 @@ mod write;
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,8 @@ pub(crate) struct Stores<'a> {
     pub lexical: Arc<LexicalIndex>,
     pub embedder: Arc<Embedder>,
     pub vectors: Arc<VectorIndex>,
+    /// Set while the user has paused indexing: workers take no new file.
+    pub paused: Arc<AtomicBool>,
 }
 
 /// Where an indexing run spent its time, in seconds. Extraction and chunking
@@ -81,6 +84,8 @@ pub struct IndexReport {
     pub problems: Vec<FileProblem>,
     pub timings: IndexTimings,
     pub elapsed_secs: f64,
+    /// Indexing was paused before every file was read; the next run carries on.
+    pub paused: bool,
 }
 
 impl IndexReport {
@@ -94,6 +99,7 @@ impl IndexReport {
         self.failed += other.failed;
         self.chunks_written += other.chunks_written;
         self.problems.extend(other.problems);
+        self.paused |= other.paused;
         self.timings.add(&other.timings);
         self.elapsed_secs += other.elapsed_secs;
     }
@@ -209,6 +215,7 @@ pub(crate) async fn index_folder(
             chunker: Chunker::new(config),
             max_file_bytes: config.max_file_bytes,
             folder: folder.id,
+            paused: stores.paused.clone(),
         });
         let workers = config.worker_threads();
         let mut handles = Vec::with_capacity(workers);
@@ -227,10 +234,15 @@ pub(crate) async fn index_folder(
         for handle in handles {
             handle.await?;
         }
+        report.paused = !shared.queue.lock().map(|q| q.is_empty()).unwrap_or(true);
     }
-    for record in vanished.iter().filter(|r| !claimed_sources.contains(&r.id)) {
-        writer.remove(record.id).await?;
-        report.removed += 1;
+    // After a pause, a vanished file may still turn up renamed among the files not
+    // read yet: removing it now would cost its embeddings. The next run decides.
+    if !report.paused {
+        for record in vanished.iter().filter(|r| !claimed_sources.contains(&r.id)) {
+            writer.remove(record.id).await?;
+            report.removed += 1;
+        }
     }
     writer.finish().await?;
     report.chunks_written = writer.chunks_written();
@@ -273,11 +285,15 @@ struct WorkerShared {
     chunker: Chunker,
     max_file_bytes: u64,
     folder: i64,
+    paused: Arc<AtomicBool>,
 }
 
 impl WorkerShared {
     fn run(&self, sender: &tokio::sync::mpsc::Sender<Processed>) {
         loop {
+            if self.paused.load(Ordering::Relaxed) {
+                return; // Files left in the queue wait for the next run.
+            }
             let next = self.queue.lock().ok().and_then(|mut q| q.pop_front());
             let Some(candidate) = next else { return };
             let processed = self.process(candidate);

@@ -10,8 +10,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use notify_debouncer_full::notify::RecommendedWatcher;
 use notify_debouncer_full::notify::{EventKind, RecursiveMode};
-use notify_debouncer_full::{new_debouncer, DebounceEventResult};
+use notify_debouncer_full::{new_debouncer, DebounceEventResult, RecommendedCache};
 use serde::Serialize;
 
 use crate::engine::Engine;
@@ -27,6 +28,8 @@ const STOP_POLL: Duration = Duration::from_millis(200);
 /// How long to wait before trying again when another process holds the library.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
 
+type Debouncer = notify_debouncer_full::Debouncer<RecommendedWatcher, RecommendedCache>;
+
 /// What the watcher did, for the front end to show.
 #[derive(Debug, Clone, Serialize)]
 pub enum WatchUpdate {
@@ -41,6 +44,11 @@ pub enum WatchUpdate {
         #[serde(serialize_with = "crate::serde_path::lossy_list")]
         folders: Vec<PathBuf>,
         report: IndexReport,
+    },
+    /// The library gained or lost folders; these are watched now.
+    Folders {
+        #[serde(serialize_with = "crate::serde_path::lossy_list")]
+        folders: Vec<PathBuf>,
     },
     /// Something went wrong for one batch; watching goes on.
     Problem { message: String },
@@ -90,59 +98,72 @@ fn add_touched(
 
 impl Engine {
     /// Watches every folder of the library until `stop` is cancelled, keeping
-    /// the index up to date; `on_update` hears about each batch.
+    /// the index up to date; `on_update` hears about each batch. Folders added to
+    /// or removed from the library meanwhile are followed. While indexing is
+    /// paused, changes are collected and indexed on resume.
     pub async fn watch(&self, stop: &Cancel, on_update: &(dyn Fn(&WatchUpdate) + Send + Sync)) -> Result<()> {
-        let folders: Vec<PathBuf> = self
-            .folders()
-            .await?
-            .into_iter()
-            .map(|f| f.path)
-            .filter(|p| p.is_dir())
-            .collect();
-        if folders.is_empty() {
-            return Err(Error::NotFound {
-                what: "the library".into(),
-                message: "has no folders to watch; add one with `quire index <folder>`".into(),
-            });
-        }
         let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel::<DebounceEventResult>();
         let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
             let _ = sender.send(result);
         })
         .map_err(|e| Error::Task(format!("cannot watch folders: {e}")))?;
-        for folder in &folders {
-            debouncer
-                .watch(folder, RecursiveMode::Recursive)
-                .map_err(|e| Error::Task(format!("cannot watch {}: {e}", folder.display())))?;
-        }
+        let mut folders = Vec::new();
+        let mut pending = BTreeSet::new();
+        self.follow_library(&mut debouncer, &mut folders, &mut pending, on_update)
+            .await?;
         // Changes made while Quire was not running: reconcile once, now that events are being collected.
-        let report = self.index_until_free(&folders, stop).await?;
+        let report = if self.indexing_paused() {
+            IndexReport {
+                paused: true,
+                ..IndexReport::default()
+            }
+        } else {
+            let all: Vec<PathBuf> = std::mem::take(&mut pending).into_iter().collect();
+            self.index_until_free(&all, stop).await?
+        };
+        if report.paused {
+            pending.extend(folders.iter().cloned());
+        }
         on_update(&WatchUpdate::Watching {
             folders: folders.clone(),
             report,
         });
         let data_dir = self.config().data_dir.clone();
         while !stop.is_cancelled() {
-            let batch = match tokio::time::timeout(STOP_POLL, changes.recv()).await {
-                Ok(Some(batch)) => batch,
+            match tokio::time::timeout(STOP_POLL, changes.recv()).await {
+                Ok(Some(batch)) => {
+                    add_touched(batch, &folders, &data_dir, &mut pending, on_update);
+                    // Whatever else arrived meanwhile goes into the same batch.
+                    while let Ok(more) = changes.try_recv() {
+                        add_touched(more, &folders, &data_dir, &mut pending, on_update);
+                    }
+                }
                 Ok(None) => break,
-                Err(_) => continue,
-            };
-            let mut touched = BTreeSet::new();
-            add_touched(batch, &folders, &data_dir, &mut touched, on_update);
-            // Whatever else arrived meanwhile goes into the same batch.
-            while let Ok(more) = changes.try_recv() {
-                add_touched(more, &folders, &data_dir, &mut touched, on_update);
+                Err(_) => {
+                    if let Err(e) = self
+                        .follow_library(&mut debouncer, &mut folders, &mut pending, on_update)
+                        .await
+                    {
+                        on_update(&WatchUpdate::Problem {
+                            message: e.to_string(),
+                        });
+                    }
+                }
             }
-            if touched.is_empty() {
+            if pending.is_empty() || self.indexing_paused() {
                 continue;
             }
-            let touched: Vec<PathBuf> = touched.into_iter().collect();
+            let touched: Vec<PathBuf> = std::mem::take(&mut pending).into_iter().collect();
             match self.index_until_free(&touched, stop).await {
-                Ok(report) => on_update(&WatchUpdate::Indexed {
-                    folders: touched,
-                    report,
-                }),
+                Ok(report) => {
+                    if report.paused {
+                        pending.extend(touched.iter().cloned());
+                    }
+                    on_update(&WatchUpdate::Indexed {
+                        folders: touched,
+                        report,
+                    })
+                }
                 Err(Error::Cancelled) => break,
                 Err(e) => on_update(&WatchUpdate::Problem {
                     message: e.to_string(),
@@ -150,6 +171,50 @@ impl Engine {
             }
         }
         drop(debouncer);
+        Ok(())
+    }
+
+    /// Watches folders the library gained (queueing them for a reconciliation) and
+    /// stops watching those it lost.
+    async fn follow_library(
+        &self,
+        debouncer: &mut Debouncer,
+        watched: &mut Vec<PathBuf>,
+        pending: &mut BTreeSet<PathBuf>,
+        on_update: &(dyn Fn(&WatchUpdate) + Send + Sync),
+    ) -> Result<()> {
+        let library: Vec<PathBuf> = self.folders().await?.into_iter().map(|f| f.path).collect();
+        let before = watched.len();
+        watched.retain(|folder| {
+            let keep = library.contains(folder);
+            if !keep {
+                let _ = debouncer.unwatch(folder);
+                pending.remove(folder);
+            }
+            keep
+        });
+        let mut changed = watched.len() != before;
+        let new: Vec<PathBuf> = library
+            .into_iter()
+            .filter(|f| !watched.contains(f) && f.is_dir())
+            .collect();
+        for folder in new {
+            match debouncer.watch(&folder, RecursiveMode::Recursive) {
+                Ok(()) => {
+                    watched.push(folder.clone());
+                    pending.insert(folder.clone());
+                    changed = true;
+                }
+                Err(e) => on_update(&WatchUpdate::Problem {
+                    message: format!("cannot watch {}: {e}", folder.display()),
+                }),
+            }
+        }
+        if changed {
+            on_update(&WatchUpdate::Folders {
+                folders: watched.clone(),
+            });
+        }
         Ok(())
     }
 
