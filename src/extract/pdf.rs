@@ -24,9 +24,17 @@ pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
         return Err(ExtractError::Failed("the PDF has no pages".into()));
     }
     let mut failed_pages = 0usize;
+    let mut looping_pages = 0usize;
     let texts: Vec<String> = pages
-        .keys()
-        .map(|&number| {
+        .iter()
+        .map(|(&number, &page_id)| {
+            // pdf-extract follows /Parent links for inherited resources without
+            // remembering where it has been: a loop there would never return.
+            if parents_loop(&doc, page_id) {
+                looping_pages += 1;
+                failed_pages += 1;
+                return String::new();
+            }
             // Each page on its own: one damaged content stream must not cost the others.
             let rendered = panic::catch_unwind(AssertUnwindSafe(|| {
                 let mut text = String::new();
@@ -46,6 +54,11 @@ pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
             }
         })
         .collect();
+    if looping_pages == texts.len() {
+        return Err(ExtractError::Failed(
+            "damaged PDF: its page tree loops back on itself".into(),
+        ));
+    }
     if failed_pages == texts.len() {
         return Err(ExtractError::Failed(format!(
             "none of its {} pages could be read; the file may be damaged",
@@ -57,6 +70,29 @@ pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
     }
     let title = info_title(&doc);
     Ok(Document::from_pages(title, texts))
+}
+
+/// Whether following /Parent from this page ever comes back to an object already
+/// seen (or goes on longer than any real page tree).
+fn parents_loop(doc: &lopdf::Document, page: lopdf::ObjectId) -> bool {
+    const DEEPEST_TREE: usize = 1024;
+    let mut seen = std::collections::HashSet::new();
+    let mut current = page;
+    for _ in 0..DEEPEST_TREE {
+        if !seen.insert(current) {
+            return true;
+        }
+        let parent = doc
+            .get_dictionary(current)
+            .ok()
+            .and_then(|d| d.get(b"Parent").ok())
+            .and_then(|p| p.as_reference().ok());
+        match parent {
+            Some(parent) => current = parent,
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Says what is wrong with a PDF that does not load, in words a person can act on.
@@ -114,6 +150,15 @@ fn decode_pdf_text_string(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing: a page whose /Parent chain loops made pdf-extract spin
+    /// forever, and with it an indexing worker.
+    #[test]
+    fn a_page_tree_that_loops_is_reported_not_followed() {
+        let bytes = include_bytes!("../../fuzz/corpus/extract_pdf/regress-page-tree-loop.pdf");
+        let err = extract(bytes).unwrap_err();
+        assert_eq!(err.to_string(), "damaged PDF: its page tree loops back on itself");
+    }
 
     #[test]
     fn garbage_is_not_a_pdf() {
