@@ -276,3 +276,52 @@ async fn nested_folders_index_each_file_once() {
     assert_eq!(keyword(&engine, MD_PHRASE, 10).await.len(), 1);
     engine.close().await.unwrap();
 }
+
+/// Pausing stops a run after the files it is reading, keeps them, and resuming
+/// carries on with the rest: no file is read twice and none is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_run_keeps_its_work_and_resuming_carries_on() {
+    // More than a batch plus what reading runs ahead of embedding, so that a pause
+    // after the first batch leaves files unread.
+    const FILES: usize = 400;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("notes");
+    std::fs::create_dir_all(&root).unwrap();
+    for n in 0..FILES {
+        std::fs::write(root.join(format!("note-{n:03}.txt")), prose(n, 3)).unwrap();
+    }
+    let engine = open(&tmp.path().join("data")).await;
+    let pause_after_some = |progress: &quire::progress::Progress| {
+        if progress.phase == quire::progress::Phase::Indexing && progress.done > 0 {
+            engine.pause_indexing();
+        }
+    };
+    let first = engine.index_folder(&root, &pause_after_some).await.unwrap();
+    assert!(first.paused);
+    let done_first = first.extracted.len();
+    assert!(
+        (20..FILES).contains(&done_first),
+        "{done_first} files before the pause"
+    );
+    let indexed = engine.status().await.unwrap().folders[0].indexed;
+    assert_eq!(
+        indexed as usize, done_first,
+        "what was read before the pause is kept"
+    );
+
+    // While paused, a run takes nothing.
+    let idle = engine.index_folder(&root, &NoProgress).await.unwrap();
+    assert!(idle.paused && idle.extracted.is_empty());
+
+    engine.resume_indexing();
+    let rest = engine.index_folder(&root, &NoProgress).await.unwrap();
+    assert!(!rest.paused);
+    assert_eq!(
+        rest.extracted.len(),
+        FILES - done_first,
+        "only the files not read yet"
+    );
+    assert!(rest.extracted.iter().all(|p| !first.extracted.contains(p)));
+    assert_eq!(engine.status().await.unwrap().folders[0].indexed as usize, FILES);
+    engine.close().await.unwrap();
+}

@@ -225,11 +225,17 @@ pub(crate) async fn index_folder(
             handles.push(tokio::task::spawn_blocking(move || shared.run(&sender)));
         }
         drop(sender);
+        // Progress counts files committed, not files read: reading runs ahead of
+        // embedding, and a bar at 100 % that still has minutes to go misleads.
+        let mut reported = 0;
         while let Some(processed) = receiver.recv().await {
             note_outcome(&mut report, &processed, &mut claimed_sources);
             writer.push(processed).await?;
-            tracker.set_chunks(writer.chunks_written());
-            tracker.advance(1);
+            if writer.files_committed() > reported {
+                tracker.set_chunks(writer.chunks_written());
+                tracker.advance(writer.files_committed() - reported);
+                reported = writer.files_committed();
+            }
         }
         for handle in handles {
             handle.await?;
@@ -245,6 +251,11 @@ pub(crate) async fn index_folder(
         }
     }
     writer.finish().await?;
+    if writer.files_committed() > tracker.snapshot().done {
+        tracker.set_chunks(writer.chunks_written());
+        let done = tracker.snapshot().done;
+        tracker.advance(writer.files_committed() - done);
+    }
     report.chunks_written = writer.chunks_written();
     // The workers timed extraction and chunking; the writer, everything after.
     report.timings.add(writer.timings());

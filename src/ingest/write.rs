@@ -13,9 +13,10 @@ use crate::store::catalog::{ChunkId, FileId};
 use crate::store::lexical::LexicalOp;
 
 /// A batch is written when it holds this many files or chunks. Small enough
-/// that progress moves and work is committed often while embedding.
+/// that progress (counted in committed files) moves every few seconds while
+/// embedding, and that a crash loses little.
 const BATCH_FILES: usize = 256;
-const BATCH_CHUNKS: usize = 512;
+const BATCH_CHUNKS: usize = 128;
 
 pub(crate) struct BatchWriter<'a> {
     stores: &'a Stores<'a>,
@@ -24,6 +25,8 @@ pub(crate) struct BatchWriter<'a> {
     pending_chunks: usize,
     oldest: Option<Instant>,
     chunks_written: u64,
+    /// Files whose outcome is committed, of those pushed.
+    files_committed: u64,
     timings: IndexTimings,
     /// File ids written for each processed item, in order (used by evaluation).
     written_ids: Vec<FileId>,
@@ -47,6 +50,7 @@ impl<'a> BatchWriter<'a> {
             pending_chunks: 0,
             oldest: None,
             chunks_written: 0,
+            files_committed: 0,
             timings: IndexTimings::default(),
             written_ids: Vec::new(),
         }
@@ -70,6 +74,11 @@ impl<'a> BatchWriter<'a> {
 
     pub async fn finish(&mut self) -> Result<()> {
         self.flush().await
+    }
+
+    /// Files pushed whose outcome is in the library now: what progress counts.
+    pub fn files_committed(&self) -> u64 {
+        self.files_committed
     }
 
     pub fn chunks_written(&self) -> u64 {
@@ -127,6 +136,7 @@ impl<'a> BatchWriter<'a> {
         let mut ops = Vec::new();
         let mut added: Vec<(ChunkId, Vec<f32>)> = Vec::new();
         let mut chunks = 0u64;
+        self.files_committed += self.pending.len() as u64;
         for item in self.pending.drain(..) {
             let file_id = match item.outcome {
                 Outcome::Unchanged => {
