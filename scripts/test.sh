@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Runs Quire's whole test suite: formatting, lints, unit and integration tests.
+# Runs Quire's whole test suite: formatting, lints, unit and integration tests of
+# the engine and the desktop app (its window tests drive the real app under Xvfb).
 # The tests make their documents themselves and use the real models (the
 # embedder and the small SmolLM2 generator), fetched once and hash-checked by
 # scripts/fetch-models.sh; nothing is fetched while tests run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
+. scripts/desktop-setup.sh
 bash scripts/fetch-models.sh embedder smollm2 >/dev/null
 
 cargo fmt --all --check
-cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace

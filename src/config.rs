@@ -102,6 +102,34 @@ impl Config {
         Ok(config)
     }
 
+    /// Where Quire keeps its library unless told otherwise: the OS data directory.
+    pub fn default_data_dir() -> Result<PathBuf> {
+        directories::ProjectDirs::from("", "", "Quire")
+            .map(|dirs| dirs.data_dir().to_path_buf())
+            .ok_or_else(|| Error::Config {
+                path: PathBuf::from("~"),
+                message: "cannot tell where your data directory is; set QUIRE_DATA_DIR".into(),
+            })
+    }
+
+    /// The configuration front ends without flags use: QUIRE_DATA_DIR (else the OS
+    /// data directory) and its config.toml, then QUIRE_MODELS_DIR and QUIRE_MODEL.
+    pub fn from_environment() -> Result<Config> {
+        let data_dir = match std::env::var_os("QUIRE_DATA_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => Config::default_data_dir()?,
+        };
+        let mut config = Config::load(data_dir)?;
+        if let Some(models) = std::env::var_os("QUIRE_MODELS_DIR") {
+            config.models_dir = PathBuf::from(models);
+        }
+        if let Some(model) = std::env::var_os("QUIRE_MODEL") {
+            let model = PathBuf::from(model);
+            config.generator = std::path::absolute(&model).map_err(|e| Error::io(&model, e))?;
+        }
+        Ok(config)
+    }
+
     /// Defaults rooted at `data_dir`, ignoring any config file (tests, evaluation).
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
         let data_dir = data_dir.into();

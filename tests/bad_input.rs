@@ -198,7 +198,7 @@ async fn files_deleted_or_rewritten_while_they_are_read_end_up_as_they_are_on_di
                     let file = root.join(format!("note-{n:03}.txt"));
                     if n % 2 == 0 {
                         // Even notes come and go; they end deleted.
-                        if round % 2 == 0 {
+                        if round.is_multiple_of(2) {
                             let _ = std::fs::remove_file(&file);
                         } else {
                             let _ = std::fs::write(&file, format!("Note {n}: plum{n} comes back.\n"));

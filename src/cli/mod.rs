@@ -202,7 +202,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     let data_dir = match &cli.data_dir {
         Some(dir) => dir.clone(),
-        None => default_data_dir()?,
+        None => Config::default_data_dir()?,
     };
     let mut config = Config::load(&data_dir)?;
     if let Some(models) = &cli.models_dir {
@@ -319,12 +319,6 @@ fn default_llama_bench() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     let bench = cache.join("quire/llama.cpp/build/bin/llama-bench");
     bench.is_file().then_some(bench)
-}
-
-fn default_data_dir() -> Result<PathBuf> {
-    let dirs = directories::ProjectDirs::from("", "", "Quire")
-        .context("cannot tell where your data directory is; pass --data-dir or set QUIRE_DATA_DIR")?;
-    Ok(dirs.data_dir().to_path_buf())
 }
 
 async fn run_abstention(config: Config, benchmark: &Path, unrelated: &Path, json: bool) -> Result<ExitCode> {

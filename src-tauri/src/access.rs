@@ -1,0 +1,47 @@
+//! Which paths the window may name. The web view is not trusted with the file
+//! system: a command opens or reads a path only when it lies inside a folder of
+//! the library, or is a file the user dropped on a window, picked in a dialog or
+//! passed on the command line.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use quire::Engine;
+
+use crate::error::{CommandError, CommandResult, ErrorKind};
+
+#[derive(Default)]
+pub struct Access {
+    granted: Mutex<HashSet<PathBuf>>,
+}
+
+impl Access {
+    /// Lets the window name `path` from now on (the user dropped or picked it).
+    pub fn grant(&self, path: &Path) {
+        if let (Ok(path), Ok(mut granted)) = (path.canonicalize(), self.granted.lock()) {
+            granted.insert(path);
+        }
+    }
+
+    /// The canonical form of `path` when the window may use it; otherwise a clear refusal.
+    pub async fn check(&self, engine: &Engine, path: &str) -> CommandResult<PathBuf> {
+        let canonical = Path::new(path)
+            .canonicalize()
+            .map_err(|e| CommandError::new(ErrorKind::NotFound, quire::Error::io(path, e).to_string()))?;
+        if self.granted.lock().is_ok_and(|g| g.contains(&canonical)) {
+            return Ok(canonical);
+        }
+        let folders = engine.folders().await?;
+        if folders.iter().any(|f| canonical.starts_with(&f.path)) {
+            return Ok(canonical);
+        }
+        Err(CommandError::new(
+            ErrorKind::OutsideLibrary,
+            format!(
+                "{path} is not in a folder of your library, nor a file you dropped or picked; \
+                 Quire opens only those"
+            ),
+        ))
+    }
+}

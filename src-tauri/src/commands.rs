@@ -1,0 +1,331 @@
+//! The commands the windows call. Each deserialises its arguments, checks any
+//! path against what the user granted, calls the engine and returns plain data
+//! or a [`CommandError`]; long work streams through a channel.
+
+use std::path::PathBuf;
+
+use quire::answer::Answer;
+use quire::engine::LibraryStatus;
+use quire::llm::Cancel;
+use quire::progress::Progress;
+use quire::store::conversations::{Chat, ChatId, ChatSummary};
+use quire::summarize::Summary;
+use serde::Serialize;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Emitter, Manager, Runtime, State, WebviewWindow};
+use tauri_plugin_dialog::{DialogExt, FilePath};
+use tauri_plugin_opener::OpenerExt;
+
+use crate::error::{CommandError, CommandResult, ErrorKind};
+use crate::state::Desktop;
+use crate::{indexing, open, shortcut};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LibraryView {
+    #[serde(flatten)]
+    pub status: LibraryStatus,
+    pub paused: bool,
+    /// The run in progress, if any.
+    pub indexing: Option<Progress>,
+}
+
+#[tauri::command]
+pub async fn library_status(state: State<'_, Desktop>) -> CommandResult<LibraryView> {
+    Ok(LibraryView {
+        status: state.engine.status().await?,
+        paused: state.engine.indexing_paused(),
+        indexing: state.indexing.lock().ok().and_then(|p| p.clone()),
+    })
+}
+
+/// Asks for a folder with the system dialog and starts indexing it. None: the user cancelled.
+#[tauri::command]
+pub async fn add_folder<R: Runtime>(app: AppHandle<R>) -> CommandResult<Option<String>> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Add a folder to your library")
+        .pick_folder(move |folder| {
+            let _ = sender.send(folder);
+        });
+    let Some(folder) = receiver.await.ok().flatten().and_then(local_path) else {
+        return Ok(None);
+    };
+    indexing::start(&app, Some(folder.clone()));
+    Ok(Some(folder.to_string_lossy().into_owned()))
+}
+
+#[tauri::command]
+pub async fn remove_folder(state: State<'_, Desktop>, path: String) -> CommandResult<()> {
+    // Only a folder of the library can be named here; the engine refuses any other.
+    state.engine.remove_folder(&PathBuf::from(path)).await?;
+    Ok(())
+}
+
+#[tauri::command]
+pub fn pause_indexing<R: Runtime>(app: AppHandle<R>, state: State<'_, Desktop>) {
+    state.engine.pause_indexing();
+    crate::tray::show_paused(&app, true);
+}
+
+#[tauri::command]
+pub fn resume_indexing<R: Runtime>(app: AppHandle<R>, state: State<'_, Desktop>) {
+    state.engine.resume_indexing();
+    crate::tray::show_paused(&app, false);
+    // Carry on where the paused run stopped; the watcher picks up its own backlog.
+    indexing::start(&app, None);
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AnswerEvent {
+    /// The next piece of the answer.
+    Text { text: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Answered {
+    pub chat_id: ChatId,
+    pub answer: Answer,
+}
+
+/// Answers `question` in chat `chat` (a new chat when None), streaming the text.
+#[tauri::command]
+pub async fn ask(
+    state: State<'_, Desktop>,
+    question: String,
+    chat: Option<ChatId>,
+    on_event: Channel<AnswerEvent>,
+) -> CommandResult<Answered> {
+    let question = question.trim();
+    if question.is_empty() {
+        return Err(CommandError::new(ErrorKind::Invalid, "Type a question first."));
+    }
+    let cancel = start_generation(&state);
+    let mut on_text = |text: &str| {
+        let _ = on_event.send(AnswerEvent::Text {
+            text: text.to_string(),
+        });
+    };
+    let (chat_id, answer) =
+        quire::chat::ask_in_chat(&state.engine, chat, question, None, &cancel, &mut on_text).await?;
+    Ok(Answered { chat_id, answer })
+}
+
+/// Stops the answer or summary being written.
+#[tauri::command]
+pub fn stop_generation(state: State<'_, Desktop>) {
+    if let Some(cancel) = state.answering.lock().ok().and_then(|mut a| a.take()) {
+        cancel.cancel();
+    }
+}
+
+/// A fresh stop switch for a new generation; one that is still running is stopped.
+fn start_generation(state: &Desktop) -> Cancel {
+    let cancel = Cancel::new();
+    if let Ok(mut current) = state.answering.lock() {
+        if let Some(previous) = current.replace(cancel.clone()) {
+            previous.cancel();
+        }
+    }
+    cancel
+}
+
+#[tauri::command]
+pub async fn list_chats(state: State<'_, Desktop>) -> CommandResult<Vec<ChatSummary>> {
+    Ok(state.engine.catalog().chats().await?)
+}
+
+#[tauri::command]
+pub async fn get_chat(state: State<'_, Desktop>, id: ChatId) -> CommandResult<Chat> {
+    Ok(state.engine.catalog().chat(id).await?)
+}
+
+#[tauri::command]
+pub async fn delete_chat(state: State<'_, Desktop>, id: ChatId) -> CommandResult<()> {
+    Ok(state.engine.catalog().delete_chat(id).await?)
+}
+
+/// Saves a conversation as Markdown where the user chooses. None: cancelled.
+#[tauri::command]
+pub async fn export_chat<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, Desktop>,
+    id: ChatId,
+) -> CommandResult<Option<String>> {
+    let chat = state.engine.catalog().chat(id).await?;
+    let markdown = quire::chat::to_markdown(&chat);
+    let name: String = chat
+        .title
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == ' ' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Export the conversation")
+        .set_file_name(format!("{}.md", name.trim()))
+        .add_filter("Markdown", &["md"])
+        .save_file(move |path| {
+            let _ = sender.send(path);
+        });
+    let Some(path) = receiver.await.ok().flatten().and_then(local_path) else {
+        return Ok(None);
+    };
+    std::fs::write(&path, markdown).map_err(|e| quire::Error::io(&path, e))?;
+    Ok(Some(path.to_string_lossy().into_owned()))
+}
+
+/// Opens a cited file at its page with the system's viewer.
+#[tauri::command]
+pub async fn open_source<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, Desktop>,
+    path: String,
+    page: u32,
+) -> CommandResult<()> {
+    let path = state.access.check(&state.engine, &path).await?;
+    if let Some(mut viewer) = open::pdf_viewer_at_page(&path, page) {
+        if viewer.spawn().is_ok() {
+            return Ok(());
+        }
+    }
+    app.opener()
+        .open_path(path.to_string_lossy(), None::<&str>)
+        .map_err(|e| CommandError::new(ErrorKind::Engine, format!("cannot open {}: {e}", path.display())))
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SummaryEvent {
+    Progress { progress: Progress },
+}
+
+/// Summarises a file the user dropped, picked or has in the library.
+#[tauri::command]
+pub async fn summarize(
+    state: State<'_, Desktop>,
+    path: String,
+    on_event: Channel<SummaryEvent>,
+) -> CommandResult<Summary> {
+    let path = state.access.check(&state.engine, &path).await?;
+    let cancel = start_generation(&state);
+    let sink = |progress: &Progress| {
+        let _ = on_event.send(SummaryEvent::Progress {
+            progress: progress.clone(),
+        });
+    };
+    Ok(quire::summarize::summarize(&state.engine, &path, &sink, &cancel).await?)
+}
+
+/// Files to summarise, chosen with the system dialog.
+#[tauri::command]
+pub async fn pick_files<R: Runtime>(
+    app: AppHandle<R>,
+    window: WebviewWindow<R>,
+) -> CommandResult<Vec<String>> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Summarise files")
+        .add_filter(
+            "Documents",
+            &["pdf", "docx", "md", "markdown", "txt", "html", "htm"],
+        )
+        .pick_files(move |files| {
+            let _ = sender.send(files);
+        });
+    let files: Vec<PathBuf> = receiver
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(local_path)
+        .collect();
+    let state = app.state::<Desktop>();
+    state.queue_files(window.label(), &files);
+    Ok(state
+        .take_files(window.label())
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect())
+}
+
+/// Files dropped on (or opened with) this window that it has not taken yet.
+#[tauri::command]
+pub fn take_dropped_files<R: Runtime>(window: WebviewWindow<R>, state: State<'_, Desktop>) -> Vec<String> {
+    state
+        .take_files(window.label())
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsView {
+    pub shortcut: String,
+    /// Why the shortcut is not active, when it is not.
+    pub shortcut_problem: Option<String>,
+}
+
+#[tauri::command]
+pub fn get_settings(state: State<'_, Desktop>) -> SettingsView {
+    settings_view(&state)
+}
+
+fn settings_view(state: &Desktop) -> SettingsView {
+    SettingsView {
+        shortcut: state
+            .settings
+            .lock()
+            .map(|s| s.shortcut.clone())
+            .unwrap_or_default(),
+        shortcut_problem: state.shortcut_problem.lock().ok().and_then(|p| p.clone()),
+    }
+}
+
+/// Changes the quick-ask shortcut ("Ctrl+Shift+Space", "Alt+Q", …) and saves it.
+#[tauri::command]
+pub fn set_shortcut<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, Desktop>,
+    shortcut: String,
+) -> CommandResult<SettingsView> {
+    let shortcut = shortcut.trim().to_string();
+    shortcut::replace(&app, &shortcut)?;
+    let settings = {
+        let mut settings = state
+            .settings
+            .lock()
+            .map_err(|_| CommandError::new(ErrorKind::Engine, "settings are unavailable"))?;
+        settings.shortcut = shortcut;
+        settings.clone()
+    };
+    settings.save(&state.engine.config().data_dir)?;
+    Ok(settings_view(&state))
+}
+
+/// Shows a conversation in the main window (from the quick-ask window).
+#[tauri::command]
+pub fn open_in_main<R: Runtime>(app: AppHandle<R>, chat: ChatId) -> CommandResult<()> {
+    crate::windows::show_main(&app);
+    crate::windows::hide_quick(&app);
+    app.emit_to("main", "open-chat", chat)
+        .map_err(|e| CommandError::new(ErrorKind::Engine, e.to_string()))
+}
+
+#[tauri::command]
+pub fn hide_quick<R: Runtime>(app: AppHandle<R>) {
+    crate::windows::hide_quick(&app);
+}
+
+fn local_path(path: FilePath) -> Option<PathBuf> {
+    path.into_path().ok()
+}

@@ -1,0 +1,56 @@
+//! What a command returns when it fails: a kind the UI can act on and a message
+//! it can show as is.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct CommandError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// A path the user never added, dropped or picked.
+    OutsideLibrary,
+    NotFound,
+    /// Another Quire process is writing the library.
+    Busy,
+    /// The user stopped it.
+    Cancelled,
+    /// A model is missing or cannot be loaded.
+    Model,
+    /// A setting the user typed is not valid.
+    Invalid,
+    Engine,
+}
+
+impl CommandError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> CommandError {
+        CommandError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<quire::Error> for CommandError {
+    fn from(error: quire::Error) -> CommandError {
+        use quire::Error;
+        let kind = match &error {
+            Error::Busy { .. } => ErrorKind::Busy,
+            Error::Cancelled => ErrorKind::Cancelled,
+            Error::Model { .. } | Error::Generator { .. } => ErrorKind::Model,
+            Error::NotFound { .. } | Error::UnknownFolder { .. } | Error::NotAFolder { .. } => {
+                ErrorKind::NotFound
+            }
+            Error::Config { .. } => ErrorKind::Invalid,
+            _ => ErrorKind::Engine,
+        };
+        CommandError::new(kind, error.to_string())
+    }
+}
+
+pub type CommandResult<T> = Result<T, CommandError>;

@@ -1,0 +1,125 @@
+//! Indexing in the background, with progress sent to every window as events.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use quire::ingest::watch::WatchUpdate;
+use quire::progress::{Progress, ProgressSink};
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+
+use crate::state::Desktop;
+
+/// Progress events at most this often: enough for a smooth bar and ETA.
+const PROGRESS_EVERY: Duration = Duration::from_millis(150);
+
+/// The library changed (a run finished, the watcher indexed a batch, a folder came or went).
+pub const LIBRARY_CHANGED: &str = "library-changed";
+/// An indexing run reports progress.
+pub const INDEXING_PROGRESS: &str = "indexing-progress";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LibraryChanged {
+    /// What happened, in words for the status line.
+    pub message: String,
+}
+
+/// Forwards progress to the windows, throttled, and keeps the latest for `library_status`.
+struct EventSink<R: Runtime> {
+    app: AppHandle<R>,
+    last: Mutex<Option<Instant>>,
+}
+
+impl<R: Runtime> ProgressSink for EventSink<R> {
+    fn report(&self, progress: &Progress) {
+        let state = self.app.state::<Desktop>();
+        if let Ok(mut latest) = state.indexing.lock() {
+            *latest = Some(progress.clone());
+        }
+        let finished = progress.total > 0 && progress.done >= progress.total;
+        let due = self
+            .last
+            .lock()
+            .map(|mut last| {
+                let due = finished || last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+                if due {
+                    *last = Some(Instant::now());
+                }
+                due
+            })
+            .unwrap_or(true);
+        if due {
+            let _ = self.app.emit(INDEXING_PROGRESS, progress);
+        }
+    }
+}
+
+/// Indexes `folder` (a new one) or, with None, every folder, in the background.
+pub fn start<R: Runtime>(app: &AppHandle<R>, folder: Option<PathBuf>) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<Desktop>();
+        if let Ok(mut runs) = state.runs.lock() {
+            *runs += 1;
+        }
+        let sink = EventSink {
+            app: app.clone(),
+            last: Mutex::new(None),
+        };
+        let result = match &folder {
+            Some(folder) => state.engine.index_folder(folder, &sink).await,
+            None => state.engine.index_all(&sink).await,
+        };
+        let still_running = state
+            .runs
+            .lock()
+            .map(|mut runs| {
+                *runs -= 1;
+                *runs > 0
+            })
+            .unwrap_or(false);
+        if !still_running {
+            if let Ok(mut latest) = state.indexing.lock() {
+                *latest = None;
+            }
+        }
+        let message = match result {
+            Ok(report) if report.paused => "Indexing paused.".to_string(),
+            Ok(report) => format!(
+                "Indexed {} files ({} unchanged, {} skipped, {} failed).",
+                report.extracted.len(),
+                report.unchanged,
+                report.skipped,
+                report.failed
+            ),
+            Err(e) => format!("Indexing stopped: {e}"),
+        };
+        let _ = app.emit(LIBRARY_CHANGED, LibraryChanged { message });
+    });
+}
+
+/// Keeps the library live while the app runs.
+pub fn watch<R: Runtime>(app: &AppHandle<R>) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<Desktop>();
+        let notify = |update: &WatchUpdate| {
+            let message = match update {
+                WatchUpdate::Watching { folders, .. } | WatchUpdate::Folders { folders } => {
+                    format!("Watching {} folders for changes.", folders.len())
+                }
+                WatchUpdate::Indexed { report, .. } => format!(
+                    "Changes indexed: {} files updated, {} removed.",
+                    report.extracted.len(),
+                    report.removed
+                ),
+                WatchUpdate::Problem { message } => message.clone(),
+            };
+            let _ = app.emit(LIBRARY_CHANGED, LibraryChanged { message });
+        };
+        if let Err(e) = state.engine.watch(&state.watcher, &notify).await {
+            tracing::warn!("folder watching stopped: {e}");
+        }
+    });
+}
