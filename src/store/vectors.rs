@@ -25,6 +25,10 @@ const MAX_CONNECTIONS: usize = 24;
 const MAX_LAYERS: usize = 16;
 const EF_CONSTRUCTION: usize = 200;
 const EF_SEARCH: usize = 200;
+/// Up to this many points a search compares the query with every one: exact, and
+/// a few milliseconds. HNSW's greedy walk can miss an outlier (the one manual
+/// among hundreds of near-identical notes) and with it the only good answer.
+const EXACT_SEARCH_UP_TO: usize = 20_000;
 /// Past this share of tombstoned points the graph is rebuilt.
 pub const REBUILD_TOMBSTONE_FRACTION: f64 = 0.2;
 
@@ -172,6 +176,21 @@ impl VectorIndex {
         }
         let tombstones = &graph.tombstones;
         let alive = |id: &usize| !tombstones.contains(id);
+        if graph.points <= EXACT_SEARCH_UP_TO {
+            let mut scored: Vec<(usize, f32)> = graph
+                .hnsw
+                .get_point_indexation()
+                .into_iter()
+                .filter(|point| alive(&point.get_origin_id()))
+                .map(|point| (point.get_origin_id(), UnitCosine.eval(query, point.get_v())))
+                .collect();
+            scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            scored.truncate(k);
+            return scored
+                .into_iter()
+                .map(|(id, distance)| (i64::try_from(id).unwrap_or(i64::MAX), 1.0 - distance))
+                .collect();
+        }
         let neighbours = graph.hnsw.search_filter(query, k, EF_SEARCH.max(k), Some(&alive));
         neighbours
             .into_iter()
