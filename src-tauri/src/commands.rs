@@ -63,17 +63,13 @@ pub async fn remove_folder(state: State<'_, Desktop>, path: String) -> CommandRe
 }
 
 #[tauri::command]
-pub fn pause_indexing<R: Runtime>(app: AppHandle<R>, state: State<'_, Desktop>) {
-    state.engine.pause_indexing();
-    crate::tray::show_paused(&app, true);
+pub fn pause_indexing<R: Runtime>(app: AppHandle<R>) {
+    indexing::set_paused(&app, true);
 }
 
 #[tauri::command]
-pub fn resume_indexing<R: Runtime>(app: AppHandle<R>, state: State<'_, Desktop>) {
-    state.engine.resume_indexing();
-    crate::tray::show_paused(&app, false);
-    // Carry on where the paused run stopped; the watcher picks up its own backlog.
-    indexing::start(&app, None);
+pub fn resume_indexing<R: Runtime>(app: AppHandle<R>) {
+    indexing::set_paused(&app, false);
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -226,10 +222,7 @@ pub async fn summarize(
 
 /// Files to summarise, chosen with the system dialog.
 #[tauri::command]
-pub async fn pick_files<R: Runtime>(
-    app: AppHandle<R>,
-    window: WebviewWindow<R>,
-) -> CommandResult<Vec<String>> {
+pub async fn pick_files<R: Runtime>(app: AppHandle<R>) -> CommandResult<Vec<String>> {
     let (sender, receiver) = tokio::sync::oneshot::channel();
     app.dialog()
         .file()
@@ -250,12 +243,10 @@ pub async fn pick_files<R: Runtime>(
         .filter_map(local_path)
         .collect();
     let state = app.state::<Desktop>();
-    state.queue_files(window.label(), &files);
-    Ok(state
-        .take_files(window.label())
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect())
+    for file in &files {
+        state.access.grant(file);
+    }
+    Ok(files.iter().map(|p| p.to_string_lossy().into_owned()).collect())
 }
 
 /// Files dropped on (or opened with) this window that it has not taken yet.

@@ -99,6 +99,19 @@ pub fn start<R: Runtime>(app: &AppHandle<R>, folder: Option<PathBuf>) {
     });
 }
 
+/// Pauses or resumes indexing (window or tray); resuming carries on where the
+/// paused run stopped, and the watcher indexes what it held back.
+pub fn set_paused<R: Runtime>(app: &AppHandle<R>, paused: bool) {
+    let state = app.state::<Desktop>();
+    if paused {
+        state.engine.pause_indexing();
+    } else {
+        state.engine.resume_indexing();
+        start(app, None);
+    }
+    crate::tray::show_paused(app, paused);
+}
+
 /// Keeps the library live while the app runs.
 pub fn watch<R: Runtime>(app: &AppHandle<R>) {
     let app = app.clone();

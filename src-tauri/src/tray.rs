@@ -21,15 +21,8 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
             "ask" => crate::windows::show_quick(app),
             "show" => crate::windows::show_main(app),
             PAUSE_ITEM => {
-                let state = app.state::<Desktop>();
-                if state.engine.indexing_paused() {
-                    state.engine.resume_indexing();
-                    crate::indexing::start(app, None);
-                    show_paused(app, false);
-                } else {
-                    state.engine.pause_indexing();
-                    show_paused(app, true);
-                }
+                let paused = app.state::<Desktop>().engine.indexing_paused();
+                crate::indexing::set_paused(app, !paused);
             }
             "quit" => {
                 app.state::<Desktop>().watcher.cancel();

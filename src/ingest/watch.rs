@@ -25,6 +25,8 @@ use crate::progress::NoProgress;
 pub const DEBOUNCE: Duration = Duration::from_millis(750);
 /// How often a stop request is noticed while nothing changes.
 const STOP_POLL: Duration = Duration::from_millis(200);
+/// How often the library's folder list is checked for folders added or removed.
+const FOLLOW_EVERY: Duration = Duration::from_secs(2);
 /// How long to wait before trying again when another process holds the library.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
 
@@ -129,6 +131,7 @@ impl Engine {
             report,
         });
         let data_dir = self.config().data_dir.clone();
+        let mut followed = std::time::Instant::now();
         while !stop.is_cancelled() {
             match tokio::time::timeout(STOP_POLL, changes.recv()).await {
                 Ok(Some(batch)) => {
@@ -139,7 +142,9 @@ impl Engine {
                     }
                 }
                 Ok(None) => break,
+                Err(_) if followed.elapsed() < FOLLOW_EVERY => {}
                 Err(_) => {
+                    followed = std::time::Instant::now();
                     if let Err(e) = self
                         .follow_library(&mut debouncer, &mut folders, &mut pending, on_update)
                         .await
