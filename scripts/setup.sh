@@ -31,7 +31,9 @@ rust_is_recent() {
 }
 
 # strace: a test checks that Quire connects to nothing but local sockets.
-apt_install build-essential pkg-config ca-certificates curl git python3 python3-pip strace
+# cmake, libclang-dev: the llama.cpp runtime builds llama.cpp from source and binds it with bindgen.
+apt_install build-essential pkg-config ca-certificates curl git python3 python3-pip strace \
+    cmake libclang-dev
 
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 if ! rust_is_recent; then

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::llm::{LoadOptions, Runtime};
 
 pub const CONFIG_FILE: &str = "config.toml";
 /// The embedding model used unless the configuration names another.
@@ -42,6 +43,9 @@ pub struct Config {
     pub max_hits_per_file: usize,
     /// The GGUF chat model for answers and summaries, absolute or inside `models_dir`.
     pub generator: PathBuf,
+    /// What runs the chat model: "llama.cpp" (the default on CPU) or "mistralrs" (the default
+    /// in CUDA and Metal builds).
+    pub runtime: Runtime,
     /// Working context of the generator (prompt + answer), in its tokens; capped by what the model supports.
     /// Smaller is faster on a CPU: prompt processing dominates the time to an answer.
     pub context_tokens: usize,
@@ -72,6 +76,7 @@ impl Default for Config {
             passage_prefix: String::new(),
             max_hits_per_file: 3,
             generator: PathBuf::from(DEFAULT_GENERATOR),
+            runtime: Runtime::default(),
             context_tokens: 4096,
             answer_max_tokens: 512,
             max_sources: 6,
@@ -113,7 +118,7 @@ impl Config {
     }
 
     /// The configuration front ends without flags use: QUIRE_DATA_DIR (else the OS
-    /// data directory) and its config.toml, then QUIRE_MODELS_DIR and QUIRE_MODEL.
+    /// data directory) and its config.toml, then QUIRE_MODELS_DIR, QUIRE_MODEL and QUIRE_RUNTIME.
     pub fn from_environment() -> Result<Config> {
         let data_dir = match std::env::var_os("QUIRE_DATA_DIR") {
             Some(dir) => PathBuf::from(dir),
@@ -126,6 +131,15 @@ impl Config {
         if let Some(model) = std::env::var_os("QUIRE_MODEL") {
             let model = PathBuf::from(model);
             config.generator = std::path::absolute(&model).map_err(|e| Error::io(&model, e))?;
+        }
+        if let Some(runtime) = std::env::var_os("QUIRE_RUNTIME") {
+            config.runtime = runtime
+                .to_string_lossy()
+                .parse()
+                .map_err(|message| Error::Config {
+                    path: PathBuf::from("QUIRE_RUNTIME"),
+                    message,
+                })?;
         }
         Ok(config)
     }
@@ -192,6 +206,14 @@ impl Config {
 
     pub fn generator_path(&self) -> PathBuf {
         self.models_dir.join(&self.generator)
+    }
+
+    /// How the chat model is loaded: this configuration's runtime, context and threads.
+    pub fn generator_options(&self) -> LoadOptions {
+        LoadOptions {
+            threads: self.threads,
+            ..LoadOptions::new(self.runtime, self.context_tokens)
+        }
     }
 
     pub fn lock_path(&self) -> PathBuf {

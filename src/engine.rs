@@ -149,7 +149,7 @@ impl Engine {
                             .into(),
                     });
                 }
-                let loaded = Generator::load(&path, self.config.context_tokens).await?;
+                let loaded = Generator::load(&path, &self.config.generator_options()).await?;
                 Ok(Arc::new(loaded))
             })
             .await?;

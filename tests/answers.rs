@@ -1,5 +1,7 @@
 //! Answers, conversations and summaries with the real small model (SmolLM2-135M,
-//! GGUF Q4_1). Assertions are on structure and citations, never on wording.
+//! GGUF Q4_1), on every generation runtime this build has: each scenario below
+//! runs once per runtime (modules `llama_cpp` and `mistralrs`). Assertions are on
+//! structure and citations, never on wording.
 
 mod common;
 
@@ -7,13 +9,51 @@ use std::path::Path;
 
 use common::*;
 use quire::answer::{self, AskOptions};
-use quire::llm::Cancel;
+use quire::llm::{Cancel, Runtime};
 use quire::progress::NoProgress;
 use quire::{chat, summarize, Engine};
 
-async fn indexed_household(tmp: &Path) -> (Engine, std::path::PathBuf) {
+/// Runs each scenario on each runtime, as its own test (a failure names both).
+macro_rules! on_each_runtime {
+    ($($scenario:ident),* $(,)?) => {
+        #[cfg(feature = "llama-cpp")]
+        mod llama_cpp {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $scenario() {
+                    super::$scenario(quire::llm::Runtime::LlamaCpp).await
+                }
+            )*
+        }
+        #[cfg(feature = "mistralrs")]
+        mod mistralrs {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $scenario() {
+                    super::$scenario(quire::llm::Runtime::Mistralrs).await
+                }
+            )*
+        }
+    };
+}
+
+on_each_runtime!(
+    an_answer_cites_the_file_and_page_that_hold_it,
+    a_question_the_documents_cannot_answer_gets_an_abstention_and_the_closest_passages,
+    a_follow_up_sees_the_conversation_and_the_chat_exports_with_its_sources,
+    a_forty_page_document_is_summarised_with_page_citations_within_the_context,
+    a_model_file_that_is_not_gguf_is_a_clear_error,
+);
+
+fn config_on(data: &Path, runtime: Runtime) -> quire::Config {
+    let mut config = answering_config(data);
+    config.runtime = runtime;
+    config
+}
+
+async fn indexed_household(tmp: &Path, runtime: Runtime) -> (Engine, std::path::PathBuf) {
     let root = household(tmp).canonicalize().unwrap();
-    let engine = Engine::open(answering_config(&tmp.join("data"))).await.unwrap();
+    let engine = Engine::open(config_on(&tmp.join("data"), runtime)).await.unwrap();
     engine.index_folder(&root, &NoProgress).await.unwrap();
     (engine, root)
 }
@@ -22,10 +62,9 @@ fn file_name(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_answer_cites_the_file_and_page_that_hold_it() {
+async fn an_answer_cites_the_file_and_page_that_hold_it(runtime: Runtime) {
     let tmp = tempfile::tempdir().unwrap();
-    let (engine, _) = indexed_household(tmp.path()).await;
+    let (engine, _) = indexed_household(tmp.path(), runtime).await;
     let mut streamed = String::new();
     let answer = answer::ask(
         &engine,
@@ -70,10 +109,11 @@ async fn an_answer_cites_the_file_and_page_that_hold_it() {
     engine.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_question_the_documents_cannot_answer_gets_an_abstention_and_the_closest_passages() {
+async fn a_question_the_documents_cannot_answer_gets_an_abstention_and_the_closest_passages(
+    runtime: Runtime,
+) {
     let tmp = tempfile::tempdir().unwrap();
-    let (engine, _) = indexed_household(tmp.path()).await;
+    let (engine, _) = indexed_household(tmp.path(), runtime).await;
     let mut streamed = String::new();
     let answer = answer::ask(
         &engine,
@@ -97,10 +137,9 @@ async fn a_question_the_documents_cannot_answer_gets_an_abstention_and_the_close
     engine.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_follow_up_sees_the_conversation_and_the_chat_exports_with_its_sources() {
+async fn a_follow_up_sees_the_conversation_and_the_chat_exports_with_its_sources(runtime: Runtime) {
     let tmp = tempfile::tempdir().unwrap();
-    let (engine, _) = indexed_household(tmp.path()).await;
+    let (engine, _) = indexed_household(tmp.path(), runtime).await;
     let cancel = Cancel::new();
     let (chat_id, first) = chat::ask_in_chat(
         &engine,
@@ -138,7 +177,17 @@ async fn a_follow_up_sees_the_conversation_and_the_chat_exports_with_its_sources
         .count_tokens(&first.prompt)
         .await
         .unwrap();
-    assert!(follow_up.stats.as_ref().unwrap().prompt_tokens > first_prompt);
+    let stats = follow_up.stats.as_ref().unwrap();
+    assert!(stats.prompt_tokens > first_prompt);
+    if runtime == Runtime::LlamaCpp {
+        // The first exchange is still in llama.cpp's cache: only the new turn is computed.
+        assert!(
+            stats.reused_prompt_tokens >= first_prompt,
+            "reused {} of {} prompt tokens; the first prompt alone has {first_prompt}",
+            stats.reused_prompt_tokens,
+            stats.prompt_tokens
+        );
+    }
 
     let stored = engine.catalog().chat(chat_id).await.unwrap();
     assert_eq!(stored.messages.len(), 4);
@@ -161,8 +210,7 @@ async fn a_follow_up_sees_the_conversation_and_the_chat_exports_with_its_sources
     engine.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_forty_page_document_is_summarised_with_page_citations_within_the_context() {
+async fn a_forty_page_document_is_summarised_with_page_citations_within_the_context(runtime: Runtime) {
     let tmp = tempfile::tempdir().unwrap();
     let topics = [
         "the river ferry timetable",
@@ -189,7 +237,7 @@ async fn a_forty_page_document_is_summarised_with_page_citations_within_the_cont
     let file = tmp.path().join("parish-report.pdf");
     std::fs::write(&file, pdf(&pages, "Parish report")).unwrap();
 
-    let mut config = answering_config(&tmp.path().join("data"));
+    let mut config = config_on(&tmp.path().join("data"), runtime);
     config.context_tokens = 1024;
     let engine = Engine::open(config).await.unwrap();
     let summary = summarize::summarize(&engine, &file, &NoProgress, &Cancel::new())
@@ -218,12 +266,11 @@ async fn a_forty_page_document_is_summarised_with_page_citations_within_the_cont
     engine.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_model_file_that_is_not_gguf_is_a_clear_error() {
+async fn a_model_file_that_is_not_gguf_is_a_clear_error(runtime: Runtime) {
     let tmp = tempfile::tempdir().unwrap();
     let fake = tmp.path().join("model.gguf");
     std::fs::write(&fake, "<!DOCTYPE html><html>Not found</html>").unwrap();
-    let mut config = answering_config(&tmp.path().join("data"));
+    let mut config = config_on(&tmp.path().join("data"), runtime);
     config.generator = fake.clone();
     let engine = Engine::open(config).await.unwrap();
     let error = engine.generator().await.err().unwrap().to_string();

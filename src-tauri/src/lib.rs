@@ -50,7 +50,9 @@ pub fn run() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,mistralrs_core=error,mistralrs=error")
+                tracing_subscriber::EnvFilter::new(
+                    "warn,mistralrs_core=error,mistralrs=error,llama-cpp-2=error,llama_cpp_2=error",
+                )
             }),
         )
         .init();

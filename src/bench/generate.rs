@@ -1,6 +1,6 @@
-//! `quire bench generate`: how fast the on-device model reads a RAG prompt and
-//! writes an answer, beside llama.cpp's own llama-bench on the same GGUF file
-//! with the same threads, in the same run.
+//! `quire bench generate`: how fast each generation runtime reads a RAG prompt and
+//! writes an answer, with each setting worth trying, beside llama.cpp's own
+//! llama-bench on the same GGUF file with the same threads, all in one run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -8,14 +8,15 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::answer::{rag_messages, Source};
+use crate::answer::{rag_messages, Source, Turn};
 use crate::chunk::Chunker;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::extract;
-use crate::llm::{Cancel, ChatMessage, Generator, ModelInfo};
+use crate::llm::{Cancel, ChatMessage, Generator, LoadOptions, ModelInfo, Role, Runtime};
 
 const QUESTION: &str = "Write a detailed summary of every source, one paragraph per source, citing each.";
+const FOLLOW_UP: &str = "Which of these sources is the most recent, and what does it say?";
 
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
@@ -25,19 +26,32 @@ pub struct GenerateOptions {
     pub prompt_tokens: usize,
     pub generate_tokens: usize,
     pub threads: usize,
-    /// llama-bench to compare with; None when it is not built.
-    pub llama_bench: Option<PathBuf>,
+    /// Runtimes to measure with their default settings.
+    pub runtimes: Vec<Runtime>,
+    /// Also measure each setting of the llama.cpp runtime worth trying (threads,
+    /// prompt batch, flash attention).
+    pub sweep: bool,
+    /// llama-bench builds to compare with, labelled (the first is the reference for ratios).
+    pub llama_benches: Vec<(String, PathBuf)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GenerateRun {
     pub runtime: String,
+    /// What differs from the runtime's defaults ("default" when nothing).
+    pub setting: String,
     pub prompt_tokens: usize,
     pub prompt_tokens_per_sec: f64,
     pub time_to_first_token_secs: f64,
     pub generated_tokens: usize,
     pub generated_tokens_per_sec: f64,
+    /// llama-bench only: generation into an empty context, its usual figure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated_tokens_per_sec_empty_context: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
+    /// Speed over the reference llama-bench's (1.0 = as fast).
+    pub prompt_ratio: Option<f64>,
+    pub generation_ratio: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,59 +59,176 @@ pub struct GenerateBench {
     pub model: ModelInfo,
     pub threads: usize,
     pub runs: Vec<GenerateRun>,
-    /// Why llama.cpp could not be measured, when it could not.
-    pub llama_cpp_problem: Option<String>,
-    /// Quire's speed over llama.cpp's (1.0 = as fast).
-    pub prompt_ratio: Option<f64>,
-    pub generation_ratio: Option<f64>,
+    /// llama-bench's figures, the first being the reference of the ratios.
+    pub references: Vec<GenerateRun>,
+    /// Why a llama-bench could not be measured, when one could not.
+    pub llama_cpp_problems: Vec<String>,
+}
+
+/// One configuration to measure.
+struct Trial {
+    setting: String,
+    options: LoadOptions,
+    /// Measure a chat follow-up after the first answer (prefix reuse).
+    follow_up: bool,
+}
+
+fn trials(options: &GenerateOptions, context: usize) -> Vec<Trial> {
+    let base = |runtime| LoadOptions {
+        threads: options.threads,
+        ..LoadOptions::new(runtime, context)
+    };
+    let mut trials = Vec::new();
+    for &runtime in &options.runtimes {
+        trials.push(Trial {
+            setting: "default".into(),
+            options: base(runtime),
+            follow_up: true,
+        });
+        if options.sweep && runtime == Runtime::LlamaCpp {
+            for (setting, options) in [
+                (
+                    "flash attention on",
+                    LoadOptions {
+                        flash_attention: Some(true),
+                        ..base(runtime)
+                    },
+                ),
+                (
+                    "flash attention off",
+                    LoadOptions {
+                        flash_attention: Some(false),
+                        ..base(runtime)
+                    },
+                ),
+                (
+                    "prompt batch 128",
+                    LoadOptions {
+                        prompt_batch: 128,
+                        ..base(runtime)
+                    },
+                ),
+                (
+                    "prompt batch 256",
+                    LoadOptions {
+                        prompt_batch: 256,
+                        ..base(runtime)
+                    },
+                ),
+                (
+                    "1 thread",
+                    LoadOptions {
+                        threads: 1,
+                        ..base(runtime)
+                    },
+                ),
+            ] {
+                if setting == "1 thread" && options.threads == 1 {
+                    continue;
+                }
+                trials.push(Trial {
+                    setting: setting.into(),
+                    options,
+                    follow_up: false,
+                });
+            }
+        }
+    }
+    trials
 }
 
 pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<GenerateBench> {
-    // Enough context for the prompt and the answer, whatever the configuration says.
-    let context = options.prompt_tokens + options.generate_tokens + 64;
-    let generator = Generator::load(&options.model, context).await?;
-    let messages = rag_prompt(&generator, config, &options.passages_from, options.prompt_tokens).await?;
-    // A first short generation pays one-time costs (thread pools, allocations) outside the measurement.
-    let warm_up = [ChatMessage::new(crate::llm::Role::User, "Say hello.")];
-    generator
-        .generate(&warm_up, 4, &Cancel::new(), &mut |_| {})
-        .await?;
-    let generation = generator
-        .generate(&messages, options.generate_tokens, &Cancel::new(), &mut |_| {})
-        .await?;
-    let stats = generation.stats;
-    let ours = GenerateRun {
-        runtime: "quire (mistralrs)".into(),
+    if options.runtimes.is_empty() {
+        return Err(Error::Generator {
+            path: options.model.clone(),
+            message: "no runtime to measure".into(),
+        });
+    }
+    // Enough context for the prompt, the answer and a follow-up, whatever the configuration says.
+    let context = 2 * (options.prompt_tokens + options.generate_tokens) + 256;
+    let mut runs = Vec::new();
+    let mut prompt: Option<Vec<ChatMessage>> = None;
+    let mut model = None;
+    for trial in trials(options, context) {
+        super::reset_peak_rss();
+        let generator = Generator::load(&options.model, &trial.options).await?;
+        if prompt.is_none() {
+            // Every runtime reads the same GGUF tokenizer: one prompt serves them all.
+            prompt =
+                Some(rag_prompt(&generator, config, &options.passages_from, options.prompt_tokens).await?);
+            model = Some(generator.info().clone());
+        }
+        let messages = prompt.as_deref().unwrap_or_default();
+        // A first short generation pays one-time costs (thread pools, allocations) outside the measurement.
+        let warm_up = [ChatMessage::new(Role::User, "Say hello.")];
+        generator
+            .generate(&warm_up, 4, &Cancel::new(), &mut |_| {})
+            .await?;
+        let answer = generator
+            .generate_exactly(messages, options.generate_tokens)
+            .await?;
+        let label = generator.runtime().name().to_string();
+        runs.push(run_of(&label, &trial.setting, &answer.stats));
+        if trial.follow_up {
+            // The next turn of the same chat: the earlier prompt and answer come first.
+            let question = messages.last().map(|m| m.content.clone()).unwrap_or_default();
+            let history = [Turn {
+                question: QUESTION.into(),
+                prompt: question,
+                answer: answer.text.clone(),
+            }];
+            let next = rag_messages(FOLLOW_UP, &history, &[]);
+            let follow = generator.generate_exactly(&next, options.generate_tokens).await?;
+            // Its time to first token shows whether the runtime reused the shared beginning.
+            runs.push(run_of(&label, "chat follow-up", &follow.stats));
+        }
+        drop(generator);
+    }
+    let prompt_tokens = runs.first().map_or(options.prompt_tokens, |r| r.prompt_tokens);
+    let mut references = Vec::new();
+    let mut llama_cpp_problems = Vec::new();
+    if options.llama_benches.is_empty() {
+        llama_cpp_problems
+            .push("llama-bench is not built; `bash scripts/build-llama-bench.sh` builds it".into());
+    }
+    for (label, bench) in &options.llama_benches {
+        match run_llama_bench(bench, label, options, prompt_tokens) {
+            Ok(run) => references.push(run),
+            Err(problem) => llama_cpp_problems.push(format!("{label}: {problem}")),
+        }
+    }
+    if let Some(reference) = references.first() {
+        for run in &mut runs {
+            run.prompt_ratio = Some(run.prompt_tokens_per_sec / reference.prompt_tokens_per_sec);
+            run.generation_ratio = Some(run.generated_tokens_per_sec / reference.generated_tokens_per_sec);
+        }
+    }
+    Ok(GenerateBench {
+        model: model.ok_or_else(|| Error::Generator {
+            path: options.model.clone(),
+            message: "nothing was measured".into(),
+        })?,
+        threads: options.threads,
+        runs,
+        references,
+        llama_cpp_problems,
+    })
+}
+
+fn run_of(runtime: &str, setting: &str, stats: &crate::llm::GenerationStats) -> GenerateRun {
+    GenerateRun {
+        runtime: runtime.into(),
+        setting: setting.into(),
         prompt_tokens: stats.prompt_tokens,
         prompt_tokens_per_sec: stats.prompt_tokens_per_sec,
         time_to_first_token_secs: stats.time_to_first_token.as_secs_f64(),
         generated_tokens: stats.generated_tokens,
         generated_tokens_per_sec: stats.generated_tokens_per_sec,
+        generated_tokens_per_sec_empty_context: None,
         peak_rss_bytes: super::peak_rss_bytes(),
-    };
-    let mut report = GenerateBench {
-        model: generator.info().clone(),
-        threads: options.threads,
-        runs: vec![ours],
-        llama_cpp_problem: None,
         prompt_ratio: None,
         generation_ratio: None,
-    };
-    drop(generator);
-    let reference = match &options.llama_bench {
-        Some(bench) => run_llama_bench(bench, options, report.runs[0].prompt_tokens),
-        None => Err("llama-bench is not built; `bash scripts/build-llama-bench.sh` builds it".to_string()),
-    };
-    match reference {
-        Ok(run) => {
-            report.prompt_ratio = Some(report.runs[0].prompt_tokens_per_sec / run.prompt_tokens_per_sec);
-            report.generation_ratio =
-                Some(report.runs[0].generated_tokens_per_sec / run.generated_tokens_per_sec);
-            report.runs.push(run);
-        }
-        Err(problem) => report.llama_cpp_problem = Some(problem),
     }
-    Ok(report)
 }
 
 /// A RAG prompt of about `target` tokens: Quire's system prompt and the
@@ -159,19 +290,64 @@ async fn rag_prompt(
 }
 
 /// Runs llama-bench on the same file and threads: prompt processing of the same
-/// number of tokens, then generation of the same number.
+/// number of tokens, then generation of the same number after a prompt of that size
+/// (`-d`): an answer is written after its prompt, and attending to 1,400 earlier
+/// tokens costs time, most of all in a small model. Generation into an empty context,
+/// llama-bench's usual figure, is kept beside it.
 fn run_llama_bench(
     bench: &Path,
+    label: &str,
     options: &GenerateOptions,
     prompt_tokens: usize,
 ) -> Result<GenerateRun, String> {
     let started = Instant::now();
+    let threads = options.threads.to_string();
+    let prompt = prompt_tokens.to_string();
+    let generate = options.generate_tokens.to_string();
+    let (prompt_tests, prompt_peak) =
+        llama_bench_json(bench, &options.model, &["-p", &prompt, "-n", "0", "-t", &threads])?;
+    let depths = format!("0,{prompt}");
+    let (gen_tests, gen_peak) = llama_bench_json(
+        bench,
+        &options.model,
+        &["-p", "0", "-n", &generate, "-d", &depths, "-t", &threads],
+    )?;
+    tracing::debug!("llama-bench took {:.1} s", started.elapsed().as_secs_f64());
+    let speed = |tests: &[serde_json::Value], depth: u64| {
+        tests
+            .iter()
+            .find(|t| t["n_depth"].as_u64().unwrap_or(0) == depth)
+            .and_then(|t| t["avg_ts"].as_f64())
+    };
+    let prompt_speed = speed(&prompt_tests, 0).ok_or("llama-bench reported no prompt speed")?;
+    let gen_speed =
+        speed(&gen_tests, prompt_tokens as u64).ok_or("llama-bench reported no generation speed")?;
+    let gen_speed_empty = speed(&gen_tests, 0);
+    Ok(GenerateRun {
+        runtime: "llama-bench".into(),
+        setting: label.into(),
+        prompt_tokens,
+        prompt_tokens_per_sec: prompt_speed,
+        time_to_first_token_secs: prompt_tokens as f64 / prompt_speed,
+        generated_tokens: options.generate_tokens,
+        generated_tokens_per_sec: gen_speed,
+        generated_tokens_per_sec_empty_context: gen_speed_empty,
+        peak_rss_bytes: prompt_peak.max(gen_peak),
+        prompt_ratio: None,
+        generation_ratio: None,
+    })
+}
+
+/// One llama-bench invocation (two repetitions, JSON out): its tests and its peak memory.
+fn llama_bench_json(
+    bench: &Path,
+    model: &Path,
+    args: &[&str],
+) -> Result<(Vec<serde_json::Value>, Option<u64>), String> {
     let child = Command::new(bench)
         .arg("-m")
-        .arg(&options.model)
-        .args(["-p", &prompt_tokens.to_string()])
-        .args(["-n", &options.generate_tokens.to_string()])
-        .args(["-t", &options.threads.to_string()])
+        .arg(model)
+        .args(args)
         .args(["-r", "2", "-o", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -206,36 +382,11 @@ fn run_llama_bench(
             .unwrap_or_default();
         return Err(format!("llama-bench failed ({}): {last}", output.status));
     }
-    tracing::debug!("llama-bench took {:.1} s", started.elapsed().as_secs_f64());
     let results: serde_json::Value =
         serde_json::from_slice(&output.stdout).map_err(|e| format!("llama-bench printed no JSON: {e}"))?;
     let tests = results
         .as_array()
-        .ok_or("llama-bench printed no list of results")?;
-    let speed = |prompt: bool| {
-        tests
-            .iter()
-            .find(|t| {
-                let n_prompt = t["n_prompt"].as_u64().unwrap_or(0);
-                let n_gen = t["n_gen"].as_u64().unwrap_or(0);
-                if prompt {
-                    n_prompt > 0 && n_gen == 0
-                } else {
-                    n_gen > 0 && n_prompt == 0
-                }
-            })
-            .and_then(|t| t["avg_ts"].as_f64())
-    };
-    let (Some(prompt_speed), Some(gen_speed)) = (speed(true), speed(false)) else {
-        return Err("llama-bench's results lack the prompt or the generation test".into());
-    };
-    Ok(GenerateRun {
-        runtime: "llama.cpp (llama-bench)".into(),
-        prompt_tokens,
-        prompt_tokens_per_sec: prompt_speed,
-        time_to_first_token_secs: prompt_tokens as f64 / prompt_speed,
-        generated_tokens: options.generate_tokens,
-        generated_tokens_per_sec: gen_speed,
-        peak_rss_bytes,
-    })
+        .ok_or("llama-bench printed no list of results")?
+        .clone();
+    Ok((tests, peak_rss_bytes))
 }

@@ -173,6 +173,11 @@ pub fn peak_rss_bytes() -> Option<u64> {
     peak_rss_of("/proc/self/status")
 }
 
+/// Starts the peak-RSS measurement again (Linux: writing 5 to clear_refs resets VmHWM).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// VmHWM from a /proc status file (Linux), in bytes.
 fn peak_rss_of(status_file: &str) -> Option<u64> {
     let status = std::fs::read_to_string(Path::new(status_file)).ok()?;

@@ -40,6 +40,11 @@ struct Cli {
     #[arg(long, global = true, env = "QUIRE_MODEL", value_name = "FILE")]
     model: Option<PathBuf>,
 
+    /// What runs the chat model: llama.cpp or mistralrs (default: `runtime` in config.toml,
+    /// else llama.cpp on CPU).
+    #[arg(long, global = true, env = "QUIRE_RUNTIME", value_name = "RUNTIME")]
+    runtime: Option<quire::llm::Runtime>,
+
     /// Threads for the models (default: `threads` in config.toml, else one per core).
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
@@ -143,8 +148,8 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Generation speed on a RAG prompt (time to first token, tokens/s, peak memory)
-    /// beside llama.cpp's llama-bench on the same GGUF file and threads.
+    /// Generation speed on a RAG prompt (time to first token, tokens/s, peak memory) of
+    /// every runtime, beside llama.cpp's llama-bench on the same GGUF file and threads.
     Generate {
         /// Documents that make the prompt's sources.
         #[arg(long, default_value = "examples/library")]
@@ -153,9 +158,16 @@ enum BenchCommand {
         prompt_tokens: usize,
         #[arg(long, default_value_t = 128)]
         generate_tokens: usize,
-        /// llama-bench to compare with (default: the one scripts/build-llama-bench.sh builds).
+        /// Runtimes to measure (default: every one this build has).
+        #[arg(long = "only", value_name = "RUNTIME")]
+        only: Vec<quire::llm::Runtime>,
+        /// Also measure llama.cpp's settings (flash attention, prompt batch, threads).
+        #[arg(long)]
+        sweep: bool,
+        /// llama-bench builds to compare with (default: those scripts/build-llama-bench.sh
+        /// builds, native first); the first is the reference of the ratios.
         #[arg(long, env = "QUIRE_LLAMA_BENCH", value_name = "FILE")]
-        llama_bench: Option<PathBuf>,
+        llama_bench: Vec<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -175,9 +187,12 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG")
-                // mistralrs warns about device mapping and paged attention on every CPU load: not news to users.
+                // mistralrs warns about device mapping and paged attention on every CPU load, llama.cpp about
+                // quirks of model files: not news to users.
                 .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new("warn,mistralrs_core=error,mistralrs=error")
+                    tracing_subscriber::EnvFilter::new(
+                        "warn,mistralrs_core=error,mistralrs=error,llama-cpp-2=error,llama_cpp_2=error",
+                    )
                 }),
         )
         .with_writer(std::io::stderr)
@@ -214,6 +229,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
     if let Some(threads) = cli.threads {
         config.threads = threads;
+    }
+    if let Some(runtime) = cli.runtime {
+        config.runtime = runtime;
     }
     // Before any model loads: the kernels' thread pools read it once.
     quire::llm::set_compute_threads(config.threads);
@@ -312,13 +330,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     Ok(code)
 }
 
-/// The llama-bench that scripts/build-llama-bench.sh builds, when it is there.
-fn default_llama_bench() -> Option<PathBuf> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
+/// The llama-bench builds scripts/build-llama-bench.sh makes that are there, labelled.
+fn default_llama_benches() -> Vec<(String, PathBuf)> {
+    let Some(cache) = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    let bench = cache.join("quire/llama.cpp/build/bin/llama-bench");
-    bench.is_file().then_some(bench)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+    else {
+        return Vec::new();
+    };
+    [("native", "build"), ("x86-64-v3", "build-x86-64-v3")]
+        .into_iter()
+        .map(|(label, build)| {
+            (
+                label.to_string(),
+                cache.join("quire/llama.cpp").join(build).join("bin/llama-bench"),
+            )
+        })
+        .filter(|(_, bench)| bench.is_file())
+        .collect()
 }
 
 async fn run_abstention(config: Config, benchmark: &Path, unrelated: &Path, json: bool) -> Result<ExitCode> {
@@ -480,18 +509,33 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
             passages_from,
             prompt_tokens,
             generate_tokens,
+            only,
+            sweep,
             llama_bench,
             json,
         } => {
             let threads = config.worker_threads_for_models();
-            let llama_bench = llama_bench.clone().or_else(default_llama_bench);
+            let llama_benches = if llama_bench.is_empty() {
+                default_llama_benches()
+            } else {
+                llama_bench
+                    .iter()
+                    .map(|b| (b.display().to_string(), b.clone()))
+                    .collect()
+            };
             let options = bench::generate::GenerateOptions {
                 model: config.generator_path(),
                 passages_from: passages_from.clone(),
                 prompt_tokens: *prompt_tokens,
                 generate_tokens: *generate_tokens,
                 threads,
-                llama_bench,
+                runtimes: if only.is_empty() {
+                    quire::llm::Runtime::built()
+                } else {
+                    only.clone()
+                },
+                sweep: *sweep,
+                llama_benches,
             };
             let report = bench::generate::generate(&options, &config).await?;
             if *json {
@@ -504,14 +548,24 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
                 report.model.architecture,
                 report.threads
             );
+            let reference = report
+                .references
+                .first()
+                .map(|r| format!("llama-bench {}", r.setting))
+                .unwrap_or_else(|| "llama-bench".into());
             println!(
-                "{:<24} {:>7} {:>10} {:>9} {:>6} {:>10} {:>10}",
-                "runtime", "prompt", "prompt t/s", "TTFT s", "gen", "gen t/s", "peak RSS"
+                "{:<12} {:<20} {:>6} {:>10} {:>8} {:>5} {:>8} {:>9}   ratio to {reference}",
+                "runtime", "setting", "prompt", "prompt t/s", "TTFT s", "gen", "gen t/s", "peak RSS"
             );
-            for run in &report.runs {
+            for run in report.runs.iter().chain(&report.references) {
+                let ratios = match (run.prompt_ratio, run.generation_ratio) {
+                    (Some(p), Some(g)) => format!("prompt {p:.2}x, generation {g:.2}x"),
+                    _ => String::new(),
+                };
                 println!(
-                    "{:<24} {:>7} {:>10.1} {:>9.2} {:>6} {:>10.1} {:>10}",
+                    "{:<12} {:<20} {:>6} {:>10.1} {:>8.2} {:>5} {:>8.1} {:>9}   {ratios}",
                     run.runtime,
+                    run.setting,
                     run.prompt_tokens,
                     run.prompt_tokens_per_sec,
                     run.time_to_first_token_secs,
@@ -522,16 +576,8 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
                         .unwrap_or_default()
                 );
             }
-            match (
-                report.prompt_ratio,
-                report.generation_ratio,
-                &report.llama_cpp_problem,
-            ) {
-                (Some(p), Some(g), _) => {
-                    println!("ratio to llama.cpp: prompt {p:.2}x, generation {g:.2}x (1.00 = as fast)")
-                }
-                (_, _, Some(problem)) => println!("llama.cpp not measured: {problem}"),
-                _ => {}
+            for problem in &report.llama_cpp_problems {
+                println!("llama.cpp not measured: {problem}");
             }
         }
         BenchCommand::Query {

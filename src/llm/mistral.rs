@@ -1,31 +1,48 @@
-//! The mistralrs backend: a local GGUF chat model run by mistralrs, its chat
+//! The mistralrs runtime: a local GGUF chat model run by mistralrs, its chat
 //! template taken from the file. The model is addressed by its folder on disk;
 //! no hub id and no token are ever passed.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use mistralrs::{GgufModelBuilder, RequestBuilder, Response, TextMessageRole, TokenSource};
 
-use super::repeat::RepeatGuard;
-use super::{inspect, Cancel, ChatMessage, Generation, GenerationStats, ModelInfo, Role};
+use super::{Cancel, ChatMessage, LoadOptions, ModelInfo, RawGeneration, Reply, Role};
 use crate::error::{Error, Result};
 
-pub struct Generator {
+/// Architectures mistralrs 0.8 runs from GGUF (`general.architecture`).
+const SUPPORTED_ARCHITECTURES: &[&str] = &[
+    "llama",
+    "mistral",
+    "phi2",
+    "phi3",
+    "starcoder2",
+    "qwen2",
+    "qwen3",
+    "qwen3moe",
+];
+
+pub(super) struct MistralModel {
     model: mistralrs::Model,
-    info: ModelInfo,
-    context_tokens: usize,
+    path: std::path::PathBuf,
+    end_token: Option<u32>,
 }
 
-impl Generator {
-    /// Loads the GGUF chat model at `path`; `context_tokens` caps the working
-    /// context (prompt + answer) below what the model was trained for.
-    pub async fn load(path: &Path, context_tokens: usize) -> Result<Generator> {
-        let info = inspect(path)?;
+impl MistralModel {
+    /// mistralrs takes its threads from RAYON_NUM_THREADS (see `set_compute_threads`)
+    /// and picks its own prompt batching, so only the file comes from `_options`.
+    pub(super) async fn load(info: &ModelInfo, _options: &LoadOptions) -> Result<MistralModel> {
+        let path = info.path.as_path();
         let fail = |message: String| Error::Generator {
             path: path.to_path_buf(),
             message,
         };
+        if !SUPPORTED_ARCHITECTURES.contains(&info.architecture.as_str()) {
+            return Err(fail(format!(
+                "architecture `{}` cannot run on mistralrs; it runs: {}",
+                info.architecture,
+                SUPPORTED_ARCHITECTURES.join(", ")
+            )));
+        }
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -50,30 +67,18 @@ impl Generator {
             .await
             .map_err(|e| fail(format!("the model could not be loaded: {e}")))?
             .map_err(|e| fail(format!("the model could not be loaded: {e:#}")))?;
-        let trained = model
-            .max_sequence_length()
-            .ok()
-            .flatten()
-            .or(info.trained_context)
-            .unwrap_or(2048);
-        Ok(Generator {
+        Ok(MistralModel {
             model,
-            info,
-            context_tokens: context_tokens.min(trained).max(256),
+            path: path.to_path_buf(),
+            end_token: info.end_token,
         })
     }
 
-    pub fn info(&self) -> &ModelInfo {
-        &self.info
+    pub(super) fn trained_context(&self) -> Option<usize> {
+        self.model.max_sequence_length().ok().flatten()
     }
 
-    /// Tokens the prompt and the answer may use together.
-    pub fn context_tokens(&self) -> usize {
-        self.context_tokens
-    }
-
-    /// Tokens of `messages` laid out by the model's chat template, ready for the answer.
-    pub async fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {
+    pub(super) async fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {
         let ids = self
             .model
             .tokenize(
@@ -88,8 +93,7 @@ impl Generator {
         Ok(ids.len())
     }
 
-    /// Tokens of a piece of text alone.
-    pub async fn count_tokens(&self, text: &str) -> Result<usize> {
+    pub(super) async fn count_tokens(&self, text: &str) -> Result<usize> {
         let ids = self
             .model
             .tokenize(either::Either::Right(text.to_string()), None, false, false, None)
@@ -98,32 +102,33 @@ impl Generator {
         Ok(ids.len())
     }
 
-    /// Generates a reply to `messages`, greedily (the same question gets the same
-    /// answer), calling `on_text` with each piece as soon as it exists.
-    pub async fn generate(
+    /// Streams the reply's pieces to `on_piece` until the model is done, `max_tokens`
+    /// are written, `on_piece` returns false or `cancel` is set.
+    pub(super) async fn generate(
         &self,
         messages: &[ChatMessage],
         max_tokens: usize,
+        reply: Reply,
         cancel: &Cancel,
-        on_text: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<Generation> {
-        let request = RequestBuilder::from(text_messages(messages))
+        on_piece: &mut (dyn FnMut(&str) -> bool + Send),
+    ) -> Result<RawGeneration> {
+        let mut request = RequestBuilder::from(text_messages(messages))
             .set_deterministic_sampler()
             .set_sampler_max_len(max_tokens)
             // Small models loop under greedy decoding without a little pressure against repeats.
             .set_sampler_frequency_penalty(0.3);
-        let started = Instant::now();
+        if let (Reply::Exactly, Some(end)) = (reply, self.end_token) {
+            // A benchmark writes every token it asked for: the end token is never picked.
+            request = request.set_sampler_logits_bias([(end, -1000.0)].into_iter().collect());
+        }
         let mut stream = self
             .model
             .stream_chat_request(request)
             .await
             .map_err(|e| self.error(format!("generation could not start: {e}")))?;
-        let mut text = String::new();
-        let mut first: Option<Duration> = None;
         let mut truncated = false;
         let mut usage = None;
         let mut pieces = 0usize;
-        let mut guard = RepeatGuard::default();
         'stream: while let Some(response) = stream.next().await {
             if cancel.is_cancelled() {
                 // Dropping the stream makes mistralrs stop this sequence at its next token.
@@ -133,15 +138,8 @@ impl Generator {
                 Response::Chunk(chunk) => {
                     for choice in &chunk.choices {
                         if let Some(piece) = choice.delta.content.as_deref().filter(|p| !p.is_empty()) {
-                            first.get_or_insert_with(|| started.elapsed());
                             pieces += 1;
-                            let (shown, looping) = guard.push(piece);
-                            if !shown.is_empty() {
-                                text.push_str(&shown);
-                                on_text(&shown);
-                            }
-                            if looping {
-                                tracing::debug!("stopped a generation that started repeating itself");
+                            if !on_piece(piece) {
                                 break 'stream;
                             }
                         }
@@ -167,39 +165,27 @@ impl Generator {
                 _ => {}
             }
         }
-        drop(stream);
-        let rest = guard.finish();
-        if !rest.is_empty() {
-            text.push_str(&rest);
-            on_text(&rest);
-        }
-        let total = started.elapsed();
-        let time_to_first_token = first.unwrap_or(total);
-        let (prompt_tokens, generated_tokens) = match usage {
-            Some(usage) => (usage.prompt_tokens, usage.completion_tokens),
+        Ok(match usage {
+            Some(usage) => RawGeneration {
+                prompt_tokens: Some(usage.prompt_tokens),
+                // mistralrs's prefix cache does not say what it reused.
+                reused_prompt_tokens: 0,
+                generated_tokens: usage.completion_tokens,
+                truncated,
+            },
             // Stopped early: mistralrs sent no totals; each streamed piece is one token.
-            None => (self.count_prompt_tokens(messages).await?, pieces),
-        };
-        let gen_secs = (total - time_to_first_token).as_secs_f64();
-        let stats = GenerationStats {
-            prompt_tokens,
-            generated_tokens,
-            time_to_first_token,
-            total,
-            prompt_tokens_per_sec: prompt_tokens as f64 / time_to_first_token.as_secs_f64().max(1e-9),
-            // The first token comes with the prompt; the rest are timed from it.
-            generated_tokens_per_sec: generated_tokens.saturating_sub(1) as f64 / gen_secs.max(1e-9),
-        };
-        Ok(Generation {
-            text,
-            stats,
-            truncated,
+            None => RawGeneration {
+                prompt_tokens: None,
+                reused_prompt_tokens: 0,
+                generated_tokens: pieces,
+                truncated,
+            },
         })
     }
 
     fn error(&self, message: String) -> Error {
         Error::Generator {
-            path: self.info.path.clone(),
+            path: self.path.clone(),
             message,
         }
     }

@@ -1,35 +1,128 @@
-//! The on-device generator: what every backend shares (messages, cancellation,
-//! timings, reading a GGUF header, the loop guard). The mistralrs backend lives in
-//! `mistral.rs`, behind the default `generation` feature. Nothing here can reach a
-//! network: models are files on disk.
+//! The on-device generator: what every runtime shares (messages, cancellation,
+//! timings, reading a GGUF header, the loop guard) and [`Generator`], the one
+//! interface answers, summaries and benchmarks use. The runtimes live beside it:
+//! `llama.rs` (llama.cpp, feature `llama-cpp`) and `mistral.rs` (mistralrs,
+//! feature `mistralrs`). Nothing here can reach a network: models are files on disk.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+#[cfg(feature = "generation")]
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-#[cfg(feature = "generation")]
+#[cfg(all(
+    feature = "generation",
+    not(any(feature = "mistralrs", feature = "llama-cpp"))
+))]
+compile_error!("the `generation` feature needs a runtime: enable `llama-cpp` or `mistralrs`");
+
+#[cfg(feature = "llama-cpp")]
+mod llama;
+#[cfg(feature = "mistralrs")]
 mod mistral;
 #[cfg(feature = "generation")]
 mod repeat;
-#[cfg(feature = "generation")]
-pub use mistral::Generator;
 
-/// Architectures mistralrs 0.8 runs from GGUF (`general.architecture`).
-const SUPPORTED_ARCHITECTURES: &[&str] = &[
-    "llama",
-    "mistral",
-    "phi2",
-    "phi3",
-    "starcoder2",
-    "qwen2",
-    "qwen3",
-    "qwen3moe",
-];
+/// The library that runs the chat model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Runtime {
+    /// llama.cpp through llama-cpp-2: the faster one on CPU (see the README's measurements).
+    #[serde(rename = "llama.cpp")]
+    LlamaCpp,
+    /// mistralrs on candle: pure Rust, Quire's CUDA and Metal path.
+    #[serde(rename = "mistralrs")]
+    Mistralrs,
+}
+
+impl Runtime {
+    pub const ALL: [Runtime; 2] = [Runtime::LlamaCpp, Runtime::Mistralrs];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::LlamaCpp => "llama.cpp",
+            Runtime::Mistralrs => "mistralrs",
+        }
+    }
+
+    /// Whether this build of Quire carries the runtime.
+    pub fn is_built(self) -> bool {
+        match self {
+            Runtime::LlamaCpp => cfg!(feature = "llama-cpp"),
+            Runtime::Mistralrs => cfg!(feature = "mistralrs"),
+        }
+    }
+
+    /// The runtimes this build carries, the default first.
+    pub fn built() -> Vec<Runtime> {
+        let default = Runtime::default();
+        std::iter::once(default)
+            .chain(Runtime::ALL.into_iter().filter(|r| *r != default))
+            .filter(|r| r.is_built())
+            .collect()
+    }
+}
+
+impl Default for Runtime {
+    /// llama.cpp on CPU, where it measured several times faster; mistralrs in GPU
+    /// builds (`cuda`, `metal`), the only runtime Quire builds for them.
+    fn default() -> Runtime {
+        if cfg!(any(feature = "cuda", feature = "metal")) || !cfg!(feature = "llama-cpp") {
+            Runtime::Mistralrs
+        } else {
+            Runtime::LlamaCpp
+        }
+    }
+}
+
+impl std::fmt::Display for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Runtime {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Runtime, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "llama.cpp" | "llama-cpp" | "llamacpp" => Ok(Runtime::LlamaCpp),
+            "mistralrs" | "mistral.rs" => Ok(Runtime::Mistralrs),
+            _ => Err(format!("unknown runtime `{s}`: llama.cpp or mistralrs")),
+        }
+    }
+}
+
+/// How a model is loaded and run. The defaults are what measured fastest on a
+/// laptop-class CPU; the benchmark varies them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadOptions {
+    pub runtime: Runtime,
+    /// Working context (prompt + answer), in tokens; capped by what the model was trained for.
+    pub context_tokens: usize,
+    /// Compute threads; 0 means [`compute_threads`].
+    pub threads: usize,
+    /// Prompt tokens computed in one step (llama.cpp's micro-batch); 0 means the runtime's default.
+    pub prompt_batch: usize,
+    /// Flash attention (llama.cpp); None lets the runtime decide.
+    pub flash_attention: Option<bool>,
+}
+
+impl LoadOptions {
+    pub fn new(runtime: Runtime, context_tokens: usize) -> LoadOptions {
+        LoadOptions {
+            runtime,
+            context_tokens,
+            threads: 0,
+            prompt_batch: 0,
+            flash_attention: None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,6 +169,9 @@ impl Cancel {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GenerationStats {
     pub prompt_tokens: usize,
+    /// Prompt tokens whose work the runtime kept from an earlier prompt that began the
+    /// same way (a chat's earlier turns), so they cost nothing; 0 when it cannot say.
+    pub reused_prompt_tokens: usize,
     pub generated_tokens: usize,
     /// From the request to the first streamed text.
     pub time_to_first_token: Duration,
@@ -101,10 +197,12 @@ pub struct ModelInfo {
     pub architecture: String,
     /// The context length the model was trained for.
     pub trained_context: Option<usize>,
+    /// The token that ends a reply (`tokenizer.ggml.eos_token_id`).
+    pub end_token: Option<u32>,
 }
 
-/// Reads a GGUF file's header and metadata; a file that is not GGUF or holds an
-/// architecture mistralrs cannot run is a clear error, before any loading.
+/// Reads a GGUF file's header and metadata; a file that is not GGUF, is damaged
+/// or carries no chat template is a clear error, before any loading.
 pub fn inspect(path: &Path) -> Result<ModelInfo> {
     let fail = |message: String| Error::Generator {
         path: path.to_path_buf(),
@@ -138,12 +236,6 @@ pub fn inspect(path: &Path) -> Result<ModelInfo> {
     };
     let architecture =
         text("general.architecture").ok_or_else(|| fail("the file names no architecture".into()))?;
-    if !SUPPORTED_ARCHITECTURES.contains(&architecture.as_str()) {
-        return Err(fail(format!(
-            "architecture `{architecture}` cannot run here; supported: {}",
-            SUPPORTED_ARCHITECTURES.join(", ")
-        )));
-    }
     if !content.metadata.contains_key("tokenizer.chat_template") {
         return Err(fail(
             "the file carries no chat template (tokenizer.chat_template)".into(),
@@ -159,26 +251,269 @@ pub fn inspect(path: &Path) -> Result<ModelInfo> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default()
     });
+    let end_token = content
+        .metadata
+        .get("tokenizer.ggml.eos_token_id")
+        .and_then(|v| v.to_u32().ok());
     Ok(ModelInfo {
         path: path.to_path_buf(),
         name,
         architecture,
         trained_context,
+        end_token,
     })
 }
 
+/// Threads set by [`set_compute_threads`]; 0 until then.
+static COMPUTE_THREADS: AtomicUsize = AtomicUsize::new(0);
+
 /// Sets how many threads model and embedding kernels use, for the whole process.
 /// candle and mistralrs read RAYON_NUM_THREADS when their pools start, so this
-/// must run before the first model is loaded; later calls change nothing.
+/// must run before the first model is loaded; later calls change nothing there
+/// (llama.cpp takes its thread count per model).
 pub fn set_compute_threads(threads: usize) {
     if threads == 0 {
         return;
     }
+    COMPUTE_THREADS.store(threads, Ordering::Relaxed);
     // SAFETY (of intent): called at start-up, before any other thread reads the environment.
     std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global();
+}
+
+/// Threads for model kernels: what [`set_compute_threads`] set, else one per core.
+pub fn compute_threads() -> usize {
+    match COMPUTE_THREADS.load(Ordering::Relaxed) {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    }
+}
+
+/// How a reply ends.
+#[cfg(feature = "generation")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    /// When the model is done, at `max_tokens`, or when it starts looping.
+    Answer,
+    /// At exactly `max_tokens` (benchmarks).
+    Exactly,
+}
+
+/// What a runtime reports of one generation; [`Generator::generate`] adds the rest.
+#[cfg(feature = "generation")]
+struct RawGeneration {
+    /// None when the runtime stopped before it could say (then counted here).
+    prompt_tokens: Option<usize>,
+    reused_prompt_tokens: usize,
+    generated_tokens: usize,
+    truncated: bool,
+}
+
+#[cfg(feature = "generation")]
+enum Backend {
+    #[cfg(feature = "llama-cpp")]
+    LlamaCpp(llama::LlamaCppModel),
+    #[cfg(feature = "mistralrs")]
+    Mistralrs(mistral::MistralModel),
+}
+
+/// The chat model, whichever runtime runs it: token counting with the model's own
+/// tokenizer and chat template, and streamed, cancellable, greedy generation.
+#[cfg(feature = "generation")]
+pub struct Generator {
+    backend: Backend,
+    info: ModelInfo,
+    options: LoadOptions,
+    context_tokens: usize,
+}
+
+#[cfg(feature = "generation")]
+impl Generator {
+    /// Loads the GGUF chat model at `path` with `options.runtime`; a runtime this
+    /// build lacks, a file that is not a GGUF chat model or one the runtime cannot
+    /// run is a clear [`Error::Generator`].
+    pub async fn load(path: &Path, options: &LoadOptions) -> Result<Generator> {
+        let info = inspect(path)?;
+        let fail = |message: String| Error::Generator {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut options = options.clone();
+        if options.threads == 0 {
+            options.threads = compute_threads();
+        }
+        let wanted = options.context_tokens.max(256);
+        let (backend, trained) = match options.runtime {
+            #[cfg(feature = "llama-cpp")]
+            Runtime::LlamaCpp => {
+                let model = llama::LlamaCppModel::load(&info, &options).await?;
+                let trained = model.trained_context();
+                (Backend::LlamaCpp(model), trained)
+            }
+            #[cfg(feature = "mistralrs")]
+            Runtime::Mistralrs => {
+                let model = mistral::MistralModel::load(&info, &options).await?;
+                let trained = model.trained_context();
+                (Backend::Mistralrs(model), trained)
+            }
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(fail(format!(
+                    "this build of Quire has no {other} runtime (cargo feature `{}`); it has: {}",
+                    match other {
+                        Runtime::LlamaCpp => "llama-cpp",
+                        Runtime::Mistralrs => "mistralrs",
+                    },
+                    Runtime::built()
+                        .iter()
+                        .map(|r| r.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+        };
+        let trained = trained.or(info.trained_context).unwrap_or(2048);
+        Ok(Generator {
+            backend,
+            info,
+            context_tokens: wanted.min(trained),
+            options,
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn runtime(&self) -> Runtime {
+        self.options.runtime
+    }
+
+    /// The options the model runs with (threads resolved).
+    pub fn options(&self) -> &LoadOptions {
+        &self.options
+    }
+
+    /// Tokens the prompt and the answer may use together.
+    pub fn context_tokens(&self) -> usize {
+        self.context_tokens
+    }
+
+    /// Tokens of `messages` laid out by the model's chat template, ready for the answer.
+    pub async fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {
+        match &self.backend {
+            #[cfg(feature = "llama-cpp")]
+            Backend::LlamaCpp(model) => model.count_prompt_tokens(messages),
+            #[cfg(feature = "mistralrs")]
+            Backend::Mistralrs(model) => model.count_prompt_tokens(messages).await,
+        }
+    }
+
+    /// Tokens of a piece of text alone.
+    pub async fn count_tokens(&self, text: &str) -> Result<usize> {
+        match &self.backend {
+            #[cfg(feature = "llama-cpp")]
+            Backend::LlamaCpp(model) => Ok(model.count_tokens(text)),
+            #[cfg(feature = "mistralrs")]
+            Backend::Mistralrs(model) => model.count_tokens(text).await,
+        }
+    }
+
+    /// Generates a reply to `messages`, greedily (the same question gets the same
+    /// answer), calling `on_text` with each piece as soon as it exists. A greedy
+    /// loop is cut at its start ([`repeat::RepeatGuard`]); `cancel` stops it at the
+    /// next token with [`Error::Cancelled`].
+    pub async fn generate(
+        &self,
+        messages: &[ChatMessage],
+        max_tokens: usize,
+        cancel: &Cancel,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Generation> {
+        self.run(messages, max_tokens, Reply::Answer, cancel, on_text)
+            .await
+    }
+
+    /// For benchmarks: exactly `tokens` tokens after `messages`, as llama-bench times
+    /// them: the end of the reply is not allowed and no loop is cut.
+    pub async fn generate_exactly(&self, messages: &[ChatMessage], tokens: usize) -> Result<Generation> {
+        self.run(messages, tokens, Reply::Exactly, &Cancel::new(), &mut |_| {})
+            .await
+    }
+
+    async fn run(
+        &self,
+        messages: &[ChatMessage],
+        max_tokens: usize,
+        reply: Reply,
+        cancel: &Cancel,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Generation> {
+        let started = Instant::now();
+        let mut text = String::new();
+        let mut first: Option<Duration> = None;
+        let mut guard = repeat::RepeatGuard::default();
+        let mut on_piece = |piece: &str| {
+            first.get_or_insert_with(|| started.elapsed());
+            if reply == Reply::Exactly {
+                text.push_str(piece);
+                return true;
+            }
+            let (shown, looping) = guard.push(piece);
+            if !shown.is_empty() {
+                text.push_str(&shown);
+                on_text(&shown);
+            }
+            if looping {
+                tracing::debug!("stopped a generation that started repeating itself");
+            }
+            !looping
+        };
+        let raw = match &self.backend {
+            #[cfg(feature = "llama-cpp")]
+            Backend::LlamaCpp(model) => {
+                model
+                    .generate(messages, max_tokens, reply, cancel, &mut on_piece)
+                    .await?
+            }
+            #[cfg(feature = "mistralrs")]
+            Backend::Mistralrs(model) => {
+                model
+                    .generate(messages, max_tokens, reply, cancel, &mut on_piece)
+                    .await?
+            }
+        };
+        let rest = guard.finish();
+        if !rest.is_empty() {
+            text.push_str(&rest);
+            on_text(&rest);
+        }
+        let total = started.elapsed();
+        let time_to_first_token = first.unwrap_or(total);
+        let prompt_tokens = match raw.prompt_tokens {
+            Some(n) => n,
+            None => self.count_prompt_tokens(messages).await?,
+        };
+        let generated_tokens = raw.generated_tokens;
+        let gen_secs = (total - time_to_first_token).as_secs_f64();
+        let stats = GenerationStats {
+            prompt_tokens,
+            reused_prompt_tokens: raw.reused_prompt_tokens,
+            generated_tokens,
+            time_to_first_token,
+            total,
+            prompt_tokens_per_sec: prompt_tokens as f64 / time_to_first_token.as_secs_f64().max(1e-9),
+            // The first token comes with the prompt; the rest are timed from it.
+            generated_tokens_per_sec: generated_tokens.saturating_sub(1) as f64 / gen_secs.max(1e-9),
+        };
+        Ok(Generation {
+            text,
+            stats,
+            truncated: raw.truncated,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,438 @@
+//! The llama.cpp runtime, through llama-cpp-2 (llama.cpp built from source with the
+//! same CPU features as the rest of Quire). One worker thread per model owns the
+//! llama.cpp context, so the KV cache outlives a request: a prompt that starts like
+//! the previous one (the next turn of a chat, the next section of a summary with the
+//! same instructions) only computes its new tokens.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+
+use super::{Cancel, ChatMessage, LoadOptions, ModelInfo, RawGeneration, Reply, Role};
+use crate::error::{Error, Result};
+
+/// Prompt tokens handed to llama.cpp per decode call (it splits them into micro-batches).
+const DECODE_BATCH: usize = 512;
+
+/// Pressure against repeats, as the mistralrs runtime applies it (OpenAI-style frequency penalty).
+const FREQUENCY_PENALTY: f32 = 0.3;
+
+/// llama.cpp's process-wide state: initialised once, never freed.
+fn backend() -> Result<&'static LlamaBackend> {
+    static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            // Its logs go through tracing like Quire's own (QUIRE_LOG=llama-cpp-2=info shows them).
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::Generator {
+            path: PathBuf::new(),
+            message: format!("llama.cpp could not start: {e}"),
+        })
+}
+
+pub(super) struct LlamaCppModel {
+    model: Arc<LlamaModel>,
+    template: LlamaChatTemplate,
+    path: PathBuf,
+    jobs: mpsc::Sender<Job>,
+}
+
+/// One generation, run by the worker.
+struct Job {
+    prompt: Vec<LlamaToken>,
+    max_tokens: usize,
+    reply: Reply,
+    cancel: Cancel,
+    /// Set by the caller when it wants no more text (the loop guard stopped it).
+    enough: Arc<AtomicBool>,
+    events: tokio::sync::mpsc::UnboundedSender<Event>,
+}
+
+enum Event {
+    Text(String),
+    Done(Result<RawGeneration>),
+}
+
+impl LlamaCppModel {
+    pub(super) async fn load(info: &ModelInfo, options: &LoadOptions) -> Result<LlamaCppModel> {
+        let path = info.path.clone();
+        let options = options.clone();
+        let architecture = info.architecture.clone();
+        // Reading the weights takes seconds; keep it off the async threads.
+        tokio::task::spawn_blocking(move || Self::load_blocking(path, architecture, options))
+            .await
+            .map_err(|e| Error::Generator {
+                path: info.path.clone(),
+                message: format!("the model could not be loaded: {e}"),
+            })?
+    }
+
+    fn load_blocking(path: PathBuf, architecture: String, options: LoadOptions) -> Result<LlamaCppModel> {
+        let fail = |message: String| Error::Generator {
+            path: path.clone(),
+            message,
+        };
+        let backend = backend()?;
+        let params = LlamaModelParams::default();
+        let model = LlamaModel::load_from_file(backend, &path, &params).map_err(|e| {
+            fail(format!(
+                "llama.cpp could not load the model (architecture `{architecture}`): {e}; \
+                 QUIRE_LOG=llama-cpp-2=info shows llama.cpp's reason"
+            ))
+        })?;
+        let template = model
+            .chat_template(None)
+            .map_err(|e| fail(format!("the model's chat template is unusable: {e}")))?;
+        // The template must be one llama.cpp knows; try it once now rather than on the first question.
+        let probe = [LlamaChatMessage::new("user".into(), "hello".into())
+            .map_err(|e| fail(format!("chat template check failed: {e}")))?];
+        model.apply_chat_template(&template, &probe, true).map_err(|e| {
+            fail(format!(
+                "llama.cpp does not know this model's chat template ({e}); the mistralrs runtime may run it"
+            ))
+        })?;
+        let model = Arc::new(model);
+        let trained = model.n_ctx_train() as usize;
+        let n_ctx = options.context_tokens.max(256).min(trained.max(256));
+        let mut params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx as u32))
+            .with_n_batch(DECODE_BATCH as u32)
+            .with_n_threads(options.threads as i32)
+            .with_n_threads_batch(options.threads as i32);
+        if options.prompt_batch > 0 {
+            params = params.with_n_ubatch(options.prompt_batch.min(DECODE_BATCH) as u32);
+        }
+        if let Some(on) = options.flash_attention {
+            params = params.with_flash_attention_policy(i32::from(on));
+        }
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
+        let worker_model = model.clone();
+        let worker_path = path.clone();
+        std::thread::Builder::new()
+            .name("quire-llama".into())
+            .spawn(move || serve(&worker_model, backend, params, &worker_path, queue, ready_tx))
+            .map_err(|e| fail(format!("cannot start the model thread: {e}")))?;
+        ready_rx
+            .recv()
+            .map_err(|_| fail("the model thread stopped while starting".into()))??;
+        Ok(LlamaCppModel {
+            model,
+            template,
+            path,
+            jobs,
+        })
+    }
+
+    pub(super) fn trained_context(&self) -> Option<usize> {
+        Some(self.model.n_ctx_train() as usize)
+    }
+
+    pub(super) fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {
+        Ok(self.prompt_tokens(messages)?.len())
+    }
+
+    pub(super) fn count_tokens(&self, text: &str) -> usize {
+        self.model.vocab().tokenize(text.as_bytes(), false, false).len()
+    }
+
+    /// `messages` laid out by the model's chat template, ending where the answer starts, as tokens.
+    fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<Vec<LlamaToken>> {
+        let chat = messages
+            .iter()
+            .map(|m| {
+                let role = match m.role {
+                    Role::System => "system",
+                    Role::User => "user",
+                    Role::Assistant => "assistant",
+                };
+                // A NUL byte cannot cross into C; it carries no meaning in a prompt.
+                LlamaChatMessage::new(role.into(), m.content.replace('\0', ""))
+                    .map_err(|e| self.error(format!("message rejected: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let text = self
+            .model
+            .apply_chat_template(&self.template, &chat, true)
+            .map_err(|e| self.error(format!("applying the chat template failed: {e}")))?;
+        tracing::trace!(prompt = %text, "llama.cpp prompt");
+        // The template writes the special tokens itself (parse them); BOS is added when the model wants it.
+        Ok(self.model.vocab().tokenize(text.as_bytes(), true, true))
+    }
+
+    pub(super) async fn generate(
+        &self,
+        messages: &[ChatMessage],
+        max_tokens: usize,
+        reply: Reply,
+        cancel: &Cancel,
+        on_piece: &mut (dyn FnMut(&str) -> bool + Send),
+    ) -> Result<RawGeneration> {
+        let prompt = self.prompt_tokens(messages)?;
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let enough = Arc::new(AtomicBool::new(false));
+        self.jobs
+            .send(Job {
+                prompt,
+                max_tokens,
+                reply,
+                cancel: cancel.clone(),
+                enough: enough.clone(),
+                events,
+            })
+            .map_err(|_| self.error("the model thread has stopped".into()))?;
+        while let Some(event) = received.recv().await {
+            match event {
+                Event::Text(piece) => {
+                    if !enough.load(Ordering::Relaxed) && !on_piece(&piece) {
+                        enough.store(true, Ordering::Relaxed);
+                    }
+                }
+                Event::Done(result) => return result,
+            }
+        }
+        Err(self.error("the model thread stopped during a generation".into()))
+    }
+
+    fn error(&self, message: String) -> Error {
+        Error::Generator {
+            path: self.path.clone(),
+            message,
+        }
+    }
+}
+
+/// The worker: owns the context (and with it the KV cache) for the model's life,
+/// runs jobs one at a time, and ends when the model is dropped.
+fn serve(
+    model: &LlamaModel,
+    backend: &LlamaBackend,
+    params: LlamaContextParams,
+    path: &std::path::Path,
+    queue: mpsc::Receiver<Job>,
+    ready: mpsc::Sender<Result<()>>,
+) {
+    let mut context = match model.new_context(backend, params) {
+        Ok(context) => context,
+        Err(e) => {
+            let _ = ready.send(Err(Error::Generator {
+                path: path.to_path_buf(),
+                message: format!("llama.cpp could not make a context for the model: {e}"),
+            }));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    // The tokens whose keys and values are in the cache, in order.
+    let mut cached: Vec<LlamaToken> = Vec::new();
+    for job in queue {
+        let result = run(model, &mut context, &mut cached, &job).map_err(|message| match message {
+            Stop::Cancelled => Error::Cancelled,
+            Stop::Failed(message) => Error::Generator {
+                path: path.to_path_buf(),
+                message,
+            },
+        });
+        if result.is_err() {
+            // A failed or cut decode may leave the cache half written: start clean next time.
+            context.clear_kv_cache();
+            cached.clear();
+        }
+        let _ = job.events.send(Event::Done(result));
+    }
+}
+
+enum Stop {
+    Cancelled,
+    Failed(String),
+}
+
+fn run(
+    model: &LlamaModel,
+    context: &mut LlamaContext<'_>,
+    cached: &mut Vec<LlamaToken>,
+    job: &Job,
+) -> std::result::Result<RawGeneration, Stop> {
+    let n_ctx = context.n_ctx() as usize;
+    let prompt = &job.prompt;
+    if prompt.is_empty() {
+        return Err(Stop::Failed("the prompt is empty".into()));
+    }
+    if prompt.len() >= n_ctx {
+        return Err(Stop::Failed(format!(
+            "the prompt has {} tokens; the context holds {n_ctx}",
+            prompt.len()
+        )));
+    }
+    // Reuse the cached prefix; at least the last prompt token is computed again, for its logits.
+    let mut reused = cached
+        .iter()
+        .zip(prompt)
+        .take_while(|(a, b)| a == b)
+        .count()
+        .min(prompt.len() - 1);
+    let removed = context
+        .clear_kv_cache_seq(Some(0), Some(reused as u32), None)
+        .unwrap_or(false);
+    if !removed {
+        context.clear_kv_cache();
+        reused = 0;
+    }
+    cached.truncate(reused);
+    tracing::debug!(
+        prompt = prompt.len(),
+        reused,
+        "llama.cpp prompt ({} tokens from the cache)",
+        reused
+    );
+
+    let mut batch = LlamaBatch::new(DECODE_BATCH, 1);
+    let rest = &prompt[reused..];
+    for (index, piece) in rest.chunks(DECODE_BATCH).enumerate() {
+        if job.cancel.is_cancelled() {
+            return Err(Stop::Cancelled);
+        }
+        batch.clear();
+        let last_piece = (index + 1) * DECODE_BATCH >= rest.len();
+        for (i, token) in piece.iter().enumerate() {
+            let position = (cached.len() + i) as i32;
+            batch
+                .add(*token, position, &[0], last_piece && i + 1 == piece.len())
+                .map_err(|e| Stop::Failed(format!("prompt batch: {e}")))?;
+        }
+        context
+            .decode(&mut batch)
+            .map_err(|e| Stop::Failed(format!("llama.cpp failed on the prompt: {e}")))?;
+        cached.extend_from_slice(piece);
+    }
+
+    let vocab = model.vocab();
+    let mut sampler = LlamaSampler::chain_simple([
+        LlamaSampler::penalties(
+            model.n_vocab(),
+            job.max_tokens.min(i32::MAX as usize) as i32,
+            1.0,
+            FREQUENCY_PENALTY,
+            0.0,
+        ),
+        LlamaSampler::greedy(),
+    ]);
+    let mut utf8 = Utf8Stream::default();
+    let mut generated = 0usize;
+    let mut truncated = false;
+    loop {
+        if job.cancel.is_cancelled() {
+            return Err(Stop::Cancelled);
+        }
+        let token = sampler.sample(context, batch.n_tokens() - 1);
+        // (A benchmark decodes it like any token, as llama-bench does.)
+        if vocab.is_eog(token) && job.reply == Reply::Answer {
+            break;
+        }
+        generated += 1;
+        let text = utf8.push(&vocab.token_to_piece(token, false, None));
+        if !text.is_empty() && job.events.send(Event::Text(text)).is_err() {
+            // The caller is gone (its task was dropped): nobody reads the rest.
+            return Err(Stop::Cancelled);
+        }
+        if job.enough.load(Ordering::Relaxed) {
+            break;
+        }
+        if generated >= job.max_tokens || cached.len() + 1 >= n_ctx {
+            truncated = true;
+            break;
+        }
+        batch.clear();
+        batch
+            .add(token, cached.len() as i32, &[0], true)
+            .map_err(|e| Stop::Failed(format!("batch: {e}")))?;
+        context
+            .decode(&mut batch)
+            .map_err(|e| Stop::Failed(format!("llama.cpp failed while writing: {e}")))?;
+        cached.push(token);
+    }
+    let tail = utf8.finish();
+    if !tail.is_empty() {
+        let _ = job.events.send(Event::Text(tail));
+    }
+    Ok(RawGeneration {
+        prompt_tokens: Some(prompt.len()),
+        reused_prompt_tokens: reused,
+        generated_tokens: generated,
+        truncated,
+    })
+}
+
+/// Turns token bytes into text: a character split across tokens is held until complete.
+#[derive(Default)]
+struct Utf8Stream {
+    pending: Vec<u8>,
+}
+
+impl Utf8Stream {
+    fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        let mut text = String::new();
+        loop {
+            match std::str::from_utf8(&self.pending) {
+                Ok(valid) => {
+                    text.push_str(valid);
+                    self.pending.clear();
+                    return text;
+                }
+                Err(e) => {
+                    let valid = e.valid_up_to();
+                    text.push_str(std::str::from_utf8(&self.pending[..valid]).unwrap_or_default());
+                    match e.error_len() {
+                        // An incomplete character at the end: wait for the next token.
+                        None => {
+                            self.pending.drain(..valid);
+                            return text;
+                        }
+                        // Bytes that can never be UTF-8: shown as U+FFFD, as a lossy decode would.
+                        Some(bad) => {
+                            text.push(char::REPLACEMENT_CHARACTER);
+                            self.pending.drain(..valid + bad);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) -> String {
+        let rest = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending.clear();
+        rest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Utf8Stream;
+
+    #[test]
+    fn a_character_split_across_tokens_is_shown_whole() {
+        let mut stream = Utf8Stream::default();
+        let euro = "€".as_bytes();
+        assert_eq!(stream.push(b"5 "), "5 ");
+        assert_eq!(stream.push(&euro[..1]), "");
+        assert_eq!(stream.push(&euro[1..]), "€");
+        assert_eq!(stream.push(&[0xff, b'a']), "\u{fffd}a");
+        assert_eq!(stream.push(&euro[..2]), "");
+        assert_eq!(stream.finish(), "\u{fffd}");
+    }
+}
