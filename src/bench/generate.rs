@@ -86,6 +86,7 @@ fn trials(options: &GenerateOptions, context: usize) -> Vec<Trial> {
             follow_up: true,
         });
         if options.sweep && runtime == Runtime::LlamaCpp {
+            let single_thread = options.threads <= 1;
             for (setting, options) in [
                 (
                     "flash attention on",
@@ -123,7 +124,8 @@ fn trials(options: &GenerateOptions, context: usize) -> Vec<Trial> {
                     },
                 ),
             ] {
-                if setting == "1 thread" && options.threads == 1 {
+                // (Shadows the benchmark's options: its thread count is read before the loop.)
+                if setting == "1 thread" && single_thread {
                     continue;
                 }
                 trials.push(Trial {
