@@ -108,10 +108,9 @@ impl LlamaCppModel {
             ))
         })?;
         let model = Arc::new(model);
-        let trained = model.n_ctx_train() as usize;
-        let n_ctx = options.context_tokens.max(256).min(trained.max(256));
+        // `Generator::load` has settled the context size.
         let mut params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(n_ctx as u32))
+            .with_n_ctx(NonZeroU32::new(options.context_tokens as u32))
             .with_n_batch(DECODE_BATCH as u32)
             .with_n_threads(options.threads as i32)
             .with_n_threads_batch(options.threads as i32);
@@ -138,10 +137,6 @@ impl LlamaCppModel {
             path,
             jobs,
         })
-    }
-
-    pub(super) fn trained_context(&self) -> Option<usize> {
-        Some(self.model.n_ctx_train() as usize)
     }
 
     pub(super) fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {

@@ -49,6 +49,14 @@ impl Runtime {
         }
     }
 
+    /// The cargo feature that builds the runtime.
+    pub fn cargo_feature(self) -> &'static str {
+        match self {
+            Runtime::LlamaCpp => "llama-cpp",
+            Runtime::Mistralrs => "mistralrs",
+        }
+    }
+
     /// Whether this build of Quire carries the runtime.
     pub fn is_built(self) -> bool {
         match self {
@@ -344,13 +352,17 @@ impl Generator {
         if options.threads == 0 {
             options.threads = compute_threads();
         }
-        let wanted = options.context_tokens.max(256);
+        // The working context is settled here, once: what was asked, within what the file
+        // says the model was trained for. Runtimes size their caches to it.
+        options.context_tokens = options
+            .context_tokens
+            .min(info.trained_context.unwrap_or(usize::MAX))
+            .max(256);
         let (backend, trained) = match options.runtime {
             #[cfg(feature = "llama-cpp")]
             Runtime::LlamaCpp => {
                 let model = llama::LlamaCppModel::load(&info, &options).await?;
-                let trained = model.trained_context();
-                (Backend::LlamaCpp(model), trained)
+                (Backend::LlamaCpp(model), None)
             }
             #[cfg(feature = "mistralrs")]
             Runtime::Mistralrs => {
@@ -362,10 +374,7 @@ impl Generator {
             other => {
                 return Err(fail(format!(
                     "this build of Quire has no {other} runtime (cargo feature `{}`); it has: {}",
-                    match other {
-                        Runtime::LlamaCpp => "llama-cpp",
-                        Runtime::Mistralrs => "mistralrs",
-                    },
+                    other.cargo_feature(),
                     Runtime::built()
                         .iter()
                         .map(|r| r.name())
@@ -374,11 +383,12 @@ impl Generator {
                 )))
             }
         };
+        // mistralrs may know a smaller limit than the file's metadata.
         let trained = trained.or(info.trained_context).unwrap_or(2048);
         Ok(Generator {
             backend,
             info,
-            context_tokens: wanted.min(trained),
+            context_tokens: options.context_tokens.min(trained),
             options,
         })
     }
@@ -389,11 +399,6 @@ impl Generator {
 
     pub fn runtime(&self) -> Runtime {
         self.options.runtime
-    }
-
-    /// The options the model runs with (threads resolved).
-    pub fn options(&self) -> &LoadOptions {
-        &self.options
     }
 
     /// Tokens the prompt and the answer may use together.
