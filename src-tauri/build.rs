@@ -1,3 +1,6 @@
+include!("../build-support/llama_libraries.rs");
+
 fn main() {
+    link_llama_libraries();
     tauri_build::build()
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::llm::{Cancel, ChatMessage, GenerationStats, Generator, Role};
@@ -23,7 +24,7 @@ source it comes from in square brackets. Only when the sources do not contain th
 exactly this and nothing else: \"I could not find this in your documents.\" Be brief and precise.";
 
 /// Hits retrieved per question before the sources are chosen.
-const CANDIDATES: usize = 24;
+pub(crate) const CANDIDATES: usize = 24;
 /// Hits that matched only by keywords (no similarity known) are kept from the top this many ranks.
 const KEYWORD_ONLY_RANKS: usize = 3;
 
@@ -113,13 +114,13 @@ pub async fn ask(
         answer.closest = hits;
         return Ok(answer);
     }
-    let candidates = choose_passages(hits, config.abstain_below, config.max_sources);
     let generator = engine.generator().await?;
-    let (messages, sources) = fit_prompt(
+    let (messages, sources) = build_prompt(
         &generator,
         question,
         options.history,
-        candidates,
+        hits,
+        &SourcePolicy::of(config),
         config.answer_max_tokens,
     )
     .await?;
@@ -149,18 +150,51 @@ pub async fn ask(
     Ok(answer)
 }
 
-/// The passages that earn a place in the prompt: close enough in meaning, or top
-/// keyword matches; fused order; at most `max` of them.
-fn choose_passages(hits: Vec<SearchHit>, min_similarity: f32, max: usize) -> Vec<SearchHit> {
-    hits.into_iter()
-        .enumerate()
-        .filter(|(rank, hit)| match hit.similarity {
-            Some(similarity) => similarity >= min_similarity,
-            None => *rank < KEYWORD_ONLY_RANKS,
-        })
-        .map(|(_, hit)| hit)
-        .take(max)
-        .collect()
+/// Which retrieved passages earn a place in an answer's prompt. Every source costs
+/// prompt tokens, and on a CPU the prompt is most of the wait for the first word.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SourcePolicy {
+    /// Passages less similar to the question than this are left out.
+    pub min_similarity: f32,
+    /// At most this many sources (`quire eval <beir> --prompt-sources` measures what fewer
+    /// cost in evidence: the README's "Prompt size").
+    pub max_sources: usize,
+}
+
+impl SourcePolicy {
+    pub fn of(config: &Config) -> SourcePolicy {
+        SourcePolicy {
+            min_similarity: config.abstain_below,
+            max_sources: config.max_sources,
+        }
+    }
+
+    /// The passages that earn a place: close enough in meaning, or top keyword
+    /// matches; fused order; at most `max_sources`.
+    fn choose(&self, hits: Vec<SearchHit>) -> Vec<SearchHit> {
+        hits.into_iter()
+            .enumerate()
+            .filter(|(rank, hit)| match hit.similarity {
+                Some(similarity) => similarity >= self.min_similarity,
+                None => *rank < KEYWORD_ONLY_RANKS,
+            })
+            .map(|(_, hit)| hit)
+            .take(self.max_sources)
+            .collect()
+    }
+}
+
+/// The messages for an answer to `question` from the passages `hits` (best first), and the
+/// sources they number: the passages `policy` chooses, within the generator's context.
+pub(crate) async fn build_prompt(
+    generator: &Generator,
+    question: &str,
+    history: &[Turn],
+    hits: Vec<SearchHit>,
+    policy: &SourcePolicy,
+    answer_tokens: usize,
+) -> Result<(Vec<ChatMessage>, Vec<Source>)> {
+    fit_prompt(generator, question, history, policy.choose(hits), answer_tokens).await
 }
 
 /// Builds the messages (system, the conversation so far, the question with its
@@ -638,10 +672,14 @@ mod tests {
             hit(Some(0.5)),
             hit(None),
         ];
-        let kept: Vec<Option<f32>> = choose_passages(hits, 0.35, 6)
-            .iter()
-            .map(|h| h.similarity)
-            .collect();
-        assert_eq!(kept, [Some(0.7), None, Some(0.5)]);
+        let kept = |max_sources| -> Vec<Option<f32>> {
+            let policy = SourcePolicy {
+                min_similarity: 0.35,
+                max_sources,
+            };
+            policy.choose(hits.clone()).iter().map(|h| h.similarity).collect()
+        };
+        assert_eq!(kept(6), [Some(0.7), None, Some(0.5)]);
+        assert_eq!(kept(2), [Some(0.7), None]);
     }
 }

@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "generation")]
+use crate::answer::{build_prompt, SourcePolicy};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -204,6 +206,118 @@ pub async fn evaluate(
         index_secs,
         index_reused,
         results,
+    })
+}
+
+/// What each way of choosing an answer's sources puts in the prompt, over a benchmark's
+/// test queries: prompt tokens (the chat model's own count, as `quire ask` builds the
+/// prompt) against the judged-relevant passages that make it in. The model is not run:
+/// an answer can only be as good as the evidence it is given, and prompt tokens are most
+/// of the wait for its first word on a CPU.
+#[cfg(feature = "generation")]
+#[derive(Debug, Clone, Serialize)]
+pub struct PromptSourcesReport {
+    #[serde(serialize_with = "crate::serde_path::lossy")]
+    pub benchmark: PathBuf,
+    pub queries: usize,
+    /// Queries Quire abstains on (no passage reaches `abstain_below`), whatever the policy.
+    pub abstained: usize,
+    pub policies: Vec<PolicyResult>,
+}
+
+#[cfg(feature = "generation")]
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyResult {
+    pub name: String,
+    pub policy: SourcePolicy,
+    /// Over the queries answered: mean sources and prompt tokens.
+    pub mean_sources: f64,
+    pub mean_prompt_tokens: f64,
+    pub p95_prompt_tokens: f64,
+    /// Share of answered queries whose prompt holds at least one relevant passage.
+    pub with_relevant: f64,
+    /// Mean relevant passages in the prompt, and their share of its sources.
+    pub mean_relevant: f64,
+    pub relevant_share: f64,
+}
+
+#[cfg(feature = "generation")]
+pub async fn prompt_sources(
+    benchmark: &Benchmark,
+    config: Config,
+    policies: &[(String, SourcePolicy)],
+    progress: &dyn ProgressSink,
+) -> Result<PromptSourcesReport> {
+    let answer_tokens = config.answer_max_tokens;
+    let abstain_below = config.abstain_below;
+    let (engine, _, _) = open_indexed(benchmark, config, progress).await?;
+    let source = benchmark.dir.join("corpus.jsonl");
+    let generator = engine.generator().await?;
+    let mut tracker = ProgressTracker::new(
+        progress,
+        Phase::Querying,
+        "queries",
+        benchmark.queries.len() as u64,
+    );
+    let mut abstained = 0;
+    // Per policy: (sources, prompt tokens, relevant sources) of each answered query.
+    let mut samples: Vec<Vec<(usize, usize, usize)>> = vec![Vec::new(); policies.len()];
+    for (query_id, text) in &benchmark.queries {
+        let hits = engine
+            .search(text, SearchMode::Hybrid, crate::answer::CANDIDATES)
+            .await?;
+        tracker.advance(1);
+        let evidence = hits.iter().filter_map(|h| h.similarity).reduce(f32::max);
+        if evidence.is_none_or(|e| e < abstain_below) {
+            abstained += 1;
+            continue;
+        }
+        let judged = &benchmark.qrels[query_id];
+        for ((_, policy), samples) in policies.iter().zip(&mut samples) {
+            let (messages, sources) =
+                build_prompt(&generator, text, &[], hits.clone(), policy, answer_tokens).await?;
+            let tokens = generator.count_prompt_tokens(&messages).await?;
+            let relevant = sources
+                .iter()
+                .filter(|s| {
+                    let doc = s.path.strip_prefix(&source).ok();
+                    doc.and_then(|d| judged.get(d.to_string_lossy().as_ref()))
+                        .is_some_and(|&grade| grade > 0)
+                })
+                .count();
+            samples.push((sources.len(), tokens, relevant));
+        }
+    }
+    drop(generator);
+    engine.close().await?;
+    let results = policies
+        .iter()
+        .zip(samples)
+        .map(|((name, policy), samples)| {
+            let n = samples.len().max(1) as f64;
+            let mean = |f: &dyn Fn(&(usize, usize, usize)) -> usize| {
+                samples.iter().map(|s| f(s) as f64).sum::<f64>() / n
+            };
+            let mut tokens: Vec<f64> = samples.iter().map(|s| s.1 as f64).collect();
+            let sources: usize = samples.iter().map(|s| s.0).sum();
+            let relevant: usize = samples.iter().map(|s| s.2).sum();
+            PolicyResult {
+                name: name.clone(),
+                policy: *policy,
+                mean_sources: mean(&|s| s.0),
+                mean_prompt_tokens: mean(&|s| s.1),
+                p95_prompt_tokens: percentile(&mut tokens, 0.95),
+                with_relevant: samples.iter().filter(|s| s.2 > 0).count() as f64 / n,
+                mean_relevant: mean(&|s| s.2),
+                relevant_share: relevant as f64 / sources.max(1) as f64,
+            }
+        })
+        .collect();
+    Ok(PromptSourcesReport {
+        benchmark: benchmark.dir.clone(),
+        queries: benchmark.queries.len(),
+        abstained,
+        policies: results,
     })
 }
 

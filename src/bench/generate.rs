@@ -58,6 +58,8 @@ pub struct GenerateRun {
 pub struct GenerateBench {
     pub model: ModelInfo,
     pub threads: usize,
+    /// The CPU kernels llama.cpp chose for this processor, when it was measured.
+    pub llama_cpp_kernels: Option<String>,
     pub runs: Vec<GenerateRun>,
     /// llama-bench's figures, the first being the reference of the ratios.
     pub references: Vec<GenerateRun>,
@@ -151,6 +153,7 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
     let mut runs = Vec::new();
     let mut prompt: Option<Vec<ChatMessage>> = None;
     let mut model = None;
+    let mut llama_cpp_kernels = None;
     for trial in trials(options, context) {
         super::reset_peak_rss();
         let generator = Generator::load(&options.model, &trial.options).await?;
@@ -170,6 +173,7 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
             .generate_exactly(messages, options.generate_tokens)
             .await?;
         let label = generator.runtime().name().to_string();
+        llama_cpp_kernels = llama_cpp_kernels.or(generator.cpu_kernels());
         runs.push(run_of(&label, &trial.setting, &answer.stats));
         if trial.follow_up {
             // The next turn of the same chat: the earlier prompt and answer come first.
@@ -211,6 +215,7 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
             message: "nothing was measured".into(),
         })?,
         threads: options.threads,
+        llama_cpp_kernels,
         runs,
         references,
         llama_cpp_problems,

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use quire::answer::SourcePolicy;
 use quire::bench;
 use quire::engine::LibraryStatus;
 use quire::eval::{self, Benchmark, Mode};
@@ -131,6 +132,10 @@ enum Command {
         /// passage comes to the queries on their own corpus and on this unrelated folder.
         #[arg(long, value_name = "FOLDER")]
         abstention_against: Option<PathBuf>,
+        /// Instead of ranking quality: for several ways of choosing an answer's sources, the
+        /// prompt tokens they cost against the relevant passages that make it into the prompt.
+        #[arg(long, conflicts_with = "abstention_against")]
+        prompt_sources: bool,
         #[arg(long)]
         json: bool,
     },
@@ -241,11 +246,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         run_out,
         fresh,
         abstention_against,
+        prompt_sources,
         json,
     } = &cli.command
     {
         if let Some(unrelated) = abstention_against {
             return run_abstention(config, benchmark, unrelated, *json).await;
+        }
+        if *prompt_sources {
+            return run_prompt_sources(config, benchmark, *json).await;
         }
         return run_eval(config, benchmark, *mode, run_out.as_deref(), *fresh, *json).await;
     }
@@ -389,6 +398,61 @@ async fn run_abstention(config: Config, benchmark: &Path, unrelated: &Path, json
         println!("{t:>9.3} {:>9.1}% {:>9.1}%", answered * 100.0, abstained * 100.0);
     }
     println!("best balanced accuracy at abstain_below = {:.3}", report.best);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_prompt_sources(config: Config, benchmark: &Path, json: bool) -> Result<ExitCode> {
+    let set = Benchmark::load(benchmark)?;
+    let current = SourcePolicy::of(&config);
+    // The configured policy first, then fewer and more sources.
+    let mut policies = vec![(format!("{} (config)", current.max_sources), current)];
+    for max_sources in [8, 5, 4, 3, 2] {
+        if max_sources == current.max_sources {
+            continue;
+        }
+        policies.push((
+            max_sources.to_string(),
+            SourcePolicy {
+                max_sources,
+                ..current
+            },
+        ));
+    }
+    let bench_config = Config {
+        data_dir: eval_cache_dir(&config, benchmark)?,
+        ..config
+    };
+    let sink = ProgressBarSink::new();
+    let report = eval::prompt_sources(&set, bench_config, &policies, &sink).await?;
+    sink.finish();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} queries, {} abstained on; over the {} answered:",
+        report.queries,
+        report.abstained,
+        report.queries - report.abstained
+    );
+    println!(
+        "{:<12} {:>8} {:>14} {:>10} {:>14} {:>14} {:>15}",
+        "max sources", "sources", "prompt tokens", "p95", "with relevant", "relevant/query", "relevant share"
+    );
+    let baseline = report.policies.first().map_or(1.0, |p| p.mean_prompt_tokens);
+    for p in &report.policies {
+        println!(
+            "{:<12} {:>8.2} {:>8.0} ({:.2}x) {:>10.0} {:>13.1}% {:>14.2} {:>14.1}%",
+            p.name,
+            p.mean_sources,
+            p.mean_prompt_tokens,
+            p.mean_prompt_tokens / baseline,
+            p.p95_prompt_tokens,
+            p.with_relevant * 100.0,
+            p.mean_relevant,
+            p.relevant_share * 100.0
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -548,6 +612,9 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
                 report.model.architecture,
                 report.threads
             );
+            if let Some(kernels) = &report.llama_cpp_kernels {
+                println!("llama.cpp CPU kernels: {kernels}");
+            }
             let reference = report
                 .references
                 .first()

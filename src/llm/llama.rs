@@ -27,20 +27,109 @@ const DECODE_BATCH: usize = 512;
 /// Pressure against repeats, as the mistralrs runtime applies it (OpenAI-style frequency penalty).
 const FREQUENCY_PENALTY: f32 = 0.3;
 
-/// llama.cpp's process-wide state: initialised once, never freed.
+/// llama.cpp's process-wide state: its CPU kernels loaded, initialised once, never freed.
 fn backend() -> Result<&'static LlamaBackend> {
     static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
             // Its logs go through tracing like Quire's own (QUIRE_LOG=llama-cpp-2=info shows them).
             llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
-            LlamaBackend::init().map_err(|e| e.to_string())
+            load_cpu_kernels()?;
+            let backend = LlamaBackend::init().map_err(|e| e.to_string())?;
+            tracing::info!(features = %cpu_features(), "llama.cpp CPU kernels loaded");
+            Ok(backend)
         })
         .as_ref()
         .map_err(|e| Error::Generator {
             path: PathBuf::new(),
             message: format!("llama.cpp could not start: {e}"),
         })
+}
+
+/// llama.cpp's CPU kernels are built once per instruction-set level (libggml-cpu-haswell,
+/// -skylakex, -zen4, -alderlake, …); ggml scores each against this CPU and loads the best.
+/// They are looked for beside an installed Quire (`<prefix>/lib/quire`, where the package puts
+/// them) and then in the directory this build wrote them to.
+fn load_cpu_kernels() -> std::result::Result<(), String> {
+    let candidates = kernel_dirs();
+    let Some(dir) = candidates.iter().find(|dir| holds_cpu_kernels(dir)) else {
+        let looked = candidates
+            .iter()
+            .map(|dir| dir.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(format!(
+            "its CPU kernels ({}ggml-cpu-*{}) are missing; looked in: {looked}. \
+             Reinstall Quire, or rebuild it",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        ));
+    };
+    tracing::debug!(dir = %dir.display(), "loading llama.cpp's CPU kernels");
+    llama_cpp_2::llama_backend::load_backends_from_path(dir);
+    // SAFETY: a plain query of ggml's backend registry, filled by the call above.
+    let cpu =
+        unsafe { llama_cpp_sys_2::ggml_backend_dev_by_type(llama_cpp_sys_2::GGML_BACKEND_DEVICE_TYPE_CPU) };
+    if cpu.is_null() {
+        return Err(format!(
+            "none of the CPU kernels in {} runs on this processor \
+             (llama.cpp needs at least SSE4.2; this build of Quire needs AVX2)",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+fn kernel_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(prefix) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(PathBuf::from))
+    {
+        dirs.push(prefix.join("lib").join("quire"));
+    }
+    if let Some(built) = llama_cpp_sys_2::BACKENDS_DIR {
+        dirs.push(PathBuf::from(built));
+    }
+    dirs
+}
+
+fn holds_cpu_kernels(dir: &std::path::Path) -> bool {
+    let prefix = format!("{}ggml-cpu", std::env::consts::DLL_PREFIX);
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(&prefix) && name.ends_with(std::env::consts::DLL_SUFFIX)
+        })
+    })
+}
+
+/// The instruction-set features of the CPU kernels llama.cpp loaded ("AVX2 AVX512 AVX512_VNNI
+/// …"), or an empty string before the first model is loaded.
+pub(super) fn cpu_features() -> String {
+    // SAFETY: returns a pointer to a static, NUL-terminated buffer that llama.cpp owns.
+    let info = unsafe { std::ffi::CStr::from_ptr(llama_cpp_sys_2::llama_print_system_info()) };
+    simd_features(&info.to_string_lossy())
+}
+
+/// From llama.cpp's "CPU : SSE3 = 1 | AVX2 = 1 | … | OPENMP = 1 | REPACK = 1 |": the
+/// instruction-set features that are on (not the build options such as OPENMP).
+fn simd_features(system_info: &str) -> String {
+    const BUILD_OPTIONS: [&str; 4] = ["LLAMAFILE", "OPENMP", "REPACK", "KLEIDIAI"];
+    let cpu = system_info
+        .split("CPU :")
+        .nth(1)
+        .map(|rest| rest.split(" : ").next().unwrap_or(rest))
+        .unwrap_or_default();
+    cpu.split('|')
+        .filter_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            let name = name.trim();
+            (value.trim() == "1" && !BUILD_OPTIONS.contains(&name)).then_some(name)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub(super) struct LlamaCppModel {
@@ -420,7 +509,19 @@ impl Utf8Stream {
 
 #[cfg(test)]
 mod tests {
-    use super::Utf8Stream;
+    use super::{simd_features, Utf8Stream};
+
+    #[test]
+    fn the_loaded_kernels_are_named_by_their_instruction_sets() {
+        let info = "CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | \
+                    BMI2 = 1 | AVX512 = 1 | AVX512_VNNI = 1 | LLAMAFILE = 1 | OPENMP = 1 | \
+                    REPACK = 1 | CUDA : ARCHS = 890 | ";
+        assert_eq!(
+            simd_features(info),
+            "SSE3 SSSE3 AVX AVX2 F16C FMA BMI2 AVX512 AVX512_VNNI"
+        );
+        assert_eq!(simd_features(""), "");
+    }
 
     #[test]
     fn a_character_split_across_tokens_is_shown_whole() {

@@ -401,6 +401,18 @@ impl Generator {
         self.options.runtime
     }
 
+    /// The instruction sets of the CPU kernels chosen for this processor at start
+    /// ("AVX2 AVX512 AVX512_VNNI …"), for a runtime that chooses them at run time
+    /// (llama.cpp); `None` for one compiled for a single level (mistralrs: x86-64-v3).
+    pub fn cpu_kernels(&self) -> Option<String> {
+        match &self.backend {
+            #[cfg(feature = "llama-cpp")]
+            Backend::LlamaCpp(_) => Some(llama::cpu_features()),
+            #[cfg(feature = "mistralrs")]
+            Backend::Mistralrs(_) => None,
+        }
+    }
+
     /// Tokens the prompt and the answer may use together.
     pub fn context_tokens(&self) -> usize {
         self.context_tokens
