@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use crate::activity::GenerationActivity;
 use crate::config::Config;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
@@ -38,6 +39,8 @@ pub struct Engine {
     writers: tokio::sync::Mutex<()>,
     /// Set by [`Engine::pause_indexing`]; indexing runs stop taking new files.
     paused: Arc<AtomicBool>,
+    /// Answers and summaries being generated; indexing steps aside meanwhile.
+    generating: GenerationActivity,
     /// The chat model, loaded on first use: searching needs none of its memory.
     #[cfg(feature = "generation")]
     generator: tokio::sync::OnceCell<Arc<Generator>>,
@@ -120,6 +123,7 @@ impl Engine {
             background: Mutex::new(None),
             writers: tokio::sync::Mutex::new(()),
             paused: Arc::new(AtomicBool::new(false)),
+            generating: GenerationActivity::default(),
             #[cfg(feature = "generation")]
             generator: tokio::sync::OnceCell::new(),
         })
@@ -150,7 +154,7 @@ impl Engine {
                     });
                 }
                 let loaded = Generator::load(&path, &self.config.generator_options()).await?;
-                Ok(Arc::new(loaded))
+                Ok(Arc::new(loaded.with_activity(self.generating.clone())))
             })
             .await?;
         Ok(generator.clone())
@@ -166,6 +170,12 @@ impl Engine {
     /// Lets indexing runs take files again (start one to carry on).
     pub fn resume_indexing(&self) {
         self.paused.store(false, Ordering::Relaxed);
+    }
+
+    /// What indexing watches to step aside while the chat model runs; a generator
+    /// loaded outside the engine can report to it (`Generator::with_activity`).
+    pub fn generation_activity(&self) -> &GenerationActivity {
+        &self.generating
     }
 
     pub fn indexing_paused(&self) -> bool {
@@ -355,6 +365,7 @@ impl Engine {
             embedder: semantic.embedder.clone(),
             vectors: semantic.vectors.clone(),
             paused: self.paused.clone(),
+            generating: self.generating.clone(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! questions and summarises files with an on-device model; every front end (the
 //! `quire` CLI, tests, the desktop shell) drives it through [`Engine`].
 
+pub mod activity;
 #[cfg(feature = "generation")]
 pub mod answer;
 pub mod bench;

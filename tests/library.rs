@@ -325,3 +325,36 @@ async fn a_paused_run_keeps_its_work_and_resuming_carries_on() {
     assert_eq!(engine.status().await.unwrap().folders[0].indexed as usize, FILES);
     engine.close().await.unwrap();
 }
+
+/// While an answer or a summary is being generated, indexing leaves the cores to it:
+/// no file is read or committed until the generation ends; then the run carries on.
+#[tokio::test(flavor = "multi_thread")]
+async fn indexing_steps_aside_while_an_answer_is_generated() {
+    const FILES: usize = 40;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("notes");
+    std::fs::create_dir_all(&root).unwrap();
+    for n in 0..FILES {
+        std::fs::write(root.join(format!("note-{n:03}.txt")), prose(n, 3)).unwrap();
+    }
+    let engine = std::sync::Arc::new(open(&tmp.path().join("data")).await);
+    let answer = engine.generation_activity().begin();
+    let run = {
+        let engine = engine.clone();
+        let root = root.clone();
+        tokio::spawn(async move { engine.index_folder(&root, &NoProgress).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(!run.is_finished(), "indexing waits for the answer");
+    let status = engine.status().await.unwrap();
+    let indexed: u64 = status.folders.iter().map(|f| f.indexed).sum();
+    assert_eq!(indexed, 0, "no file indexed while the answer is written");
+
+    drop(answer);
+    let report = run.await.unwrap().unwrap();
+    assert!(!report.paused);
+    assert_eq!(report.extracted.len(), FILES);
+    assert_eq!(engine.status().await.unwrap().folders[0].indexed as usize, FILES);
+    let engine = std::sync::Arc::into_inner(engine).expect("the run has ended");
+    engine.close().await.unwrap();
+}

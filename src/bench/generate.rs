@@ -4,16 +4,20 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::answer::{rag_messages, Source, Turn};
 use crate::chunk::Chunker;
 use crate::config::Config;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::extract;
+use crate::ingest::IndexReport;
 use crate::llm::{Cancel, ChatMessage, Generator, LoadOptions, ModelInfo, Role, Runtime};
+use crate::progress::{Phase, Progress};
 
 const QUESTION: &str = "Write a detailed summary of every source, one paragraph per source, citing each.";
 const FOLLOW_UP: &str = "Which of these sources is the most recent, and what does it say?";
@@ -33,6 +37,9 @@ pub struct GenerateOptions {
     pub sweep: bool,
     /// llama-bench builds to compare with, labelled (the first is the reference for ratios).
     pub llama_benches: Vec<(String, PathBuf)>,
+    /// Also measure the default runtime while this folder is being indexed in the same
+    /// process, with indexing stepping aside for the answer (as the engine does) and not.
+    pub while_indexing: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +80,8 @@ struct Trial {
     options: LoadOptions,
     /// Measure a chat follow-up after the first answer (prefix reuse).
     follow_up: bool,
+    /// Measure while a folder is indexed: Some(whether indexing steps aside).
+    while_indexing: Option<bool>,
 }
 
 fn trials(options: &GenerateOptions, context: usize) -> Vec<Trial> {
@@ -86,7 +95,18 @@ fn trials(options: &GenerateOptions, context: usize) -> Vec<Trial> {
             setting: "default".into(),
             options: base(runtime),
             follow_up: true,
+            while_indexing: None,
         });
+        if options.while_indexing.is_some() && Some(&runtime) == options.runtimes.first() {
+            for (setting, yielding) in [("indexing meanwhile", false), ("indexing steps aside", true)] {
+                trials.push(Trial {
+                    setting: setting.into(),
+                    options: base(runtime),
+                    follow_up: false,
+                    while_indexing: Some(yielding),
+                });
+            }
+        }
         if options.sweep && runtime == Runtime::LlamaCpp {
             let single_thread = options.threads <= 1;
             for (setting, options) in [
@@ -134,6 +154,7 @@ fn trials(options: &GenerateOptions, context: usize) -> Vec<Trial> {
                     setting: setting.into(),
                     options,
                     follow_up: false,
+                    while_indexing: None,
                 });
             }
         }
@@ -155,8 +176,15 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
     let mut model = None;
     let mut llama_cpp_kernels = None;
     for trial in trials(options, context) {
+        let indexing = match (&options.while_indexing, trial.while_indexing) {
+            (Some(folder), Some(_)) => Some(BackgroundIndexing::start(folder, config).await?),
+            _ => None,
+        };
         super::reset_peak_rss();
-        let generator = Generator::load(&options.model, &trial.options).await?;
+        let mut generator = Generator::load(&options.model, &trial.options).await?;
+        if let (Some(indexing), Some(true)) = (&indexing, trial.while_indexing) {
+            generator = generator.with_activity(indexing.engine.generation_activity().clone());
+        }
         if prompt.is_none() {
             // Every runtime reads the same GGUF tokenizer: one prompt serves them all.
             prompt =
@@ -174,6 +202,18 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
             .await?;
         let label = generator.runtime().name().to_string();
         llama_cpp_kernels = llama_cpp_kernels.or(generator.cpu_kernels());
+        if let Some(indexing) = indexing {
+            if !indexing.stop().await? {
+                return Err(Error::Task(format!(
+                    "indexing {} ended before the answer did; measure with a larger folder",
+                    options
+                        .while_indexing
+                        .as_deref()
+                        .unwrap_or(Path::new(""))
+                        .display()
+                )));
+            }
+        }
         runs.push(run_of(&label, &trial.setting, &answer.stats));
         if trial.follow_up {
             // The next turn of the same chat: the earlier prompt and answer come first.
@@ -396,4 +436,54 @@ fn llama_bench_json(
         .ok_or("llama-bench printed no list of results")?
         .clone();
     Ok((tests, peak_rss_bytes))
+}
+
+/// An indexing run into a scratch library, going on while an answer is measured.
+struct BackgroundIndexing {
+    engine: Arc<Engine>,
+    run: tokio::task::JoinHandle<Result<IndexReport>>,
+    _library: tempfile::TempDir,
+}
+
+impl BackgroundIndexing {
+    /// Starts indexing `folder` and returns once its workers are reading files.
+    async fn start(folder: &Path, config: &Config) -> Result<BackgroundIndexing> {
+        let library = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let engine = Arc::new(
+            Engine::open(Config {
+                data_dir: library.path().to_path_buf(),
+                ..config.clone()
+            })
+            .await?,
+        );
+        let started = Arc::new(tokio::sync::Notify::new());
+        let run = {
+            let engine = engine.clone();
+            let folder = folder.to_path_buf();
+            let started = started.clone();
+            tokio::spawn(async move {
+                let sink = move |progress: &Progress| {
+                    if progress.phase == Phase::Indexing {
+                        started.notify_one();
+                    }
+                };
+                engine.index_folder(&folder, &sink).await
+            })
+        };
+        started.notified().await;
+        // The first files read and their passages being embedded.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Ok(BackgroundIndexing {
+            engine,
+            run,
+            _library: library,
+        })
+    }
+
+    /// Stops the run; says whether it was still indexing (paused before the end).
+    async fn stop(self) -> Result<bool> {
+        self.engine.pause_indexing();
+        let report = self.run.await??;
+        Ok(report.paused)
+    }
 }

@@ -169,6 +169,10 @@ enum BenchCommand {
         /// Also measure llama.cpp's settings (flash attention, prompt batch, threads).
         #[arg(long)]
         sweep: bool,
+        /// Also measure the default runtime while this folder is indexed in the same process,
+        /// with indexing stepping aside for the answer (as Quire does) and without.
+        #[arg(long, value_name = "FOLDER")]
+        while_indexing: Option<PathBuf>,
         /// llama-bench builds to compare with (default: those scripts/build-llama-bench.sh
         /// builds, native first); the first is the reference of the ratios.
         #[arg(long, env = "QUIRE_LLAMA_BENCH", value_name = "FILE")]
@@ -575,6 +579,7 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
             generate_tokens,
             only,
             sweep,
+            while_indexing,
             llama_bench,
             json,
         } => {
@@ -600,6 +605,7 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
                 },
                 sweep: *sweep,
                 llama_benches,
+                while_indexing: while_indexing.clone(),
             };
             let report = bench::generate::generate(&options, &config).await?;
             if *json {

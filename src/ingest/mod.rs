@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::activity::GenerationActivity;
 use crate::chunk::Chunker;
 use crate::config::Config;
 use crate::embed::Embedder;
@@ -40,6 +41,8 @@ pub(crate) struct Stores<'a> {
     pub vectors: Arc<VectorIndex>,
     /// Set while the user has paused indexing: workers take no new file.
     pub paused: Arc<AtomicBool>,
+    /// Answers and summaries being generated: indexing steps aside while there are any.
+    pub generating: GenerationActivity,
 }
 
 /// Where an indexing run spent its time, in seconds. Extraction and chunking
@@ -216,6 +219,7 @@ pub(crate) async fn index_folder(
             max_file_bytes: config.max_file_bytes,
             folder: folder.id,
             paused: stores.paused.clone(),
+            generating: stores.generating.clone(),
         });
         let workers = config.worker_threads();
         let mut handles = Vec::with_capacity(workers);
@@ -297,11 +301,13 @@ struct WorkerShared {
     max_file_bytes: u64,
     folder: i64,
     paused: Arc<AtomicBool>,
+    generating: GenerationActivity,
 }
 
 impl WorkerShared {
     fn run(&self, sender: &tokio::sync::mpsc::Sender<Processed>) {
         loop {
+            self.generating.wait_blocking(&self.paused);
             if self.paused.load(Ordering::Relaxed) {
                 return; // Files left in the queue wait for the next run.
             }

@@ -17,6 +17,9 @@ use crate::store::lexical::LexicalOp;
 /// embedding, and that a crash loses little.
 const BATCH_FILES: usize = 256;
 const BATCH_CHUNKS: usize = 128;
+/// Passages embedded in one call: a second or two of work, so that indexing steps
+/// aside soon after an answer starts (crate::activity).
+const EMBED_SLICE: usize = 32;
 
 pub(crate) struct BatchWriter<'a> {
     stores: &'a Stores<'a>,
@@ -123,13 +126,17 @@ impl<'a> BatchWriter<'a> {
                     .map(|chunk| passage_text(content.title.as_deref(), &chunk.text))
             })
             .collect();
-        let started = Instant::now();
-        let mut vectors = stores
-            .embedder
-            .embed_passages_blocking(passages)
-            .await?
-            .into_iter();
-        self.timings.embed_secs += started.elapsed().as_secs_f64();
+        let mut vectors = Vec::with_capacity(passages.len());
+        let mut passages = passages.into_iter().peekable();
+        while passages.peek().is_some() {
+            // An answer being written gets the cores; the slice in hand is short.
+            stores.generating.wait(&stores.paused).await;
+            let slice: Vec<String> = passages.by_ref().take(EMBED_SLICE).collect();
+            let started = Instant::now();
+            vectors.extend(stores.embedder.embed_passages_blocking(slice).await?);
+            self.timings.embed_secs += started.elapsed().as_secs_f64();
+        }
+        let mut vectors = vectors.into_iter();
 
         let started = Instant::now();
         let mut batch = stores.catalog.begin().await?;

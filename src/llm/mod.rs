@@ -13,6 +13,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "generation")]
+use crate::activity::GenerationActivity;
 use crate::error::{Error, Result};
 
 #[cfg(all(
@@ -335,6 +337,8 @@ pub struct Generator {
     info: ModelInfo,
     options: LoadOptions,
     context_tokens: usize,
+    /// Told of each generation, so that indexing can step aside meanwhile.
+    activity: Option<GenerationActivity>,
 }
 
 #[cfg(feature = "generation")]
@@ -390,7 +394,15 @@ impl Generator {
             info,
             context_tokens: options.context_tokens.min(trained),
             options,
+            activity: None,
         })
+    }
+
+    /// Reports each generation to `activity`, which the engine's indexer watches to
+    /// leave the cores to it (crate::activity).
+    pub fn with_activity(mut self, activity: GenerationActivity) -> Generator {
+        self.activity = Some(activity);
+        self
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -468,6 +480,7 @@ impl Generator {
         cancel: &Cancel,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Generation> {
+        let _active = self.activity.as_ref().map(GenerationActivity::begin);
         let started = Instant::now();
         let mut text = String::new();
         let mut first: Option<Duration> = None;
