@@ -29,6 +29,16 @@ async fn top_path(engine: &Engine, query: &str) -> Option<(PathBuf, u32)> {
     hits.first().map(|h| (h.path.clone(), h.page))
 }
 
+/// A folder `notes` in `dir` with `count` short text files.
+fn write_notes(dir: &Path, count: usize) -> PathBuf {
+    let root = dir.join("notes");
+    std::fs::create_dir_all(&root).unwrap();
+    for n in 0..count {
+        std::fs::write(root.join(format!("note-{n:03}.txt")), prose(n, 3)).unwrap();
+    }
+    root
+}
+
 fn names(paths: &[PathBuf]) -> Vec<String> {
     let mut names: Vec<String> = paths
         .iter()
@@ -285,11 +295,7 @@ async fn a_paused_run_keeps_its_work_and_resuming_carries_on() {
     // after the first batch leaves files unread.
     const FILES: usize = 400;
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("notes");
-    std::fs::create_dir_all(&root).unwrap();
-    for n in 0..FILES {
-        std::fs::write(root.join(format!("note-{n:03}.txt")), prose(n, 3)).unwrap();
-    }
+    let root = write_notes(tmp.path(), FILES);
     let engine = open(&tmp.path().join("data")).await;
     let pause_after_some = |progress: &quire::progress::Progress| {
         if progress.phase == quire::progress::Phase::Indexing && progress.done > 0 {
@@ -332,11 +338,7 @@ async fn a_paused_run_keeps_its_work_and_resuming_carries_on() {
 async fn indexing_steps_aside_while_an_answer_is_generated() {
     const FILES: usize = 40;
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("notes");
-    std::fs::create_dir_all(&root).unwrap();
-    for n in 0..FILES {
-        std::fs::write(root.join(format!("note-{n:03}.txt")), prose(n, 3)).unwrap();
-    }
+    let root = write_notes(tmp.path(), FILES);
     let engine = std::sync::Arc::new(open(&tmp.path().join("data")).await);
     let answer = engine.generation_activity().begin();
     let run = {
