@@ -470,7 +470,15 @@ impl BackgroundIndexing {
                 engine.index_folder(&folder, &sink).await
             })
         };
-        started.notified().await;
+        let mut run = run;
+        tokio::select! {
+            _ = started.notified() => {}
+            // Over before it began: a folder that cannot be indexed, or holds nothing.
+            ended = &mut run => {
+                ended??;
+                return Err(Error::Task(format!("{} holds nothing to index", folder.display())));
+            }
+        }
         // The first files read and their passages being embedded.
         tokio::time::sleep(Duration::from_secs(3)).await;
         Ok(BackgroundIndexing {
