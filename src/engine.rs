@@ -46,9 +46,11 @@ pub struct Engine {
     generator: tokio::sync::OnceCell<Arc<Generator>>,
 }
 
+/// Fields drop in order: the file lock is released before the next writer of this
+/// process gets its turn, or that writer would find the file still locked (Busy).
 struct WriteTurn<'a> {
-    _turn: tokio::sync::MutexGuard<'a, ()>,
     _file: IndexLock,
+    _turn: tokio::sync::MutexGuard<'a, ()>,
 }
 
 struct Semantic {
@@ -470,8 +472,8 @@ impl Engine {
         let turn = self.writers.lock().await;
         let file = IndexLock::acquire(&self.config.lock_path(), &self.config.data_dir)?;
         Ok(WriteTurn {
-            _turn: turn,
             _file: file,
+            _turn: turn,
         })
     }
 }
