@@ -457,7 +457,7 @@ impl BackgroundIndexing {
             .await?,
         );
         let started = Arc::new(tokio::sync::Notify::new());
-        let run = {
+        let mut run = {
             let engine = engine.clone();
             let folder = folder.to_path_buf();
             let started = started.clone();
@@ -470,7 +470,6 @@ impl BackgroundIndexing {
                 engine.index_folder(&folder, &sink).await
             })
         };
-        let mut run = run;
         tokio::select! {
             _ = started.notified() => {}
             // Over before it began: a folder that cannot be indexed, or holds nothing.

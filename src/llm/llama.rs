@@ -392,18 +392,8 @@ fn run(
         if job.cancel.is_cancelled() {
             return Err(Stop::Cancelled);
         }
-        batch.clear();
         let last_piece = (index + 1) * DECODE_BATCH >= rest.len();
-        for (i, token) in piece.iter().enumerate() {
-            let position = (cached.len() + i) as i32;
-            batch
-                .add(*token, position, &[0], last_piece && i + 1 == piece.len())
-                .map_err(|e| Stop::Failed(format!("prompt batch: {e}")))?;
-        }
-        context
-            .decode(&mut batch)
-            .map_err(|e| Stop::Failed(format!("llama.cpp failed on the prompt: {e}")))?;
-        cached.extend_from_slice(piece);
+        feed(context, &mut batch, cached, piece, last_piece, "on the prompt")?;
     }
 
     let vocab = model.vocab();
@@ -442,14 +432,7 @@ fn run(
             truncated = true;
             break;
         }
-        batch.clear();
-        batch
-            .add(token, cached.len() as i32, &[0], true)
-            .map_err(|e| Stop::Failed(format!("batch: {e}")))?;
-        context
-            .decode(&mut batch)
-            .map_err(|e| Stop::Failed(format!("llama.cpp failed while writing: {e}")))?;
-        cached.push(token);
+        feed(context, &mut batch, cached, &[token], true, "while writing")?;
     }
     let tail = utf8.finish();
     if !tail.is_empty() {
@@ -461,6 +444,30 @@ fn run(
         generated_tokens: generated,
         truncated,
     })
+}
+
+/// Runs `tokens` through the model after the `cached` ones and appends them there; only the
+/// last token's logits are kept, and only when `wants_logits` (the next token is sampled from them).
+fn feed(
+    context: &mut LlamaContext<'_>,
+    batch: &mut LlamaBatch,
+    cached: &mut Vec<LlamaToken>,
+    tokens: &[LlamaToken],
+    wants_logits: bool,
+    stage: &str,
+) -> std::result::Result<(), Stop> {
+    batch.clear();
+    for (i, token) in tokens.iter().enumerate() {
+        let position = (cached.len() + i) as i32;
+        batch
+            .add(*token, position, &[0], wants_logits && i + 1 == tokens.len())
+            .map_err(|e| Stop::Failed(format!("llama.cpp batch {stage}: {e}")))?;
+    }
+    context
+        .decode(batch)
+        .map_err(|e| Stop::Failed(format!("llama.cpp failed {stage}: {e}")))?;
+    cached.extend_from_slice(tokens);
+    Ok(())
 }
 
 /// Turns token bytes into text: a character split across tokens is held until complete.
