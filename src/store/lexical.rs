@@ -24,6 +24,13 @@ const ANALYZER: &str = "quire_en";
 const WRITER_HEAP_BYTES: usize = 64 * 1024 * 1024;
 /// Text fragments shown with a hit.
 const SNIPPET_CHARS: usize = 220;
+/// tantivy's query parser recurses once per bracket: nesting deeper than this, or
+/// a query longer than `MAX_PARSED_QUERY_CHARS`, is read as plain words instead
+/// (1,200 "(" overflowed the stack of the thread that parsed them).
+const MAX_QUERY_NESTING: usize = 16;
+const MAX_PARSED_QUERY_CHARS: usize = 1_000;
+/// Words of a query that are matched, at most: the rest of a pasted page adds nothing.
+const MAX_QUERY_TERMS: usize = 1_024;
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -206,7 +213,7 @@ impl LexicalIndex {
     }
 
     fn parse(&self, query_text: &str) -> Box<dyn Query> {
-        if !has_query_syntax(query_text) {
+        if !has_query_syntax(query_text) || !parser_can_take(query_text) {
             return self.terms_query(query_text);
         }
         let mut parser = QueryParser::for_index(&self.index, vec![self.fields.title, self.fields.body]);
@@ -226,6 +233,9 @@ impl LexicalIndex {
         let mut stream = analyzer.token_stream(query_text);
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         while let Some(token) = stream.next() {
+            if clauses.len() >= 2 * MAX_QUERY_TERMS {
+                break;
+            }
             let term_in = |field| {
                 TermQuery::new(
                     Term::from_field_text(field, &token.text),
@@ -254,6 +264,28 @@ fn has_query_syntax(query: &str) -> bool {
                 || word.starts_with("title:")
                 || word.starts_with("body:")
         })
+}
+
+/// Whether tantivy's parser may read this query: short enough, and nested no deeper
+/// than [`MAX_QUERY_NESTING`] brackets.
+fn parser_can_take(query: &str) -> bool {
+    if query.chars().count() > MAX_PARSED_QUERY_CHARS {
+        return false;
+    }
+    let mut depth = 0usize;
+    for c in query.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_QUERY_NESTING {
+                    return false;
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
 }
 
 /// Keeps the query syntax people use on purpose ("phrases", -exclusions,
@@ -331,6 +363,33 @@ mod tests {
         assert_eq!(sanitize("title:garden plan"), "title:garden plan");
         assert!(!has_query_syntax("low-carb diets: a review"));
         assert!(has_query_syntax("\"green tea\" -coffee"));
+    }
+
+    #[test]
+    fn deeply_nested_or_very_long_queries_are_read_as_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, _) = LexicalIndex::open(dir.path(), 1.2).unwrap();
+        index
+            .apply(vec![LexicalOp::Add {
+                chunk_id: 1,
+                file_id: 1,
+                page: 1,
+                title: String::new(),
+                body: "Pruning the apple tree in February".into(),
+            }])
+            .unwrap();
+        // Query syntax (a field, a quote) with 1,200 brackets: once a stack overflow.
+        for query in [
+            format!("title:{} apple", "(".repeat(1_200)),
+            format!("\"apple tree\" {}", "(".repeat(1_200)),
+            format!("+apple {}", "[{".repeat(600)),
+        ] {
+            let results = index.search(&query, 10).unwrap();
+            assert_eq!(results.hits.len(), 1, "{}", &query[..20]);
+        }
+        let pasted = format!("+pruning {}", "orchard ".repeat(2_000));
+        assert_eq!(index.search(&pasted, 10).unwrap().hits.len(), 1);
+        assert!(parser_can_take("title:(apple tree) -pear"));
     }
 
     #[test]
