@@ -45,20 +45,33 @@ impl Snippet {
     /// The fragment with each match wrapped in `open` … `close` (HTML tags, ANSI codes).
     pub fn marked(&self, open: &str, close: &str) -> String {
         let mut out = String::with_capacity(self.text.len() + 16 * self.highlights.len());
+        for (piece, highlighted) in self.pieces() {
+            if highlighted {
+                out.push_str(open);
+                out.push_str(piece);
+                out.push_str(close);
+            } else {
+                out.push_str(piece);
+            }
+        }
+        out
+    }
+
+    /// The fragment in order, as pieces that are matches (true) or the text between them.
+    pub fn pieces(&self) -> impl Iterator<Item = (&str, bool)> {
         let mut last = 0;
+        let mut pieces = Vec::with_capacity(2 * self.highlights.len() + 1);
         for range in &self.highlights {
             let (Some(before), Some(word)) = (self.text.get(last..range.start), self.text.get(range.clone()))
             else {
                 continue;
             };
-            out.push_str(before);
-            out.push_str(open);
-            out.push_str(word);
-            out.push_str(close);
+            pieces.push((before, false));
+            pieces.push((word, true));
             last = range.end;
         }
-        out.push_str(self.text.get(last..).unwrap_or_default());
-        out
+        pieces.push((self.text.get(last..).unwrap_or_default(), false));
+        pieces.into_iter().filter(|(piece, _)| !piece.is_empty())
     }
 }
 

@@ -16,6 +16,7 @@ use quire::summarize::{self, page_label};
 use quire::Engine;
 
 use super::progress_bar::ProgressBarSink;
+use super::terminal::{printable, printable_path};
 
 #[derive(Subcommand)]
 pub enum ChatsCommand {
@@ -59,7 +60,7 @@ fn cancel_on_ctrl_c() -> Cancel {
 
 fn print_piece(piece: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(piece.as_bytes());
+    let _ = out.write_all(printable(piece).as_bytes());
     let _ = out.flush();
 }
 
@@ -89,7 +90,12 @@ fn print_answer_tail(answer: &Answer) {
             println!("\nClosest passages (none answers the question):");
             for hit in &answer.closest {
                 let text = hit.snippet.text.split_whitespace().collect::<Vec<_>>().join(" ");
-                println!("  {}, page {}\n    {text}", hit.path.display(), hit.page);
+                println!(
+                    "  {}, page {}\n    {}",
+                    printable_path(&hit.path),
+                    hit.page,
+                    printable(&text)
+                );
             }
         }
     } else if !answer.citations.is_empty() {
@@ -114,11 +120,11 @@ fn print_citations(citations: &[Citation]) {
         println!(
             "  [{}] {}, page {}{how}",
             citation.number,
-            citation.path.display(),
+            printable_path(&citation.path),
             citation.page
         );
         let quote = citation.quote.split_whitespace().collect::<Vec<_>>().join(" ");
-        println!("      “{quote}”");
+        println!("      “{}”", printable(&quote));
     }
 }
 
@@ -137,7 +143,11 @@ pub async fn chat_loop(engine: &Engine, resume: Option<ChatId>, folder: Option<&
     let mut chat_id = resume;
     if let Some(id) = resume {
         let chat = engine.catalog().chat(id).await?;
-        println!("Resuming “{}” ({} messages).", chat.title, chat.messages.len());
+        println!(
+            "Resuming “{}” ({} messages).",
+            printable(&chat.title),
+            chat.messages.len()
+        );
     }
     let interactive = std::io::stdin().is_terminal();
     if interactive {
@@ -178,7 +188,12 @@ pub async fn chats(engine: &Engine, command: &ChatsCommand) -> Result<ExitCode> 
                 println!("No conversations yet. Start one with `quire chat` or `quire ask \"…\"`.");
             } else {
                 for chat in chats {
-                    println!("{:>5}  {}  ({} messages)", chat.id, chat.title, chat.messages);
+                    println!(
+                        "{:>5}  {}  ({} messages)",
+                        chat.id,
+                        printable(&chat.title),
+                        chat.messages
+                    );
                 }
             }
         }
@@ -187,12 +202,12 @@ pub async fn chats(engine: &Engine, command: &ChatsCommand) -> Result<ExitCode> 
             if *json {
                 println!("{}", serde_json::to_string_pretty(&chat)?);
             } else {
-                println!("{}\n", chat.title);
+                println!("{}\n", printable(&chat.title));
                 for message in &chat.messages {
                     match message.role {
-                        quire::llm::Role::User => println!("> {}\n", message.content),
+                        quire::llm::Role::User => println!("> {}\n", printable(&message.content)),
                         _ => {
-                            println!("{}\n", message.content);
+                            println!("{}\n", printable(&message.content));
                             if !message.citations.is_empty() {
                                 print_citations(&message.citations);
                                 println!();
@@ -209,7 +224,7 @@ pub async fn chats(engine: &Engine, command: &ChatsCommand) -> Result<ExitCode> 
                     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
                     println!("Wrote {}", path.display());
                 }
-                None => print!("{text}"),
+                None => print!("{}", printable(&text)),
             }
         }
         ChatsCommand::Delete { id } => {
@@ -234,9 +249,9 @@ pub async fn summarize(engine: &Engine, file: &Path, json: bool) -> Result<ExitC
         .title
         .clone()
         .unwrap_or_else(|| file.display().to_string());
-    println!("{title} — {} pages", summary.pages);
+    println!("{} — {} pages", printable(&title), summary.pages);
     for bullet in &summary.bullets {
-        println!("  • {} ({})", bullet.text, page_label(&bullet.pages));
+        println!("  • {} ({})", printable(&bullet.text), page_label(&bullet.pages));
     }
     eprintln!(
         "({} sections, {} combining rounds{}; largest prompt {} of {} tokens)",

@@ -2,6 +2,7 @@
 
 mod answers;
 mod progress_bar;
+mod terminal;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use quire::store::FileStatus;
 use quire::{Config, Engine};
 
 use progress_bar::ProgressBarSink;
+use terminal::{marked_snippet, printable, printable_path};
 
 #[derive(Parser)]
 #[command(
@@ -217,7 +219,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("quire: {err:#}");
+            eprintln!("quire: {}", printable(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }
@@ -308,7 +310,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Remove { folder } => {
             engine.remove_folder(&folder).await?;
-            println!("Removed {} from the library.", folder.display());
+            println!("Removed {} from the library.", printable_path(&folder));
             ExitCode::SUCCESS
         }
         Command::Watch => {
@@ -725,7 +727,7 @@ fn print_watch_update(update: &quire::ingest::watch::WatchUpdate) {
         }
         WatchUpdate::Indexed { report, .. } => print_index_report(report),
         WatchUpdate::Folders { folders } => println!("Watching {} folders for changes.", folders.len()),
-        WatchUpdate::Problem { message } => eprintln!("quire: {message}"),
+        WatchUpdate::Problem { message } => eprintln!("quire: {}", printable(message)),
     }
 }
 
@@ -754,7 +756,11 @@ fn print_errors(heading: &str, problems: &[FileProblem]) {
     if errors.peek().is_some() {
         println!("{heading}");
         for problem in errors {
-            println!("  {}: {}", problem.path.display(), problem.message);
+            println!(
+                "  {}: {}",
+                printable_path(&problem.path),
+                printable(&problem.message)
+            );
         }
     }
 }
@@ -773,14 +779,14 @@ fn print_hits(query: &str, hits: &[SearchHit]) {
         println!(
             "{:>2}. {}  (page {})  score {:.2}",
             rank + 1,
-            hit.path.display(),
+            printable_path(&hit.path),
             hit.page,
             hit.score
         );
         if let Some(title) = &hit.title {
-            println!("    {title}");
+            println!("    {}", printable(title));
         }
-        let snippet = hit.snippet.marked(open, close);
+        let snippet = marked_snippet(&hit.snippet, open, close);
         let snippet = snippet.split_whitespace().collect::<Vec<_>>().join(" ");
         println!("    {snippet}");
         println!();
@@ -788,7 +794,7 @@ fn print_hits(query: &str, hits: &[SearchHit]) {
 }
 
 fn print_status(status: &LibraryStatus, verbose: bool) {
-    println!("Library: {}", status.data_dir.display());
+    println!("Library: {}", printable_path(&status.data_dir));
     if status.folders.is_empty() {
         println!("No folders yet. Add one with `quire index <folder>`.");
         return;
@@ -796,7 +802,7 @@ fn print_status(status: &LibraryStatus, verbose: bool) {
     for folder in &status.folders {
         println!(
             "  {}  {} indexed, {} skipped, {} errors, {} chunks",
-            folder.path.display(),
+            printable_path(&folder.path),
             folder.indexed,
             folder.skipped,
             folder.errors,
@@ -805,7 +811,7 @@ fn print_status(status: &LibraryStatus, verbose: bool) {
     }
     match (&status.vectors, &status.model_problem) {
         (Some(vectors), _) => println!("Semantic search: {vectors} passages in the vector index."),
-        (None, Some(problem)) => println!("Semantic search is unavailable: {problem}"),
+        (None, Some(problem)) => println!("Semantic search is unavailable: {}", printable(problem)),
         (None, None) => {}
     }
     print_errors("Files in error:", &status.problems);
@@ -820,7 +826,11 @@ fn print_status(status: &LibraryStatus, verbose: bool) {
             println!("Skipped files:");
         }
         for problem in status.problems.iter().filter(|p| p.status == FileStatus::Skipped) {
-            println!("  {}: {}", problem.path.display(), problem.message);
+            println!(
+                "  {}: {}",
+                printable_path(&problem.path),
+                printable(&problem.message)
+            );
         }
     } else if skipped > 0 {
         println!("{skipped} files skipped (`quire status --verbose` lists them with the reason).");
