@@ -219,6 +219,14 @@ fn can_unshare_network() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// `--runtime` values for every generation runtime this build has.
+fn runtimes() -> Vec<String> {
+    quire::llm::Runtime::built()
+        .iter()
+        .map(|r| r.name().to_string())
+        .collect()
+}
+
 #[test]
 fn index_and_ask_work_with_no_network_at_all() {
     if !can_unshare_network() {
@@ -235,14 +243,18 @@ fn index_and_ask_work_with_no_network_at_all() {
     };
     let indexed = offline(&["index".as_ref(), root.as_os_str()]);
     assert!(indexed.status.success(), "{}", stderr(&indexed));
-    let asked = offline(&[
-        "ask".as_ref(),
-        "When must the gas boiler be serviced, and by whom?".as_ref(),
-    ]);
-    assert!(asked.status.success(), "{}", stderr(&asked));
-    let out = stdout(&asked);
-    assert!(out.contains("Sources:"), "{out}");
-    assert!(out.contains("maintenance.pdf, page 2"), "{out}");
+    for runtime in runtimes() {
+        let asked = offline(&[
+            "--runtime".as_ref(),
+            runtime.as_ref(),
+            "ask".as_ref(),
+            "When must the gas boiler be serviced, and by whom?".as_ref(),
+        ]);
+        assert!(asked.status.success(), "{runtime}: {}", stderr(&asked));
+        let out = stdout(&asked);
+        assert!(out.contains("Sources:"), "{runtime}: {out}");
+        assert!(out.contains("maintenance.pdf, page 2"), "{runtime}: {out}");
+    }
 }
 
 #[test]
@@ -259,7 +271,7 @@ fn index_and_ask_connect_to_nothing_but_local_sockets() {
     let root = household(tmp.path()).canonicalize().unwrap();
     let data = tmp.path().join("data");
     let log = tmp.path().join("connect.log");
-    // Every connect() of the process and its threads, as the kernel saw it.
+    // Every connect() of the process, its threads and the processes it starts, as the kernel saw it.
     let traced = |args: &[&std::ffi::OsStr]| {
         let strace = [
             "strace",
@@ -278,10 +290,14 @@ fn index_and_ask_connect_to_nothing_but_local_sockets() {
         std::fs::read_to_string(&log).unwrap()
     };
     let mut calls = traced(&["index".as_ref(), root.as_os_str()]);
-    calls.push_str(&traced(&[
-        "ask".as_ref(),
-        "When must the gas boiler be serviced?".as_ref(),
-    ]));
+    for runtime in runtimes() {
+        calls.push_str(&traced(&[
+            "--runtime".as_ref(),
+            runtime.as_ref(),
+            "ask".as_ref(),
+            "When must the gas boiler be serviced?".as_ref(),
+        ]));
+    }
     let outward: Vec<&str> = calls
         .lines()
         .filter(|l| l.contains("connect(") && !l.contains("AF_UNIX"))

@@ -228,15 +228,21 @@ impl LlamaCppModel {
         })
     }
 
-    pub(super) fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {
-        Ok(self.prompt_tokens(messages)?.len())
+    pub(super) fn prompt_token_ids(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
+        Ok(self
+            .prompt_tokens(messages)?
+            .into_iter()
+            .map(|t| u32::try_from(t.0).unwrap_or(u32::MAX))
+            .collect())
     }
 
     pub(super) fn count_tokens(&self, text: &str) -> usize {
         self.model.vocab().tokenize(text.as_bytes(), false, false).len()
     }
 
-    /// `messages` laid out by the model's chat template, ending where the answer starts, as tokens.
+    /// `messages` laid out by the model's chat template, ending where the answer starts, as
+    /// tokens. The messages come neutralised (`Generator::neutralised`): special tokens in
+    /// the templated text are the template's own.
     fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<Vec<LlamaToken>> {
         let chat = messages
             .iter()

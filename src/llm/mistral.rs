@@ -36,6 +36,15 @@ impl MistralModel {
             path: path.to_path_buf(),
             message,
         };
+        if mistralrs_core::reasoning_parsers::harmony::is_harmony_template(&info.chat_template) {
+            // mistralrs would fetch the Harmony tokenizer from the internet at the first answer.
+            return Err(fail(
+                "its chat template is OpenAI's Harmony format, for which mistralrs downloads a tokenizer \
+                 from the internet; Quire never goes online, so run this model on llama.cpp \
+                 (runtime = \"llama.cpp\" in config.toml, or --runtime llama.cpp)"
+                    .into(),
+            ));
+        }
         if !SUPPORTED_ARCHITECTURES.contains(&info.architecture.as_str()) {
             return Err(fail(format!(
                 "architecture `{}` cannot run on mistralrs; it runs: {}",
@@ -78,7 +87,8 @@ impl MistralModel {
         self.model.max_sequence_length().ok().flatten()
     }
 
-    pub(super) async fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {
+    /// The prompt's token ids as mistralrs lays out and tokenizes `messages` for a request.
+    pub(super) async fn prompt_token_ids(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
         let ids = self
             .model
             .tokenize(
@@ -90,7 +100,7 @@ impl MistralModel {
             )
             .await
             .map_err(|e| self.error(format!("tokenizing failed: {e}")))?;
-        Ok(ids.len())
+        Ok(ids)
     }
 
     pub(super) async fn count_tokens(&self, text: &str) -> Result<usize> {

@@ -29,6 +29,9 @@ mod llama;
 mod mistral;
 #[cfg(feature = "generation")]
 mod repeat;
+mod special_tokens;
+
+pub use special_tokens::SpecialTokens;
 
 /// The library that runs the chat model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -209,6 +212,12 @@ pub struct ModelInfo {
     pub trained_context: Option<usize>,
     /// The token that ends a reply (`tokenizer.ggml.eos_token_id`).
     pub end_token: Option<u32>,
+    /// The chat template stored in the file (`tokenizer.chat_template`).
+    #[serde(skip)]
+    pub chat_template: String,
+    /// The vocabulary's special tokens, whose text is neutralised in every message.
+    #[serde(skip)]
+    pub special_tokens: SpecialTokens,
 }
 
 /// Reads a GGUF file's header and metadata; a file that is not GGUF, is damaged
@@ -246,11 +255,11 @@ pub fn inspect(path: &Path) -> Result<ModelInfo> {
     };
     let architecture =
         text("general.architecture").ok_or_else(|| fail("the file names no architecture".into()))?;
-    if !content.metadata.contains_key("tokenizer.chat_template") {
+    let Some(chat_template) = text("tokenizer.chat_template") else {
         return Err(fail(
             "the file carries no chat template (tokenizer.chat_template)".into(),
         ));
-    }
+    };
     let trained_context = content
         .metadata
         .get(&format!("{architecture}.context_length"))
@@ -271,6 +280,8 @@ pub fn inspect(path: &Path) -> Result<ModelInfo> {
         architecture,
         trained_context,
         end_token,
+        chat_template,
+        special_tokens: SpecialTokens::from_gguf(&content),
     })
 }
 
@@ -432,12 +443,35 @@ impl Generator {
 
     /// Tokens of `messages` laid out by the model's chat template, ready for the answer.
     pub async fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {
+        Ok(self.prompt_tokens(messages).await?.len())
+    }
+
+    /// The token ids the runtime computes from `messages` (their text neutralised, laid
+    /// out by the chat template, ready for the answer): the prompt the model reads.
+    pub async fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
+        let messages = self.neutralised(messages);
         match &self.backend {
             #[cfg(feature = "llama-cpp")]
-            Backend::LlamaCpp(model) => model.count_prompt_tokens(messages),
+            Backend::LlamaCpp(model) => model.prompt_token_ids(&messages),
             #[cfg(feature = "mistralrs")]
-            Backend::Mistralrs(model) => model.count_prompt_tokens(messages).await,
+            Backend::Mistralrs(model) => model.prompt_token_ids(&messages).await,
         }
+    }
+
+    /// The messages with no text that the tokenizer would read as a special token:
+    /// only the chat template lays out turns and roles.
+    fn neutralised<'a>(&self, messages: &'a [ChatMessage]) -> std::borrow::Cow<'a, [ChatMessage]> {
+        let special = &self.info.special_tokens;
+        let changed = |m: &ChatMessage| matches!(special.neutralise(&m.content), std::borrow::Cow::Owned(_));
+        if !messages.iter().any(changed) {
+            return std::borrow::Cow::Borrowed(messages);
+        }
+        std::borrow::Cow::Owned(
+            messages
+                .iter()
+                .map(|m| ChatMessage::new(m.role, special.neutralise(&m.content)))
+                .collect(),
+        )
     }
 
     /// Tokens of a piece of text alone.
@@ -481,6 +515,7 @@ impl Generator {
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Generation> {
         let _active = self.activity.as_ref().map(GenerationActivity::begin);
+        let messages = &*self.neutralised(messages);
         let started = Instant::now();
         let mut text = String::new();
         let mut first: Option<Duration> = None;
