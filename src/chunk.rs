@@ -1,7 +1,8 @@
 //! Chunking: pages are cut into passages of about 200–400 tokens with some
 //! overlap, at the most meaningful boundary that fits (paragraph, sentence, word).
 //! Chunks never cross a page, so every chunk cites one page, and each keeps its
-//! byte span in that page's text.
+//! byte span in that page's text. Pages are chunked in windows of bounded size
+//! (long lines are cut), which keeps chunking linear in the text.
 
 use std::ops::Range;
 
@@ -9,6 +10,13 @@ use text_splitter::{ChunkConfig, ChunkSizer, TextSplitter};
 
 use crate::config::Config;
 use crate::extract::Document;
+
+/// Pages are chunked in windows of at most this many bytes, cut after a paragraph
+/// break, else a line break, else a space where there is one. The splitter's work
+/// for each chunk grows with the rest of its line (a 2 MB line of base64 took 41 s,
+/// 1.6 MB of `[a](` 124 s) and with the line breaks still ahead of it, so bounded
+/// windows keep it linear. A window holds some 20 passages; few lose their overlap.
+const WINDOW_BYTES: usize = 32 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
@@ -72,20 +80,70 @@ impl Chunker {
     pub fn chunk(&self, document: &Document) -> Vec<Chunk> {
         let mut chunks = Vec::new();
         for page in &document.pages {
-            for (offset, text) in self.splitter.chunk_indices(&page.text) {
-                if text.trim().is_empty() {
-                    continue;
+            for window in windows(&page.text) {
+                for (offset, text) in self.splitter.chunk_indices(&page.text[window.clone()]) {
+                    if text.trim().is_empty() {
+                        continue;
+                    }
+                    let start = window.start + offset;
+                    chunks.push(Chunk {
+                        ordinal: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
+                        page: page.number,
+                        span: start..start + text.len(),
+                        text: text.to_string(),
+                    });
                 }
-                chunks.push(Chunk {
-                    ordinal: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
-                    page: page.number,
-                    span: offset..offset + text.len(),
-                    text: text.to_string(),
-                });
             }
         }
         chunks
     }
+}
+
+/// `text` cut into consecutive ranges of at most [`WINDOW_BYTES`] (a character
+/// longer than that aside), each ending after the strongest break in its second half.
+fn windows(text: &str) -> Vec<Range<usize>> {
+    let mut windows = Vec::with_capacity(text.len() / WINDOW_BYTES + 1);
+    let mut start = 0;
+    while text.len() - start > WINDOW_BYTES {
+        let end = window_end(text, start);
+        windows.push(start..end);
+        start = end;
+    }
+    if start < text.len() {
+        windows.push(start..text.len());
+    }
+    windows
+}
+
+fn window_end(text: &str, start: usize) -> usize {
+    let mut limit = start + WINDOW_BYTES;
+    while !text.is_char_boundary(limit) {
+        limit -= 1;
+    }
+    if limit == start {
+        // One character longer than a window (impossible in UTF-8, kept for safety).
+        return text[start..]
+            .chars()
+            .next()
+            .map_or(text.len(), |c| start + c.len_utf8());
+    }
+    let window = &text[start..limit];
+    let second_half = window.len() / 2;
+    let after = |found: Option<usize>, separator_len: usize| {
+        found
+            .filter(|&at| at >= second_half)
+            .map(|at| start + at + separator_len)
+    };
+    after(window.rfind("\n\n"), 2)
+        .or_else(|| after(window.rfind('\n'), 1))
+        .or_else(|| {
+            let space = window.rfind(char::is_whitespace);
+            let width = space
+                .and_then(|at| window[at..].chars().next())
+                .map_or(1, char::len_utf8);
+            after(space, width)
+        })
+        .unwrap_or(limit)
 }
 
 #[cfg(test)]
@@ -120,5 +178,47 @@ mod tests {
         assert_eq!(chunks.last().unwrap().text, page_two);
         // Neighbouring chunks on page one overlap.
         assert!(chunks[1].span.start < chunks[0].span.end);
+    }
+
+    #[test]
+    fn long_lines_are_cut_into_windows_and_every_word_lands_in_a_chunk() {
+        // A 100 KB line of base64-like text with no space, a long paragraph on one
+        // line, then ordinary lines.
+        let blob: String = (0..100_000u32)
+            .map(|i| {
+                char::from(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                        [(i * 7 % 64) as usize],
+                )
+            })
+            .collect();
+        let paragraph = "The boiler is serviced each October by the engineer. ".repeat(1_500);
+        let lines = "A line of the heating log.\n".repeat(2_000);
+        let page = format!("{blob}\n{paragraph}\n\n{lines}");
+        let chunks = Chunker::new(&Config::default()).chunk(&Document::from_pages(None, [page.clone()]));
+
+        let mut covered = vec![false; page.len()];
+        for chunk in &chunks {
+            assert_eq!(&page[chunk.span.clone()], chunk.text);
+            assert!(TokenEstimate::count(&chunk.text) <= 400, "{}", chunk.text.len());
+            covered[chunk.span.clone()].iter_mut().for_each(|c| *c = true);
+        }
+        let missed = page
+            .char_indices()
+            .filter(|&(at, c)| !c.is_whitespace() && !covered[at])
+            .count();
+        assert_eq!(missed, 0, "characters in no chunk");
+        // Windows end after a break where the text has one, within their size.
+        for window in windows(&page) {
+            assert!(window.len() <= WINDOW_BYTES);
+            let text = &page[window.clone()];
+            if window.start > blob.len() && window.end < page.len() {
+                assert!(
+                    text.ends_with(char::is_whitespace),
+                    "{:?}",
+                    &text[text.len() - 20..]
+                );
+            }
+        }
     }
 }
