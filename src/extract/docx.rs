@@ -9,9 +9,14 @@ use quick_xml::Reader;
 
 use super::{tidy_whitespace, Document, ExtractError};
 
-/// word/document.xml of a real document is rarely over a few MB; this guards
-/// against zip bombs.
-const MAX_XML_BYTES: u64 = 256 * 1024 * 1024;
+/// The most XML read from one part of the archive. word/document.xml of a real
+/// document is rarely over a few MB (a 1,000-page report: some 20 MB).
+const MAX_XML_BYTES: u64 = 128 * 1024 * 1024;
+/// A part may unpack to at most this many times its packed size once it is larger
+/// than [`RATIO_FREE_BYTES`]: XML packs some 5–20 times, a zip bomb a thousand
+/// (1 MB that unpacked to 258 MB of text: 258 k passages, hours of embedding).
+const MAX_UNPACK_RATIO: u64 = 100;
+const RATIO_FREE_BYTES: u64 = 16 * 1024 * 1024;
 
 pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
@@ -38,12 +43,42 @@ fn read_entry(
         Err(zip::result::ZipError::FileNotFound) => return Ok(None),
         Err(e) => return Err(ExtractError::Failed(format!("cannot read {name}: {e}"))),
     };
+    // The sizes the archive declares may lie: what is read is capped the same way.
+    let limit = unpack_limit(entry.compressed_size());
+    if entry.size() > limit {
+        return Err(too_much(name, Some(entry.size()), entry.compressed_size(), limit));
+    }
+    let packed = entry.compressed_size();
     let mut xml = String::new();
     entry
-        .take(MAX_XML_BYTES)
+        .take(limit + 1)
         .read_to_string(&mut xml)
         .map_err(|e| ExtractError::Failed(format!("cannot read {name}: {e}")))?;
+    if xml.len() as u64 > limit {
+        return Err(too_much(name, None, packed, limit));
+    }
     Ok(Some(xml))
+}
+
+/// How much a part packed into `packed` bytes may unpack to.
+fn unpack_limit(packed: u64) -> u64 {
+    packed
+        .saturating_mul(MAX_UNPACK_RATIO)
+        .max(RATIO_FREE_BYTES)
+        .min(MAX_XML_BYTES)
+}
+
+/// `size`: what the archive declares; None when it declared less than it held.
+fn too_much(name: &str, size: Option<u64>, packed: u64, limit: u64) -> ExtractError {
+    use crate::ingest::human_bytes;
+    ExtractError::Failed(format!(
+        "{name} unpacks to {} from {} packed, more than the {} Quire unpacks \
+         (at most {MAX_UNPACK_RATIO} times the packed size, {} in all): not a real document (a zip bomb?)",
+        size.map_or_else(|| format!("more than {}", human_bytes(limit)), human_bytes),
+        human_bytes(packed),
+        human_bytes(limit),
+        human_bytes(MAX_XML_BYTES)
+    ))
 }
 
 fn body_pages(xml: &str) -> Result<Vec<String>, ExtractError> {
@@ -153,6 +188,32 @@ mod tests {
             pages,
             vec!["Fish & chips\t menu".to_string(), "Second page".to_string()]
         );
+    }
+
+    #[test]
+    fn a_part_that_unpacks_far_beyond_its_packed_size_is_refused() {
+        use std::io::Write;
+        // 64 MB of one repeated paragraph packs into a few hundred KB.
+        let paragraph = "<w:p><w:r><w:t>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa</w:t></w:r></w:p>";
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        zip.start_file("word/document.xml", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(b"<w:document><w:body>").unwrap();
+        for _ in 0..(64 << 20) / paragraph.len() {
+            zip.write_all(paragraph.as_bytes()).unwrap();
+        }
+        zip.write_all(b"</w:body></w:document>").unwrap();
+        let bytes = zip.finish().unwrap().into_inner();
+        assert!(bytes.len() < 1 << 20, "{}", bytes.len());
+        let message = extract(&bytes).unwrap_err().to_string();
+        assert!(
+            message.contains("word/document.xml unpacks to 64.0 MB") && message.contains("zip bomb"),
+            "{message}"
+        );
+        // Within the ratio a large part is read.
+        assert_eq!(unpack_limit(1 << 20), 100 << 20);
+        assert_eq!(unpack_limit(10), 16 << 20);
+        assert_eq!(unpack_limit(u64::MAX), MAX_XML_BYTES);
     }
 
     #[test]
