@@ -64,8 +64,7 @@ fn read_entry(
 fn unpack_limit(packed: u64) -> u64 {
     packed
         .saturating_mul(MAX_UNPACK_RATIO)
-        .max(RATIO_FREE_BYTES)
-        .min(MAX_XML_BYTES)
+        .clamp(RATIO_FREE_BYTES, MAX_XML_BYTES)
 }
 
 /// `size`: what the archive declares; None when it declared less than it held.

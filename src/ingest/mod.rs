@@ -5,12 +5,12 @@
 //! extracted when their content hash matches; a file that reappears under a new
 //! name with the content of a vanished one is a rename, not new work.
 
+mod read;
 mod walk;
 pub mod watch;
 mod write;
 
 use std::collections::{HashMap, VecDeque};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,7 +30,8 @@ use crate::store::catalog::{
 };
 use crate::store::{LexicalIndex, VectorIndex};
 
-pub use walk::{walk, FoundFile, WalkProblem};
+pub(crate) use read::{read_settled, ReadFailure};
+pub use walk::{walk, EntryKind, FileIdentity, FoundFile, WalkProblem};
 pub(crate) use write::{passage_text, BatchWriter};
 
 /// The stores an indexing run writes to.
@@ -125,6 +126,9 @@ pub(crate) enum Outcome {
     },
     /// Deleted while the run was going on.
     Vanished,
+    /// Another file than the one listed is at the path now (saved anew, or a folder
+    /// on its way swapped for a link): nothing is recorded; the next run reads it.
+    Replaced,
 }
 
 #[derive(Debug)]
@@ -143,6 +147,8 @@ pub(crate) struct Processed {
 struct Candidate {
     path: PathBuf,
     stamp: FileStamp,
+    kind: EntryKind,
+    identity: Option<FileIdentity>,
     existing: Option<FileRecord>,
 }
 
@@ -181,18 +187,22 @@ pub(crate) async fn index_folder(
     let mut unchanged = Vec::new();
     for file in found {
         match known.remove(&file.path) {
-            // Failed files are retried every run: the cause (permissions, a
-            // half-written download) may have gone away without touching mtime.
+            // Files that could not be read are retried every run: the cause
+            // (permissions, a half-written download) may have gone away without
+            // touching mtime. Files whose content failed (their hash is known) wait
+            // until they change: reading them again would fail again.
             Some(record)
                 if record.size == file.stamp.size
                     && record.mtime_ns == file.stamp.mtime_ns
-                    && record.status != FileStatus::Error =>
+                    && (record.status != FileStatus::Error || record.hash.is_some()) =>
             {
                 unchanged.push(record.id)
             }
             existing => candidates.push_back(Candidate {
                 path: file.path,
                 stamp: file.stamp,
+                kind: file.kind,
+                identity: file.identity,
                 existing,
             }),
         }
@@ -290,6 +300,7 @@ fn note_outcome(report: &mut IndexReport, processed: &Processed, claimed: &mut V
             });
         }
         Outcome::Vanished => report.removed += u64::from(processed.existing.is_some()),
+        Outcome::Replaced => {}
     }
 }
 
@@ -324,14 +335,18 @@ impl WorkerShared {
         let Candidate {
             path,
             stamp,
+            kind,
+            identity,
             existing,
         } = candidate;
         let existing_id = existing.as_ref().map(|r| r.id);
         let existing_hash = existing.and_then(|r| r.hash);
         let mut timing = (0.0, 0.0);
         let mut stamp = stamp;
+        let listed = Listed { kind, identity };
         let outcome = self.outcome(
             &path,
+            listed,
             &mut stamp,
             existing_id.is_some(),
             existing_hash,
@@ -351,6 +366,7 @@ impl WorkerShared {
     fn outcome(
         &self,
         path: &Path,
+        listed: Listed,
         stamp: &mut FileStamp,
         known_path: bool,
         existing_hash: Option<String>,
@@ -361,6 +377,9 @@ impl WorkerShared {
             message,
             hash,
         };
+        if listed.kind != EntryKind::File {
+            return not_indexed(FileStatus::Skipped, not_regular(listed.kind), None);
+        }
         if let Err(ExtractError::Skipped(reason)) = extract::format_of(path) {
             return not_indexed(FileStatus::Skipped, reason, None);
         }
@@ -371,18 +390,27 @@ impl WorkerShared {
                 None,
             );
         }
-        let bytes = match read_settled(path, self.max_file_bytes) {
+        let bytes = match read_settled(path, listed.identity, self.max_file_bytes) {
             Ok((bytes, read_stamp)) => {
                 // The stamp of what was read, not of what was listed: the file may
                 // have changed in between, and the next run compares against this.
                 *stamp = read_stamp;
                 bytes
             }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Outcome::Vanished,
-            Err(err) if err.kind() == std::io::ErrorKind::FileTooLarge => {
-                return not_indexed(FileStatus::Skipped, err.to_string(), None)
+            Err(ReadFailure::Vanished) => return Outcome::Vanished,
+            Err(ReadFailure::Replaced) => return Outcome::Replaced,
+            Err(ReadFailure::NotRegular(kind)) => {
+                // Swapped for a link or a pipe since it was listed: recorded as what it is now.
+                match std::fs::symlink_metadata(path) {
+                    Ok(meta) => *stamp = walk::stamp_of(&meta),
+                    Err(_) => return Outcome::Vanished,
+                }
+                return not_indexed(FileStatus::Skipped, not_regular(kind), None);
             }
-            Err(err) => return not_indexed(FileStatus::Error, read_error(&err), None),
+            Err(ReadFailure::TooLarge(size)) => {
+                return not_indexed(FileStatus::Skipped, too_large(size, self.max_file_bytes), None)
+            }
+            Err(ReadFailure::Io(err)) => return not_indexed(FileStatus::Error, read_error(&err), None),
         };
         let hash = blake3::hash(&bytes).to_hex().to_string();
         if existing_hash.as_deref() == Some(hash.as_str()) {
@@ -427,35 +455,21 @@ fn too_large(size: u64, limit: u64) -> String {
     )
 }
 
-/// Times a file is read again when it changed while it was being read.
-const READ_ATTEMPTS: usize = 3;
+/// What the walk saw at a path.
+#[derive(Debug, Clone, Copy)]
+struct Listed {
+    kind: EntryKind,
+    identity: Option<FileIdentity>,
+}
 
-/// Reads a whole file, refusing to read past `limit` (it may have grown since it was
-/// listed), together with the stamp of the content read. A file that changes while
-/// it is read (an editor saving in place) is read again; if it never holds still,
-/// its stamp is marked unsettled so that the next run reads it once more.
-fn read_settled(path: &Path, limit: u64) -> std::io::Result<(Vec<u8>, FileStamp)> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut file = std::fs::File::open(path)?;
-        let before = walk::stamp_of(&file.metadata()?);
-        let mut bytes = Vec::new();
-        (&mut file).take(limit + 1).read_to_end(&mut bytes)?;
-        if bytes.len() as u64 > limit {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::FileTooLarge,
-                too_large(bytes.len() as u64, limit),
-            ));
+/// Why a link, a pipe, a socket or a device is not indexed.
+fn not_regular(kind: EntryKind) -> String {
+    match kind {
+        EntryKind::Link => {
+            "a symbolic link; Quire does not follow links (add the folder it points to instead)".into()
         }
-        let after = walk::stamp_of(&file.metadata()?);
-        if before == after && after.size == bytes.len() as u64 {
-            return Ok((bytes, after));
-        }
-        if attempt == READ_ATTEMPTS {
-            tracing::debug!("{} kept changing while it was read", path.display());
-            return Ok((bytes, FileStamp::unsettled(after.size)));
-        }
+        EntryKind::Special(what) => format!("{what}, not a regular file; Quire reads only regular files"),
+        EntryKind::File => "a regular file".into(),
     }
 }
 

@@ -1,5 +1,7 @@
 //! Finding the files of a folder: .gitignore / .ignore rules are respected,
-//! hidden files and folders are skipped, symbolic links are not followed.
+//! hidden files and folders are skipped, symbolic links are not followed. Links,
+//! named pipes, sockets and devices are listed too, so that they get a status
+//! saying why they are not read; only regular files are ever opened.
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -10,6 +12,76 @@ use crate::store::catalog::FileStamp;
 pub struct FoundFile {
     pub path: PathBuf,
     pub stamp: FileStamp,
+    pub kind: EntryKind,
+    /// Which file it was, so that the one opened later can be checked to be the same.
+    pub identity: Option<FileIdentity>,
+}
+
+/// What sits at a path, as the walk saw it (links not followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Link,
+    /// A named pipe, a socket or a device: never opened (a pipe would block the reader).
+    Special(&'static str),
+}
+
+/// A file's identity on its file system (device and inode), where the OS gives one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    device: u64,
+    inode: u64,
+}
+
+impl FileIdentity {
+    #[cfg(unix)]
+    pub fn of(meta: &std::fs::Metadata) -> Option<FileIdentity> {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileIdentity {
+            device: meta.dev(),
+            inode: meta.ino(),
+        })
+    }
+
+    /// Windows gives a file index only through an unstable API: no identity there;
+    /// opening without following links still holds.
+    #[cfg(not(unix))]
+    pub fn of(_meta: &std::fs::Metadata) -> Option<FileIdentity> {
+        None
+    }
+}
+
+impl EntryKind {
+    pub fn of(file_type: std::fs::FileType) -> Option<EntryKind> {
+        if file_type.is_dir() {
+            None
+        } else if file_type.is_file() {
+            Some(EntryKind::File)
+        } else if file_type.is_symlink() {
+            Some(EntryKind::Link)
+        } else {
+            Some(EntryKind::Special(special_name(file_type)))
+        }
+    }
+}
+
+#[cfg(unix)]
+fn special_name(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "a named pipe"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_name(_file_type: std::fs::FileType) -> &'static str {
+    "a special file"
 }
 
 /// A part of the folder that could not be walked (an unreadable subfolder).
@@ -46,13 +118,19 @@ pub fn walk(root: &Path, exclude: &Path) -> (Vec<FoundFile>, Vec<WalkProblem>) {
                 continue;
             }
         };
-        if !entry.file_type().is_some_and(|t| t.is_file()) || entry.path().starts_with(exclude) {
+        let Some(kind) = entry.file_type().and_then(EntryKind::of) else {
+            continue;
+        };
+        if entry.path().starts_with(exclude) {
             continue;
         }
+        // Not following links, the metadata is the entry's own (a link's, not its target's).
         match entry.metadata() {
             Ok(meta) => files.push(FoundFile {
                 path: entry.into_path(),
                 stamp: stamp_of(&meta),
+                kind,
+                identity: FileIdentity::of(&meta),
             }),
             // Vanished between listing and stat: it is simply not there.
             Err(err) if is_not_found(&err) => {}

@@ -197,6 +197,7 @@ impl<'a> BatchWriter<'a> {
                     }
                     Some(file_id)
                 }
+                Outcome::Replaced => item.existing,
                 Outcome::Vanished => {
                     if let Some(file) = item.existing {
                         batch.remove_file(file).await?;
