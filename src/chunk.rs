@@ -65,13 +65,21 @@ pub struct Chunker {
 
 impl Chunker {
     pub fn new(config: &Config) -> Chunker {
-        let chunk_config = ChunkConfig::new(config.chunk_min_tokens..config.chunk_max_tokens)
+        Chunker::with_sizes(
+            config.chunk_min_tokens,
+            config.chunk_max_tokens,
+            config.chunk_overlap_tokens,
+        )
+    }
+
+    /// Passages of `min_tokens` to `max_tokens`, neighbours sharing about `overlap_tokens`.
+    pub fn with_sizes(min_tokens: usize, max_tokens: usize, overlap_tokens: usize) -> Chunker {
+        let max_tokens = max_tokens.max(min_tokens).max(1);
+        let chunk_config = ChunkConfig::new(min_tokens..max_tokens)
             .with_sizer(TokenEstimate)
-            .with_overlap(config.chunk_overlap_tokens)
+            .with_overlap(overlap_tokens)
             // Config::load checks that the overlap is below the chunk size; fall back to none.
-            .unwrap_or_else(|_| {
-                ChunkConfig::new(config.chunk_min_tokens..config.chunk_max_tokens).with_sizer(TokenEstimate)
-            });
+            .unwrap_or_else(|_| ChunkConfig::new(min_tokens..max_tokens).with_sizer(TokenEstimate));
         Chunker {
             splitter: TextSplitter::new(chunk_config),
         }

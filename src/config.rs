@@ -23,6 +23,19 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Files larger than this are recorded as skipped instead of being read.
     pub max_file_bytes: u64,
+    /// A file whose extraction takes longer (wall clock) is given up: an error that
+    /// stays until the file changes.
+    pub extract_timeout_secs: u64,
+    /// Memory an extraction helper may use beyond what it holds at start.
+    pub extract_memory_bytes: u64,
+    /// Text one file may hold (after extraction); more is an error.
+    pub max_text_bytes: u64,
+    /// Passages one file may make; more is an error.
+    pub max_chunks_per_file: u64,
+    /// The program started as an extraction helper (`<program> __extract-helper`).
+    /// Not read from the file: front ends set it; by default the running executable.
+    #[serde(skip)]
+    pub extract_helper: Option<PathBuf>,
     /// Chunk size in (estimated) tokens: chunks aim for `chunk_min_tokens` and never exceed `chunk_max_tokens`.
     pub chunk_min_tokens: usize,
     pub chunk_max_tokens: usize,
@@ -65,6 +78,11 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::new(),
             max_file_bytes: 256 * 1024 * 1024,
+            extract_timeout_secs: 60,
+            extract_memory_bytes: crate::helper::DEFAULT_MEMORY_BYTES,
+            max_text_bytes: 20 * 1024 * 1024,
+            max_chunks_per_file: 20_000,
+            extract_helper: None,
             chunk_min_tokens: 250,
             chunk_max_tokens: 400,
             chunk_overlap_tokens: 50,
@@ -167,6 +185,15 @@ impl Config {
         if self.chunk_overlap_tokens >= self.chunk_min_tokens {
             return invalid("chunk_overlap_tokens must be smaller than chunk_min_tokens");
         }
+        if self.extract_timeout_secs == 0 {
+            return invalid("extract_timeout_secs must be at least 1");
+        }
+        if self.extract_memory_bytes < 64 * 1024 * 1024 {
+            return invalid("extract_memory_bytes must be at least 64 MB (67108864)");
+        }
+        if self.max_text_bytes == 0 || self.max_chunks_per_file == 0 {
+            return invalid("max_text_bytes and max_chunks_per_file must be at least 1");
+        }
         if !(self.title_boost.is_finite() && self.title_boost > 0.0) {
             return invalid("title_boost must be a positive number");
         }
@@ -214,6 +241,11 @@ impl Config {
             threads: self.threads,
             ..LoadOptions::new(self.runtime, self.context_tokens)
         }
+    }
+
+    /// Where indexing workers note the file each one's extraction helper holds.
+    pub fn in_flight_dir(&self) -> PathBuf {
+        self.data_dir.join("extracting")
     }
 
     pub fn lock_path(&self) -> PathBuf {

@@ -315,6 +315,7 @@ impl Engine {
                     outcome: Outcome::Indexed(content),
                     extract_secs: 0.0,
                     chunk_secs: 0.0,
+                    was_interrupted: false,
                 })
                 .await?;
             tracker.set_chunks(writer.chunks_written());

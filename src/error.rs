@@ -59,6 +59,12 @@ pub enum Error {
     #[error("{what}: {message}")]
     NotFound { what: String, message: String },
 
+    #[error(
+        "cannot start Quire's extraction helper ({}): {message}; Quire reads files only through it",
+        program.display()
+    )]
+    Helper { program: PathBuf, message: String },
+
     #[error("stopped")]
     Cancelled,
 

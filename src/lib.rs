@@ -16,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod extract;
+pub mod helper;
 pub mod ingest;
 pub mod llm;
 mod lock;

@@ -19,6 +19,10 @@ again; it will be slower.\n",
         );
         return std::process::ExitCode::FAILURE;
     }
+    // Started by Quire to extract files: nothing else runs in this process.
+    if let Some(code) = quire::helper::serve_if_requested() {
+        return code;
+    }
     cli::main()
 }
 

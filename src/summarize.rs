@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::answer::content_words;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::extract::{self, Document, ExtractError};
+use crate::extract::{Document, ExtractError};
+use crate::helper::{Extractor, HelperSettings};
+use crate::ingest::{read_settled, FileIdentity, ReadFailure};
 use crate::llm::{Cancel, ChatMessage, Generator, Role};
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
 
@@ -57,7 +59,9 @@ struct Piece {
     tokens: usize,
 }
 
-/// Summarises the file at `path` (it need not be in the library).
+/// Summarises the file at `path` (it need not be in the library). A link given by
+/// name is followed once; what is read is then only that regular file, off the
+/// async threads, and its text comes from an extraction helper (crate::helper).
 pub async fn summarize(
     engine: &Engine,
     path: &Path,
@@ -65,23 +69,9 @@ pub async fn summarize(
     cancel: &Cancel,
 ) -> Result<Summary> {
     let config = engine.config();
-    let metadata = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if metadata.is_dir() {
-        return Err(Error::NotFound {
-            what: path.display().to_string(),
-            message: "is a folder; summarise one file at a time".into(),
-        });
-    }
-    if metadata.len() > config.max_file_bytes {
-        return Err(unreadable(
-            path,
-            format!(
-                "larger than max_file_bytes ({} bytes); raise it in config.toml to summarise this file",
-                config.max_file_bytes
-            ),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let limit = config.max_file_bytes;
+    let file = path.to_path_buf();
+    let bytes = tokio::task::spawn_blocking(move || read_regular(&file, limit)).await??;
     let hash = blake3::hash(&bytes).to_hex().to_string();
     let generator = engine.generator().await?;
     let model_key = format!(
@@ -96,9 +86,13 @@ pub async fn summarize(
             return Ok(summary);
         }
     }
-    let file = path.to_path_buf();
-    let document = tokio::task::spawn_blocking(move || extract::extract(&file, &bytes))
-        .await?
+    let settings = HelperSettings::from_config(config)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let document = tokio::task::spawn_blocking(move || Extractor::new(settings).document(&name, bytes))
+        .await??
         .map_err(|e| match e {
             ExtractError::Skipped(m) | ExtractError::Failed(m) => unreadable(path, m),
         })?;
@@ -107,6 +101,42 @@ pub async fn summarize(
     let json = serde_json::to_string(&summary).map_err(|e| Error::Task(e.to_string()))?;
     engine.catalog().store_summary(&hash, &model_key, &json).await?;
     Ok(summary)
+}
+
+/// The bytes of the regular file `path` names (a link is followed once, here), at most `limit`.
+fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let real = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+    let metadata = std::fs::symlink_metadata(&real).map_err(|e| Error::io(path, e))?;
+    if metadata.is_dir() {
+        return Err(Error::NotFound {
+            what: path.display().to_string(),
+            message: "is a folder; summarise one file at a time".into(),
+        });
+    }
+    let too_large = || {
+        unreadable(
+            path,
+            format!(
+                "larger than max_file_bytes ({limit} bytes); raise it in config.toml to summarise this file"
+            ),
+        )
+    };
+    if metadata.len() > limit {
+        return Err(too_large());
+    }
+    match read_settled(&real, FileIdentity::of(&metadata), limit) {
+        Ok((bytes, _)) => Ok(bytes),
+        Err(ReadFailure::TooLarge(_)) => Err(too_large()),
+        Err(ReadFailure::NotRegular(kind)) => Err(unreadable(
+            path,
+            format!("{}, not a regular file", kind.description()),
+        )),
+        Err(ReadFailure::Vanished) | Err(ReadFailure::Replaced) => Err(unreadable(
+            path,
+            "it changed while Quire opened it; try again".into(),
+        )),
+        Err(ReadFailure::Io(e)) => Err(Error::io(path, e)),
+    }
 }
 
 fn unreadable(path: &Path, message: String) -> Error {

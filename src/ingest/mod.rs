@@ -1,10 +1,12 @@
 //! The indexing pipeline: walk → compare with the catalog → read and hash the
-//! files that may have changed → extract and chunk (in parallel worker threads)
-//! → write in batches (one catalog transaction and one full-text commit each).
+//! files that may have changed → extract and chunk (parallel worker threads, each
+//! with its helper process, see crate::helper) → write in batches (one catalog
+//! transaction and one full-text commit each).
 //! Unchanged files are not read when their size and mtime match, and not
 //! extracted when their content hash matches; a file that reappears under a new
 //! name with the content of a vanished one is a rename, not new work.
 
+mod in_flight;
 mod read;
 mod walk;
 pub mod watch;
@@ -19,11 +21,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::activity::GenerationActivity;
-use crate::chunk::Chunker;
 use crate::config::Config;
 use crate::embed::Embedder;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::extract::{self, ExtractError};
+use crate::helper::{Extractor, HelperSettings};
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
 use crate::store::catalog::{
     Catalog, FileId, FileProblem, FileRecord, FileStamp, FileStatus, Folder, IndexedContent,
@@ -142,6 +144,19 @@ pub(crate) struct Processed {
     /// Worker time spent extracting and chunking this file.
     pub extract_secs: f64,
     pub chunk_secs: f64,
+    /// The catalog holds an interrupted read of this path, which this outcome settles.
+    pub was_interrupted: bool,
+}
+
+/// A file Quire stopped on this many times in a row, while it was being read, is
+/// not read again until it changes.
+const MAX_INTERRUPTED_READS: u32 = 2;
+
+/// What a worker hands the writer.
+enum WorkerMessage {
+    Processed(Box<Processed>),
+    /// No helper could be started: the run cannot go on.
+    Failed(Error),
 }
 
 struct Candidate {
@@ -176,6 +191,7 @@ pub(crate) async fn index_folder(
         });
     }
     report.scanned = found.len() as u64;
+    let interrupted = take_interrupted_reads(config, catalog).await?;
 
     let mut known: HashMap<PathBuf, FileRecord> = catalog
         .files_in_folder(folder.id)
@@ -221,11 +237,13 @@ pub(crate) async fn index_folder(
     let mut writer = BatchWriter::new(stores);
     let mut claimed_sources = Vec::new();
     if !candidates.is_empty() {
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Processed>(64);
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<WorkerMessage>(64);
         let shared = Arc::new(WorkerShared {
             queue: Mutex::new(candidates),
             rename_sources: Mutex::new(rename_sources),
-            chunker: Chunker::new(config),
+            helper: HelperSettings::from_config(config)?,
+            in_flight: config.in_flight_dir(),
+            interrupted,
             max_file_bytes: config.max_file_bytes,
             folder: folder.id,
             paused: stores.paused.clone(),
@@ -233,16 +251,27 @@ pub(crate) async fn index_folder(
         });
         let workers = config.worker_threads();
         let mut handles = Vec::with_capacity(workers);
-        for _ in 0..workers {
+        for worker in 0..workers {
             let shared = shared.clone();
             let sender = sender.clone();
-            handles.push(tokio::task::spawn_blocking(move || shared.run(&sender)));
+            handles.push(tokio::task::spawn_blocking(move || shared.run(worker, &sender)));
         }
         drop(sender);
         // Progress counts files committed, not files read: reading runs ahead of
         // embedding, and a bar at 100 % that still has minutes to go misleads.
         let mut reported = 0;
-        while let Some(processed) = receiver.recv().await {
+        while let Some(message) = receiver.recv().await {
+            let processed = match message {
+                WorkerMessage::Processed(processed) => *processed,
+                WorkerMessage::Failed(error) => {
+                    // Workers stop at their next file once nobody receives.
+                    drop(receiver);
+                    for handle in handles {
+                        let _ = handle.await;
+                    }
+                    return Err(error);
+                }
+            };
             note_outcome(&mut report, &processed, &mut claimed_sources);
             writer.push(processed).await?;
             if writer.files_committed() > reported {
@@ -277,6 +306,28 @@ pub(crate) async fn index_folder(
     Ok(report)
 }
 
+/// Takes the records of files that were inside a helper when the last run stopped
+/// into the catalog, and returns every interrupted read it holds: path → (hash, times).
+async fn take_interrupted_reads(
+    config: &Config,
+    catalog: &Catalog,
+) -> Result<HashMap<PathBuf, (String, u32)>> {
+    let dir = config.in_flight_dir();
+    let dir_ = dir.clone();
+    let left_over = tokio::task::spawn_blocking(move || in_flight::left_over(&dir_)).await?;
+    for (path, _) in &left_over {
+        tracing::warn!(
+            file = %path.display(),
+            "Quire stopped while this file was being read; it is read again once more, carefully"
+        );
+    }
+    catalog.note_interrupted_reads(&left_over).await?;
+    tokio::task::spawn_blocking(move || in_flight::reset(&dir))
+        .await?
+        .map_err(|e| Error::io(config.in_flight_dir(), e))?;
+    catalog.interrupted_reads().await
+}
+
 fn note_outcome(report: &mut IndexReport, processed: &Processed, claimed: &mut Vec<FileId>) {
     report.timings.extract_secs += processed.extract_secs;
     report.timings.chunk_secs += processed.chunk_secs;
@@ -308,7 +359,11 @@ struct WorkerShared {
     queue: Mutex<VecDeque<Candidate>>,
     /// Hashes of vanished files; a worker that finds one claims it by removing it.
     rename_sources: Mutex<HashMap<String, FileId>>,
-    chunker: Chunker,
+    helper: HelperSettings,
+    /// Where workers note the file their helper holds.
+    in_flight: PathBuf,
+    /// Files that were being read when Quire stopped: path → (hash, times in a row).
+    interrupted: HashMap<PathBuf, (String, u32)>,
     max_file_bytes: u64,
     folder: i64,
     paused: Arc<AtomicBool>,
@@ -316,22 +371,32 @@ struct WorkerShared {
 }
 
 impl WorkerShared {
-    fn run(&self, sender: &tokio::sync::mpsc::Sender<Processed>) {
+    fn run(&self, worker: usize, sender: &tokio::sync::mpsc::Sender<WorkerMessage>) {
+        let mut extractor = Extractor::new(self.helper.clone());
+        let in_flight = in_flight::InFlight::slot(&self.in_flight, worker);
         loop {
             self.generating.wait_blocking(&self.paused);
-            if self.paused.load(Ordering::Relaxed) {
+            if self.paused.load(Ordering::Relaxed) || sender.is_closed() {
                 return; // Files left in the queue wait for the next run.
             }
             let next = self.queue.lock().ok().and_then(|mut q| q.pop_front());
             let Some(candidate) = next else { return };
-            let processed = self.process(candidate);
-            if sender.blocking_send(processed).is_err() {
+            let message = match self.process(candidate, &mut extractor, &in_flight) {
+                Ok(processed) => WorkerMessage::Processed(Box::new(processed)),
+                Err(error) => WorkerMessage::Failed(error),
+            };
+            if sender.blocking_send(message).is_err() {
                 return; // The writer stopped (an error); nothing more to do.
             }
         }
     }
 
-    fn process(&self, candidate: Candidate) -> Processed {
+    fn process(
+        &self,
+        candidate: Candidate,
+        extractor: &mut Extractor,
+        in_flight: &in_flight::InFlight,
+    ) -> Result<Processed> {
         let Candidate {
             path,
             stamp,
@@ -344,38 +409,48 @@ impl WorkerShared {
         let mut timing = (0.0, 0.0);
         let mut stamp = stamp;
         let listed = Listed { kind, identity };
+        let known = Known {
+            in_catalog: existing_id.is_some(),
+            hash: existing_hash,
+        };
         let outcome = self.outcome(
             &path,
             listed,
             &mut stamp,
-            existing_id.is_some(),
-            existing_hash,
+            known,
+            extractor,
+            in_flight,
             &mut timing,
-        );
-        Processed {
+        )?;
+        Ok(Processed {
             folder: self.folder,
+            was_interrupted: self.interrupted.contains_key(&path),
             path,
             stamp,
             existing: existing_id,
             outcome,
             extract_secs: timing.0,
             chunk_secs: timing.1,
-        }
+        })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn outcome(
         &self,
         path: &Path,
         listed: Listed,
         stamp: &mut FileStamp,
-        known_path: bool,
-        existing_hash: Option<String>,
+        known: Known,
+        extractor: &mut Extractor,
+        in_flight: &in_flight::InFlight,
         timing: &mut (f64, f64),
-    ) -> Outcome {
-        let not_indexed = |status, message: String, hash| Outcome::NotIndexed {
-            status,
-            message,
-            hash,
+    ) -> Result<Outcome> {
+        let not_indexed = |status, message: String, hash| {
+            Ok(Outcome::NotIndexed {
+                status,
+                message,
+                hash,
+            })
         };
         if listed.kind != EntryKind::File {
             return not_indexed(FileStatus::Skipped, not_regular(listed.kind), None);
@@ -397,13 +472,13 @@ impl WorkerShared {
                 *stamp = read_stamp;
                 bytes
             }
-            Err(ReadFailure::Vanished) => return Outcome::Vanished,
-            Err(ReadFailure::Replaced) => return Outcome::Replaced,
+            Err(ReadFailure::Vanished) => return Ok(Outcome::Vanished),
+            Err(ReadFailure::Replaced) => return Ok(Outcome::Replaced),
             Err(ReadFailure::NotRegular(kind)) => {
                 // Swapped for a link or a pipe since it was listed: recorded as what it is now.
                 match std::fs::symlink_metadata(path) {
                     Ok(meta) => *stamp = walk::stamp_of(&meta),
-                    Err(_) => return Outcome::Vanished,
+                    Err(_) => return Ok(Outcome::Vanished),
                 }
                 return not_indexed(FileStatus::Skipped, not_regular(kind), None);
             }
@@ -413,38 +488,66 @@ impl WorkerShared {
             Err(ReadFailure::Io(err)) => return not_indexed(FileStatus::Error, read_error(&err), None),
         };
         let hash = blake3::hash(&bytes).to_hex().to_string();
-        if existing_hash.as_deref() == Some(hash.as_str()) {
-            return Outcome::Unchanged;
+        if known.hash.as_deref() == Some(hash.as_str()) {
+            return Ok(Outcome::Unchanged);
         }
-        if !known_path {
+        if !known.in_catalog {
             let claimed = self
                 .rename_sources
                 .lock()
                 .ok()
                 .and_then(|mut sources| sources.remove(&hash));
             if let Some(file) = claimed {
-                return Outcome::Renamed { file };
+                return Ok(Outcome::Renamed { file });
             }
         }
+        if let Some((interrupted_hash, times)) = self.interrupted.get(path) {
+            if *interrupted_hash == hash && *times >= MAX_INTERRUPTED_READS {
+                return not_indexed(FileStatus::Error, STOPPED_WHILE_READ.into(), Some(hash));
+            }
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let started = Instant::now();
-        let extracted = extract::extract(path, &bytes);
-        timing.0 = started.elapsed().as_secs_f64();
-        match extracted {
-            Ok(document) => {
-                let started = Instant::now();
-                let chunks = self.chunker.chunk(&document);
-                timing.1 = started.elapsed().as_secs_f64();
+        in_flight.begin(path, &hash);
+        let extracted = extractor.chunks(&name, bytes);
+        in_flight.end();
+        let extracted = extracted?;
+        let elapsed = started.elapsed().as_secs_f64();
+        Ok(match extracted {
+            Ok(chunked) => {
+                *timing = ((elapsed - chunked.chunk_secs).max(0.0), chunked.chunk_secs);
                 Outcome::Indexed(IndexedContent {
                     hash,
-                    title: document.title,
-                    page_count: u32::try_from(document.pages.len()).unwrap_or(u32::MAX),
-                    chunks,
+                    title: chunked.title,
+                    page_count: chunked.page_count,
+                    chunks: chunked.chunks,
                 })
             }
-            Err(ExtractError::Skipped(reason)) => not_indexed(FileStatus::Skipped, reason, Some(hash)),
-            Err(ExtractError::Failed(reason)) => not_indexed(FileStatus::Error, reason, Some(hash)),
-        }
+            Err(ExtractError::Skipped(reason)) => Outcome::NotIndexed {
+                status: FileStatus::Skipped,
+                message: reason,
+                hash: Some(hash),
+            },
+            Err(ExtractError::Failed(reason)) => Outcome::NotIndexed {
+                status: FileStatus::Error,
+                message: reason,
+                hash: Some(hash),
+            },
+        })
     }
+}
+
+/// The status of a file Quire stopped on twice while it was being read.
+const STOPPED_WHILE_READ: &str = "Quire stopped twice while this file was being read (it was closed, \
+     killed or ran out of memory); it is not read again until it changes";
+
+/// What the catalog knows of a path.
+struct Known {
+    in_catalog: bool,
+    hash: Option<String>,
 }
 
 fn too_large(size: u64, limit: u64) -> String {

@@ -52,6 +52,15 @@ impl FileIdentity {
 }
 
 impl EntryKind {
+    /// What it is, in words: "a symbolic link", "a named pipe"…
+    pub fn description(self) -> &'static str {
+        match self {
+            EntryKind::File => "a regular file",
+            EntryKind::Link => "a symbolic link",
+            EntryKind::Special(what) => what,
+        }
+    }
+
     pub fn of(file_type: std::fs::FileType) -> Option<EntryKind> {
         if file_type.is_dir() {
             None

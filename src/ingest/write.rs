@@ -145,6 +145,9 @@ impl<'a> BatchWriter<'a> {
         let mut chunks = 0u64;
         self.files_committed += self.pending.len() as u64;
         for item in self.pending.drain(..) {
+            if item.was_interrupted {
+                batch.forget_interrupted_read(&item.path).await?;
+            }
             let file_id = match item.outcome {
                 Outcome::Unchanged => {
                     if let Some(file) = item.existing {

@@ -435,6 +435,42 @@ impl Catalog {
             .collect())
     }
 
+    /// Records that each file (path, hash) was inside an extraction helper when Quire
+    /// stopped: once more in a row for the same content, the first time for new content.
+    pub async fn note_interrupted_reads(&self, reads: &[(PathBuf, String)]) -> Result<()> {
+        if reads.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (path, hash) in reads {
+            sqlx::query(
+                "INSERT INTO interrupted_reads (path, hash, times) VALUES (?, ?, 1) \
+                 ON CONFLICT(path) DO UPDATE SET \
+                   times = CASE WHEN hash = excluded.hash THEN times + 1 ELSE 1 END, hash = excluded.hash",
+            )
+            .bind(path_bytes(path))
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every interrupted read on record: path → (hash of the content, times in a row).
+    pub async fn interrupted_reads(&self) -> Result<std::collections::HashMap<PathBuf, (String, u32)>> {
+        let rows = sqlx::query("SELECT path, hash, times FROM interrupted_reads")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let times = u32::try_from(r.get::<i64, _>(2)).unwrap_or(u32::MAX);
+                (path_from_bytes(r.get(0)), (r.get(1), times))
+            })
+            .collect())
+    }
+
     /// Files that are not indexed, with the reason, errors first.
     pub async fn problems(&self) -> Result<Vec<FileProblem>> {
         let rows = sqlx::query(
@@ -536,6 +572,15 @@ impl CatalogBatch {
             .bind(stamp.mtime_ns)
             .bind(now_secs())
             .bind(file)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The read of `path` finished (or the file changed or went): its interrupted reads are settled.
+    pub async fn forget_interrupted_read(&mut self, path: &Path) -> Result<()> {
+        sqlx::query("DELETE FROM interrupted_reads WHERE path = ?")
+            .bind(path_bytes(path))
             .execute(&mut *self.tx)
             .await?;
         Ok(())

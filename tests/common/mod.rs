@@ -268,7 +268,15 @@ pub fn models_dir() -> PathBuf {
 pub fn config(data: &Path) -> quire::Config {
     let mut config = quire::Config::with_data_dir(data);
     config.models_dir = models_dir();
+    config.extract_helper = Some(extraction_helper());
     config
+}
+
+/// The program the engine starts to extract files: a test binary cannot be one, the
+/// `quire` binary (in the desktop's tests, the app) is.
+pub fn extraction_helper() -> PathBuf {
+    let program = option_env!("CARGO_BIN_EXE_quire").or(option_env!("CARGO_BIN_EXE_quire-desktop"));
+    PathBuf::from(program.expect("the quire or quire-desktop binary is built with the tests"))
 }
 
 /// The small chat model the answer tests use (scripts/fetch-models.sh smollm2).

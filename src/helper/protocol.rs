@@ -1,0 +1,451 @@
+//! What Quire and its extraction helper say to each other over the helper's stdin
+//! and stdout: length-prefixed frames (a kind byte, a little-endian u64 length, the
+//! payload). Either side reads the other's frames as untrusted: every length is
+//! checked against what is left and against a ceiling before anything is allocated,
+//! and nothing malformed can panic; it is an error.
+
+use std::io::{Read, Write};
+use std::ops::Range;
+
+use crate::chunk::Chunk;
+use crate::extract::{Document, ExtractError, Page};
+
+/// Bumped whenever a frame changes: a helper of another version is not used.
+pub const VERSION: u32 = 1;
+
+/// What the helper is asked to make of a file's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Its pages (summaries).
+    Pages,
+    /// Its passages (indexing), cut with these sizes.
+    Chunks {
+        min_tokens: u32,
+        max_tokens: u32,
+        overlap_tokens: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The file's name: its extension says the format; a title may fall back to it.
+    pub name: String,
+    pub want: Want,
+    /// Text per document, at most.
+    pub max_text_bytes: u64,
+    /// Passages per document, at most.
+    pub max_chunks: u64,
+    /// Processor seconds the helper may spend on this file.
+    pub cpu_secs: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// A document's passages, as the helper cut them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunked {
+    pub title: Option<String>,
+    pub page_count: u32,
+    pub chunks: Vec<Chunk>,
+    pub extract_secs: f64,
+    pub chunk_secs: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Hello { version: u32 },
+    Pages(Document),
+    Chunks(Chunked),
+    Refused(ExtractError),
+}
+
+const HELLO: u8 = 0;
+const WANT_PAGES: u8 = 1;
+const WANT_CHUNKS: u8 = 2;
+const PAGES: u8 = 10;
+const CHUNKS: u8 = 11;
+const SKIPPED: u8 = 12;
+const FAILED: u8 = 13;
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("the other side closed the pipe")]
+    Closed,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed frame: {0}")]
+    Malformed(&'static str),
+}
+
+/// Reads one frame: its kind and payload, refusing payloads over `ceiling` bytes.
+pub fn read_frame(from: &mut impl Read, ceiling: u64) -> Result<(u8, Vec<u8>), FrameError> {
+    let mut header = [0u8; 9];
+    match from.read_exact(&mut header) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        Err(e) => return Err(FrameError::Io(e)),
+    }
+    let mut length = [0u8; 8];
+    length.copy_from_slice(&header[1..]);
+    let length = u64::from_le_bytes(length);
+    if length > ceiling {
+        return Err(FrameError::Malformed("larger than allowed"));
+    }
+    let mut payload = Vec::new();
+    from.take(length).read_to_end(&mut payload)?;
+    if payload.len() as u64 != length {
+        return Err(FrameError::Closed);
+    }
+    Ok((header[0], payload))
+}
+
+pub fn write_frame(to: &mut impl Write, kind: u8, payload: &[u8]) -> std::io::Result<()> {
+    to.write_all(&[kind])?;
+    to.write_all(&(payload.len() as u64).to_le_bytes())?;
+    to.write_all(payload)?;
+    to.flush()
+}
+
+impl Request {
+    pub fn encode(&self) -> (u8, Vec<u8>) {
+        let mut out = Encoder::with_capacity(self.bytes.len() + self.name.len() + 64);
+        out.text(&self.name);
+        out.u64(self.max_text_bytes);
+        out.u64(self.max_chunks);
+        out.u64(self.cpu_secs);
+        let kind = match self.want {
+            Want::Pages => WANT_PAGES,
+            Want::Chunks {
+                min_tokens,
+                max_tokens,
+                overlap_tokens,
+            } => {
+                out.u32(min_tokens);
+                out.u32(max_tokens);
+                out.u32(overlap_tokens);
+                WANT_CHUNKS
+            }
+        };
+        out.bytes(&self.bytes);
+        (kind, out.0)
+    }
+
+    pub fn decode(kind: u8, payload: &[u8]) -> Result<Request, FrameError> {
+        let mut input = Decoder(payload);
+        let name = input.text()?;
+        let max_text_bytes = input.u64()?;
+        let max_chunks = input.u64()?;
+        let cpu_secs = input.u64()?;
+        let want = match kind {
+            WANT_PAGES => Want::Pages,
+            WANT_CHUNKS => Want::Chunks {
+                min_tokens: input.u32()?,
+                max_tokens: input.u32()?,
+                overlap_tokens: input.u32()?,
+            },
+            _ => return Err(FrameError::Malformed("unknown request")),
+        };
+        let bytes = input.bytes()?.to_vec();
+        input.end()?;
+        Ok(Request {
+            name,
+            want,
+            max_text_bytes,
+            max_chunks,
+            cpu_secs,
+            bytes,
+        })
+    }
+}
+
+impl Reply {
+    pub fn encode(&self) -> (u8, Vec<u8>) {
+        let mut out = Encoder::with_capacity(64);
+        let kind = match self {
+            Reply::Hello { version } => {
+                out.u32(*version);
+                HELLO
+            }
+            Reply::Pages(document) => {
+                out.optional_text(document.title.as_deref());
+                out.u64(document.pages.len() as u64);
+                for page in &document.pages {
+                    out.u32(page.number);
+                    out.text(&page.text);
+                }
+                PAGES
+            }
+            Reply::Chunks(chunked) => {
+                out.optional_text(chunked.title.as_deref());
+                out.u32(chunked.page_count);
+                out.f64(chunked.extract_secs);
+                out.f64(chunked.chunk_secs);
+                out.u64(chunked.chunks.len() as u64);
+                for chunk in &chunked.chunks {
+                    out.u32(chunk.page);
+                    out.u64(chunk.span.start as u64);
+                    out.text(&chunk.text);
+                }
+                CHUNKS
+            }
+            Reply::Refused(ExtractError::Skipped(message)) => {
+                out.text(message);
+                SKIPPED
+            }
+            Reply::Refused(ExtractError::Failed(message)) => {
+                out.text(message);
+                FAILED
+            }
+        };
+        (kind, out.0)
+    }
+
+    pub fn decode(kind: u8, payload: &[u8]) -> Result<Reply, FrameError> {
+        let mut input = Decoder(payload);
+        let reply = match kind {
+            HELLO => Reply::Hello {
+                version: input.u32()?,
+            },
+            PAGES => {
+                let title = input.optional_text()?;
+                let count = input.count(4 + 8)?;
+                let mut pages = Vec::with_capacity(count);
+                for _ in 0..count {
+                    pages.push(Page {
+                        number: input.u32()?,
+                        text: input.text()?,
+                    });
+                }
+                Reply::Pages(Document { title, pages })
+            }
+            CHUNKS => {
+                let title = input.optional_text()?;
+                let page_count = input.u32()?;
+                let extract_secs = input.f64()?;
+                let chunk_secs = input.f64()?;
+                let count = input.count(4 + 8 + 8)?;
+                let mut chunks = Vec::with_capacity(count);
+                for ordinal in 0..count {
+                    let page = input.u32()?;
+                    let start = usize::try_from(input.u64()?)
+                        .map_err(|_| FrameError::Malformed("span out of range"))?;
+                    let text = input.text()?;
+                    if page == 0 || page > page_count {
+                        return Err(FrameError::Malformed("a passage on a page the document lacks"));
+                    }
+                    let span: Range<usize> = start..start.saturating_add(text.len());
+                    chunks.push(Chunk {
+                        ordinal: u32::try_from(ordinal).unwrap_or(u32::MAX),
+                        page,
+                        span,
+                        text,
+                    });
+                }
+                Reply::Chunks(Chunked {
+                    title,
+                    page_count,
+                    chunks,
+                    extract_secs,
+                    chunk_secs,
+                })
+            }
+            SKIPPED => Reply::Refused(ExtractError::Skipped(input.text()?)),
+            FAILED => Reply::Refused(ExtractError::Failed(input.text()?)),
+            _ => return Err(FrameError::Malformed("unknown reply")),
+        };
+        input.end()?;
+        Ok(reply)
+    }
+}
+
+struct Encoder(Vec<u8>);
+
+impl Encoder {
+    fn with_capacity(capacity: usize) -> Encoder {
+        Encoder(Vec::with_capacity(capacity))
+    }
+
+    fn u32(&mut self, value: u32) {
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn u64(&mut self, value: u64) {
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn f64(&mut self, value: f64) {
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.u64(bytes.len() as u64);
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn text(&mut self, text: &str) {
+        self.bytes(text.as_bytes());
+    }
+
+    fn optional_text(&mut self, text: Option<&str>) {
+        match text {
+            Some(text) => {
+                self.0.push(1);
+                self.text(text);
+            }
+            None => self.0.push(0),
+        }
+    }
+}
+
+struct Decoder<'a>(&'a [u8]);
+
+impl<'a> Decoder<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], FrameError> {
+        if n > self.0.len() {
+            return Err(FrameError::Malformed("shorter than it says"));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], FrameError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u32(&mut self) -> Result<u32, FrameError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, FrameError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    fn f64(&mut self) -> Result<f64, FrameError> {
+        Ok(f64::from_le_bytes(self.array()?))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], FrameError> {
+        let length =
+            usize::try_from(self.u64()?).map_err(|_| FrameError::Malformed("length out of range"))?;
+        self.take(length)
+    }
+
+    fn text(&mut self) -> Result<String, FrameError> {
+        std::str::from_utf8(self.bytes()?)
+            .map(str::to_string)
+            .map_err(|_| FrameError::Malformed("text that is not UTF-8"))
+    }
+
+    fn optional_text(&mut self) -> Result<Option<String>, FrameError> {
+        match self.take(1)?[0] {
+            0 => Ok(None),
+            1 => Ok(Some(self.text()?)),
+            _ => Err(FrameError::Malformed("bad flag")),
+        }
+    }
+
+    /// A count of items of at least `item_bytes` each: no more than the payload can hold.
+    fn count(&mut self, item_bytes: usize) -> Result<usize, FrameError> {
+        let count = usize::try_from(self.u64()?).map_err(|_| FrameError::Malformed("count out of range"))?;
+        if count > self.0.len() / item_bytes {
+            return Err(FrameError::Malformed("more items than bytes"));
+        }
+        Ok(count)
+    }
+
+    fn end(&self) -> Result<(), FrameError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(FrameError::Malformed("trailing bytes"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_replies_round_trip() {
+        let request = Request {
+            name: "report.pdf".into(),
+            want: Want::Chunks {
+                min_tokens: 250,
+                max_tokens: 400,
+                overlap_tokens: 50,
+            },
+            max_text_bytes: 20 << 20,
+            max_chunks: 20_000,
+            cpu_secs: 61,
+            bytes: b"%PDF-1.7 ...".to_vec(),
+        };
+        let (kind, payload) = request.encode();
+        assert_eq!(Request::decode(kind, &payload).unwrap(), request);
+
+        let chunked = Reply::Chunks(Chunked {
+            title: Some("Report".into()),
+            page_count: 2,
+            chunks: vec![
+                Chunk {
+                    ordinal: 0,
+                    page: 1,
+                    span: 0..5,
+                    text: "Hello".into(),
+                },
+                Chunk {
+                    ordinal: 1,
+                    page: 2,
+                    span: 3..8,
+                    text: "world".into(),
+                },
+            ],
+            extract_secs: 0.25,
+            chunk_secs: 0.5,
+        });
+        for reply in [
+            chunked,
+            Reply::Hello { version: VERSION },
+            Reply::Pages(Document::from_pages(None, ["one".to_string(), "two".to_string()])),
+            Reply::Refused(ExtractError::Failed("damaged".into())),
+        ] {
+            let (kind, payload) = reply.encode();
+            assert_eq!(Reply::decode(kind, &payload).unwrap(), reply);
+        }
+    }
+
+    #[test]
+    fn malformed_frames_are_errors_not_panics_or_huge_allocations() {
+        let (kind, payload) = Reply::Pages(Document::from_pages(None, ["text".to_string()])).encode();
+        for cut in 0..payload.len() {
+            assert!(Reply::decode(kind, &payload[..cut]).is_err(), "cut at {cut}");
+        }
+        // A count of 2^60 pages in a few bytes.
+        let mut lying = vec![0u8];
+        lying.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        assert!(Reply::decode(PAGES, &lying).is_err());
+        // A passage on page 3 of a 1-page document.
+        let mut out = Encoder::with_capacity(64);
+        out.optional_text(None);
+        out.u32(1);
+        out.f64(0.0);
+        out.f64(0.0);
+        out.u64(1);
+        out.u32(3);
+        out.u64(0);
+        out.text("x");
+        assert!(Reply::decode(CHUNKS, &out.0).is_err());
+        // A frame larger than allowed is refused before it is read.
+        let mut frame = Vec::new();
+        write_frame(&mut frame, PAGES, &[0u8; 100]).unwrap();
+        assert!(matches!(
+            read_frame(&mut frame.as_slice(), 99),
+            Err(FrameError::Malformed(_))
+        ));
+        assert_eq!(read_frame(&mut frame.as_slice(), 100).unwrap().1.len(), 100);
+        assert!(matches!(read_frame(&mut &b""[..], 100), Err(FrameError::Closed)));
+    }
+}
