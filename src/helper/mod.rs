@@ -39,8 +39,8 @@ pub const DEFAULT_MEMORY_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// How long a helper may take to start and say hello.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What Quire keeps of a helper's stderr, to tell why it died.
-const STDERR_TAIL_BYTES: usize = 8 * 1024;
+/// What Quire keeps of the start and of the end of a helper's stderr, to tell why it died.
+const STDERR_KEPT_BYTES: usize = 4 * 1024;
 
 /// How helpers are started and what each file may cost.
 #[derive(Debug, Clone)]
@@ -238,8 +238,34 @@ struct Running {
     child: Child,
     requests: Option<mpsc::Sender<(u8, Vec<u8>)>>,
     answers: mpsc::Receiver<Frame>,
-    stderr: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<StderrKept>>,
     threads: Vec<JoinHandle<()>>,
+}
+
+/// The start and the end of what a helper wrote to stderr.
+#[derive(Default)]
+struct StderrKept {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+impl StderrKept {
+    fn push(&mut self, mut bytes: &[u8]) {
+        let room = STDERR_KEPT_BYTES.saturating_sub(self.head.len()).min(bytes.len());
+        self.head.extend_from_slice(&bytes[..room]);
+        bytes = &bytes[room..];
+        self.tail.extend_from_slice(bytes);
+        if self.tail.len() > STDERR_KEPT_BYTES {
+            let cut = self.tail.len() - STDERR_KEPT_BYTES;
+            self.tail.drain(..cut);
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.head).into_owned();
+        text.push_str(&String::from_utf8_lossy(&self.tail));
+        text
+    }
 }
 
 impl Running {
@@ -254,6 +280,9 @@ impl Running {
             // A program on mimalloc would reserve a gigabyte of address space up front
             // and count it as what the helper holds at start; this keeps that honest.
             .env("MIMALLOC_ARENA_RESERVE", "0")
+            // Its last words are read for why it died; a backtrace would bury them.
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -269,14 +298,14 @@ impl Running {
         };
         let (requests, to_write) = mpsc::channel();
         let (answered, answers) = mpsc::channel();
-        let tail = Arc::new(Mutex::new(Vec::new()));
+        let tail = Arc::new(Mutex::new(StderrKept::default()));
         let ceiling = settings.reply_ceiling();
         let threads = vec![
             std::thread::spawn(move || write_requests(stdin, to_write)),
             std::thread::spawn(move || read_answers(stdout, ceiling, answered)),
             {
                 let tail = tail.clone();
-                std::thread::spawn(move || keep_tail(stderr, &tail))
+                std::thread::spawn(move || keep_stderr(stderr, &tail))
             },
         ];
         let running = Running {
@@ -357,11 +386,8 @@ impl Running {
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
-        let tail = self
-            .stderr
-            .lock()
-            .map(|t| String::from_utf8_lossy(&t).into_owned());
-        (status, tail.unwrap_or_default())
+        let kept = self.stderr.lock().map(|kept| kept.text());
+        (status, kept.unwrap_or_default())
     }
 }
 
@@ -391,18 +417,14 @@ fn read_answers(mut stdout: impl Read, ceiling: u64, answers: mpsc::Sender<Frame
     }
 }
 
-fn keep_tail(mut stderr: impl Read, tail: &Mutex<Vec<u8>>) {
+fn keep_stderr(mut stderr: impl Read, kept: &Mutex<StderrKept>) {
     let mut buffer = [0u8; 4096];
     while let Ok(n) = stderr.read(&mut buffer) {
         if n == 0 {
             return;
         }
-        if let Ok(mut tail) = tail.lock() {
-            tail.extend_from_slice(&buffer[..n]);
-            if tail.len() > STDERR_TAIL_BYTES {
-                let cut = tail.len() - STDERR_TAIL_BYTES;
-                tail.drain(..cut);
-            }
+        if let Ok(mut kept) = kept.lock() {
+            kept.push(&buffer[..n]);
         }
     }
 }
