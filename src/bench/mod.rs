@@ -32,16 +32,30 @@ pub struct IndexBench {
     #[serde(serialize_with = "crate::serde_path::lossy")]
     pub benchmark: PathBuf,
     pub documents: usize,
-    pub chunks: u64,
-    pub total_secs: f64,
-    pub timings: IndexTimings,
-    pub chunks_per_sec: f64,
+    /// The corpus's records handed to the indexer as documents: no file, no extraction.
+    pub records: IndexRun,
+    /// The same documents as HTML files in a folder, indexed as a person's files are:
+    /// walked, read, hashed, extracted and chunked in helper processes.
+    pub files: IndexRun,
+    /// Passages per second of `files` over those of `records`.
+    pub files_vs_records: f64,
+    /// Embedding work of the records run.
     pub embedding: EmbeddingWork,
     pub embedding_gflops: f64,
     pub matmul_gflops: f64,
     /// Embedding FLOP rate over the reference matrix product's.
     pub embedding_vs_matmul: f64,
+    /// Of this process; the helpers' own memory is not counted.
     pub peak_rss_bytes: Option<u64>,
+}
+
+/// One indexing of the corpus into a fresh library.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexRun {
+    pub chunks: u64,
+    pub total_secs: f64,
+    pub chunks_per_sec: f64,
+    pub timings: IndexTimings,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,15 +75,15 @@ pub struct QueryLatency {
     pub max_ms: f64,
 }
 
-/// Indexes the benchmark's corpus (its first `limit` documents, when given)
-/// into a fresh library in `work_dir` and reports where the time went.
+/// Indexes the benchmark's corpus (its first `limit` documents, when given) twice,
+/// each time into a fresh library under `config.data_dir`: as records, then as files
+/// (see [`IndexBench`]); reports where the time went.
 pub async fn index(
     benchmark: &Benchmark,
     limit: Option<usize>,
     config: Config,
     progress: &dyn ProgressSink,
 ) -> Result<IndexBench> {
-    let engine = Engine::open(config).await?;
     let source = benchmark.dir.join("corpus.jsonl");
     // A corpus's "extraction" is turning its records into documents.
     let extract_started = Instant::now();
@@ -81,34 +95,90 @@ pub async fn index(
         .collect();
     let count = documents.len();
     let extract_secs = extract_started.elapsed().as_secs_f64();
+
+    let folder = config.data_dir.join("corpus");
+    write_as_html(&documents, &folder)?;
+    let folder = std::fs::canonicalize(&folder).map_err(|e| Error::io(&folder, e))?;
+
+    let engine = Engine::open(Config {
+        data_dir: config.data_dir.join("records"),
+        ..config.clone()
+    })
+    .await?;
     let started = Instant::now();
     let (_, mut timings) = engine.index_documents(&source, documents, progress).await?;
     timings.extract_secs = extract_secs;
     let total_secs = started.elapsed().as_secs_f64() + extract_secs;
-    let chunks = engine
-        .status()
-        .await?
-        .folders
-        .iter()
-        .map(|f| f.chunks)
-        .sum::<u64>();
+    let records = IndexRun::of(chunk_total(&engine).await?, total_secs, timings);
     let embedding = engine.embedding_work().unwrap_or_default();
     engine.close().await?;
+
+    let engine = Engine::open(Config {
+        data_dir: config.data_dir.join("files"),
+        ..config
+    })
+    .await?;
+    let started = Instant::now();
+    let report = engine.index_folder(&folder, progress).await?;
+    let files = IndexRun::of(
+        chunk_total(&engine).await?,
+        started.elapsed().as_secs_f64(),
+        report.timings,
+    );
+    engine.close().await?;
+
     let matmul_gflops = tokio::task::spawn_blocking(matmul_gflops).await??;
-    let embedding_gflops = embedding.flops / timings.embed_secs.max(1e-9) / 1e9;
+    let embedding_gflops = embedding.flops / records.timings.embed_secs.max(1e-9) / 1e9;
     Ok(IndexBench {
         benchmark: benchmark.dir.clone(),
         documents: count,
-        chunks,
-        total_secs,
-        chunks_per_sec: chunks as f64 / total_secs.max(1e-9),
-        timings,
+        files_vs_records: files.chunks_per_sec / records.chunks_per_sec.max(1e-9),
+        records,
+        files,
         embedding,
         embedding_gflops,
         matmul_gflops,
         embedding_vs_matmul: embedding_gflops / matmul_gflops.max(1e-9),
         peak_rss_bytes: peak_rss_bytes(),
     })
+}
+
+impl IndexRun {
+    fn of(chunks: u64, total_secs: f64, timings: IndexTimings) -> IndexRun {
+        IndexRun {
+            chunks,
+            total_secs,
+            chunks_per_sec: chunks as f64 / total_secs.max(1e-9),
+            timings,
+        }
+    }
+}
+
+async fn chunk_total(engine: &Engine) -> Result<u64> {
+    Ok(engine.status().await?.folders.iter().map(|f| f.chunks).sum())
+}
+
+/// Writes each document as `<folder>/<n>.html` with its title and text, which the
+/// HTML extractor reads back as the same title and text.
+fn write_as_html(documents: &[(PathBuf, Document)], folder: &Path) -> Result<()> {
+    std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
+    let escape = |text: &str| {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    for (n, (_, document)) in documents.iter().enumerate() {
+        let title = document.title.as_deref().map(escape).unwrap_or_default();
+        let body: String = document
+            .pages
+            .iter()
+            .map(|page| format!("<p>{}</p>", escape(&page.text)))
+            .collect();
+        let path = folder.join(format!("{n:06}.html"));
+        let html = format!("<html><head><title>{title}</title></head><body>{body}</body></html>");
+        std::fs::write(&path, html).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
 }
 
 /// Latency of a search as a person runs it (top `limit` passages with
