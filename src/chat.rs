@@ -10,7 +10,7 @@ use crate::answer::{self, Answer, AskOptions, Turn};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::llm::{Cancel, Role};
-use crate::store::conversations::{Chat, ChatId};
+use crate::store::conversations::{Chat, ChatId, Claim, Exchange, Support};
 
 /// Longest chat title taken from its first question, in characters.
 const TITLE_CHARS: usize = 60;
@@ -34,16 +34,15 @@ pub async fn ask_in_chat(
         history: &history,
     };
     let answer = answer::ask(engine, question, options, cancel, on_text).await?;
-    catalog
-        .add_exchange(
-            chat_id,
-            question,
-            &answer.prompt,
-            &answer.text,
-            answer.abstained,
-            &answer.citations,
-        )
-        .await?;
+    let exchange = Exchange {
+        question,
+        prompt: &answer.prompt,
+        answer: &answer.text,
+        abstained: answer.abstained,
+        citations: &answer.citations,
+        claims: &answer.claims,
+    };
+    catalog.add_exchange(chat_id, &exchange).await?;
     Ok((chat_id, answer))
 }
 
@@ -87,7 +86,8 @@ pub fn to_markdown(chat: &Chat) -> String {
                 let _ = writeln!(out, "## {}\n", message.content.trim());
             }
             Role::System | Role::Assistant => {
-                let _ = writeln!(out, "{}\n", message.content.trim());
+                let marked = mark_unsupported(&message.content, &message.claims, "", " *(not supported by the sources)*");
+                let _ = writeln!(out, "{}\n", marked.trim());
                 if message.abstained {
                     out.push_str("*Quire found no passage in the documents that answers this.*\n\n");
                 }
@@ -115,6 +115,24 @@ pub fn to_markdown(chat: &Chat) -> String {
             }
         }
     }
+    out
+}
+
+/// `text` with each unsupported claim wrapped in `open` … `close` (emphasis, terminal colours).
+pub fn mark_unsupported(text: &str, claims: &[Claim], open: &str, close: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for claim in claims.iter().filter(|c| c.support == Support::Unsupported) {
+        let (Some(before), Some(sentence)) = (text.get(last..claim.start), text.get(claim.start..claim.end)) else {
+            continue;
+        };
+        out.push_str(before);
+        out.push_str(open);
+        out.push_str(sentence);
+        out.push_str(close);
+        last = claim.end;
+    }
+    out.push_str(text.get(last..).unwrap_or_default());
     out
 }
 

@@ -162,6 +162,16 @@ impl Engine {
         Ok(generator.clone())
     }
 
+    /// Answers with `generator`, already loaded elsewhere, instead of loading the configured
+    /// model (one model serves several libraries, as in `quire eval --answers`). An error
+    /// once this engine has loaded its own.
+    #[cfg(feature = "generation")]
+    pub fn use_generator(&self, generator: Arc<Generator>) -> Result<()> {
+        self.generator
+            .set(generator)
+            .map_err(|_| Error::Task("this library already has its chat model loaded".into()))
+    }
+
     /// Pauses indexing: a run in progress finishes the files it is reading, commits
     /// them and returns with `paused` set; later runs return at once the same way
     /// until [`Engine::resume_indexing`]. Nothing finished is lost or redone.
@@ -352,6 +362,11 @@ impl Engine {
 
     pub(crate) async fn chunk_files(&self) -> Result<std::collections::HashMap<ChunkId, FileId>> {
         self.catalog.chunk_files().await
+    }
+
+    /// The embedding model, for comparing an answer's sentences with the question.
+    pub(crate) fn embedder(&self) -> Result<Arc<Embedder>> {
+        Ok(self.semantic()?.embedder.clone())
     }
 
     fn semantic(&self) -> Result<&Semantic> {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::answer::content_words;
+use crate::answer::content_terms;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::extract::{Document, ExtractError};
@@ -433,7 +433,7 @@ fn parse_bullets(reply: &str, evidence: &[(Vec<u32>, &str)], fallback: u32) -> V
         .collect();
     let evidence_words: Vec<_> = evidence
         .iter()
-        .map(|(pages, text)| (pages, content_words(text)))
+        .map(|(pages, text)| (pages, content_terms(text)))
         .collect();
     let mut bullets = Vec::new();
     // A reply without list items (small models often write prose) counts sentence by sentence.
@@ -450,7 +450,7 @@ fn parse_bullets(reply: &str, evidence: &[(Vec<u32>, &str)], fallback: u32) -> V
         }
         let mut pages: Vec<u32> = cited.into_iter().filter(|p| known.contains(p)).collect();
         if pages.is_empty() {
-            let words = content_words(&text);
+            let words = content_terms(&text);
             pages = evidence_words
                 .iter()
                 .map(|(pages, theirs)| (words.intersection(theirs).count(), *pages))

@@ -11,7 +11,7 @@ use clap::Subcommand;
 use quire::answer::Answer;
 use quire::chat;
 use quire::llm::{Cancel, GenerationStats};
-use quire::store::conversations::{ChatId, Citation};
+use quire::store::conversations::{ChatId, Citation, Claim, Support};
 use quire::summarize::{self, page_label};
 use quire::Engine;
 
@@ -104,8 +104,22 @@ fn print_answer_tail(answer: &Answer) {
     } else {
         println!("\n(The answer cites no source; treat it with care.)");
     }
+    print_unsupported(answer.unsupported());
     if let Some(stats) = &answer.stats {
         print_stats(stats);
+    }
+}
+
+/// The sentences of an answer that no source supports, listed under it.
+fn print_unsupported<'a>(claims: impl Iterator<Item = &'a Claim>) {
+    let mut claims = claims.peekable();
+    if claims.peek().is_none() {
+        return;
+    }
+    println!("Not supported by any source (check before relying on it):");
+    for claim in claims {
+        let text = claim.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        println!("  “{text}”");
     }
 }
 
@@ -212,6 +226,9 @@ pub async fn chats(engine: &Engine, command: &ChatsCommand) -> Result<ExitCode> 
                                 print_citations(&message.citations);
                                 println!();
                             }
+                            print_unsupported(
+                                message.claims.iter().filter(|c| c.support == Support::Unsupported),
+                            );
                         }
                     }
                 }

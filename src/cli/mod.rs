@@ -1,6 +1,7 @@
 //! Command-line interface: parses arguments, opens the engine, prints results.
 
 mod answers;
+mod eval_answers;
 mod progress_bar;
 mod terminal;
 
@@ -21,6 +22,7 @@ use quire::store::catalog::FileProblem;
 use quire::store::FileStatus;
 use quire::{Config, Engine};
 
+use eval_answers::run_answer_eval;
 use progress_bar::ProgressBarSink;
 use terminal::{marked_snippet, printable, printable_path};
 
@@ -119,9 +121,26 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
-    /// Measure retrieval quality on a BEIR-format benchmark (corpus.jsonl, queries.jsonl, qrels/test.tsv).
+    /// Measure retrieval quality on a BEIR-format benchmark (corpus.jsonl, queries.jsonl, qrels/test.tsv),
+    /// or with --answers, answer quality on a reading-comprehension set.
     Eval {
-        benchmark: PathBuf,
+        #[arg(required_unless_present = "answers")]
+        benchmark: Option<PathBuf>,
+        /// Instead of ranking quality: answer quality on a question set laid out like
+        /// shared/bench/squad11-dev13 (docs/, questions.jsonl, paragraphs.jsonl): a seeded sample
+        /// asked over the whole library, and a second one asked over a copy without their gold
+        /// paragraphs (where declining is right).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["benchmark", "abstention_against", "prompt_sources"])]
+        answers: Option<PathBuf>,
+        /// With --answers: answerable questions to ask.
+        #[arg(long, default_value_t = 100, requires = "answers")]
+        sample: usize,
+        /// With --answers: held-out questions to ask (default: as many as --sample).
+        #[arg(long, requires = "answers")]
+        held_out: Option<usize>,
+        /// With --answers: the seed both samples are drawn with.
+        #[arg(long, default_value_t = 13, requires = "answers")]
+        seed: u64,
         #[arg(long, value_enum, default_value_t = Mode::Bm25)]
         mode: Mode,
         /// Write the ranking as a TREC run file (with --mode all, one per mode: FILE.bm25, …).
@@ -248,6 +267,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     quire::llm::set_compute_threads(config.threads);
     if let Command::Eval {
         benchmark,
+        answers,
+        sample,
+        held_out,
+        seed,
         mode,
         run_out,
         fresh,
@@ -256,6 +279,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         json,
     } = &cli.command
     {
+        if let Some(set) = answers {
+            let options = eval::answers::AnswerEvalOptions {
+                answerable: *sample,
+                held_out: held_out.unwrap_or(*sample),
+                seed: *seed,
+            };
+            return run_answer_eval(config, set, options, *json).await;
+        }
+        let Some(benchmark) = benchmark else {
+            anyhow::bail!("name a benchmark folder, or --answers DIR");
+        };
         if let Some(unrelated) = abstention_against {
             return run_abstention(config, benchmark, unrelated, *json).await;
         }
@@ -718,8 +752,14 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
 fn eval_cache_dir(config: &Config, benchmark: &Path) -> Result<PathBuf> {
     let corpus = benchmark.join("corpus.jsonl");
     let bytes = std::fs::read(&corpus).with_context(|| format!("cannot read {}", corpus.display()))?;
+    Ok(eval_cache_for(config, &bytes, ""))
+}
+
+/// The cache folder for an evaluation of `content` (what is indexed) under the settings
+/// that change an index; `kind` keeps different evaluations of the same bytes apart.
+fn eval_cache_for(config: &Config, content: &[u8], kind: &str) -> PathBuf {
     let mut key = blake3::Hasher::new();
-    key.update(&bytes);
+    key.update(content);
     let settings = format!(
         "{}|{}|{}|{}|{}|{}|{}",
         config.chunk_min_tokens,
@@ -734,7 +774,9 @@ fn eval_cache_dir(config: &Config, benchmark: &Path) -> Result<PathBuf> {
     let cache = directories::ProjectDirs::from("", "", "Quire")
         .map(|d| d.cache_dir().to_path_buf())
         .unwrap_or_else(std::env::temp_dir);
-    Ok(cache.join("eval").join(&key.finalize().to_hex()[..16]))
+    cache
+        .join("eval")
+        .join(format!("{kind}{}", &key.finalize().to_hex()[..16]))
 }
 
 fn print_watch_update(update: &quire::ingest::watch::WatchUpdate) {

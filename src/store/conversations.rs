@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::catalog::{now_secs, path_bytes, path_from_bytes, Catalog};
@@ -38,6 +38,42 @@ pub struct Citation {
     pub attributed: bool,
 }
 
+/// How an answer's sentence stands against its sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Support {
+    /// The model cited a source that supports it.
+    Cited,
+    /// Quire moved the model's marker to the source that supports it, or added one.
+    Corrected,
+    /// No source supports it; its markers were removed.
+    Unsupported,
+}
+
+/// A sentence of an answer that states something, with the sources that back it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// Byte range of the sentence in the answer's text.
+    pub start: usize,
+    pub end: usize,
+    /// The sentence as shown (with its markers).
+    pub text: String,
+    /// The sources that support it: the numbers of its markers.
+    pub sources: Vec<usize>,
+    pub support: Support,
+}
+
+/// One question and its answer, as a chat stores them.
+pub struct Exchange<'a> {
+    pub question: &'a str,
+    /// The user message the model saw (the question with its numbered sources).
+    pub prompt: &'a str,
+    pub answer: &'a str,
+    pub abstained: bool,
+    pub citations: &'a [Citation],
+    pub claims: &'a [Claim],
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredMessage {
     pub id: MessageId,
@@ -50,6 +86,8 @@ pub struct StoredMessage {
     pub abstained: bool,
     pub created_at: i64,
     pub citations: Vec<Citation>,
+    /// For an answer: its claims, each with the sources that support it (or none).
+    pub claims: Vec<Claim>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,39 +112,35 @@ impl Catalog {
         Ok(id)
     }
 
-    /// Stores one exchange: the question (with the prompt sent) and the answer with its citations.
-    pub async fn add_exchange(
-        &self,
-        chat: ChatId,
-        question: &str,
-        prompt: &str,
-        answer: &str,
-        abstained: bool,
-        citations: &[Citation],
-    ) -> Result<()> {
+    /// Stores one exchange: the question (with the prompt sent) and the answer with its
+    /// citations and claims.
+    pub async fn add_exchange(&self, chat: ChatId, exchange: &Exchange<'_>) -> Result<()> {
         let now = now_secs();
         let mut tx = self.pool.begin().await?;
-        let insert = "INSERT INTO messages (chat_id, role, content, prompt, abstained, created_at) \
-                      VALUES (?, ?, ?, ?, ?, ?) RETURNING id";
+        let insert = "INSERT INTO messages (chat_id, role, content, prompt, abstained, created_at, claims) \
+                      VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id";
         let _: MessageId = sqlx::query_scalar(insert)
             .bind(chat)
             .bind("user")
-            .bind(question)
-            .bind(prompt)
+            .bind(exchange.question)
+            .bind(exchange.prompt)
             .bind(false)
             .bind(now)
+            .bind(None::<String>)
             .fetch_one(&mut *tx)
             .await?;
+        let claims = serde_json::to_string(exchange.claims).map_err(|e| Error::Task(e.to_string()))?;
         let answer_id: MessageId = sqlx::query_scalar(insert)
             .bind(chat)
             .bind("assistant")
-            .bind(answer)
+            .bind(exchange.answer)
             .bind(None::<String>)
-            .bind(abstained)
+            .bind(exchange.abstained)
             .bind(now)
+            .bind(claims)
             .fetch_one(&mut *tx)
             .await?;
-        for citation in citations {
+        for citation in exchange.citations {
             sqlx::query(
                 "INSERT INTO citations (message_id, number, path, page, quote, passage, attributed) \
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -161,7 +195,7 @@ impl Catalog {
             .await?
             .ok_or_else(|| no_chat(id))?;
         let mut messages: Vec<StoredMessage> = sqlx::query(
-            "SELECT id, role, content, prompt, abstained, created_at FROM messages WHERE chat_id = ? ORDER BY id",
+            "SELECT id, role, content, prompt, abstained, created_at, claims FROM messages WHERE chat_id = ? ORDER BY id",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -179,6 +213,11 @@ impl Catalog {
             abstained: r.get(4),
             created_at: r.get(5),
             citations: Vec::new(),
+            // Claims are Quire's own JSON; an unreadable one (never expected) only loses the marks.
+            claims: r
+                .get::<Option<String>, _>(6)
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or_default(),
         })
         .collect();
         let citations = sqlx::query(

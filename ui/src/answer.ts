@@ -1,7 +1,7 @@
 // How an answer looks in both windows: streamed text, citation chips that show
 // the quoted passage and open the file at its page, the abstention notice, and
 // "copy answer with sources".
-import { type Answer, type Bullet, type Citation, errorMessage, openSource } from "./api";
+import { type Answer, type Bullet, type Citation, type Claim, errorMessage, openSource } from "./api";
 import { fileName, h } from "./dom";
 
 /** A chip for a source; clicking it shows the quote with a button to open the file at that page. */
@@ -34,7 +34,7 @@ export function citationChip(citation: Citation, quoteBox: HTMLElement): HTMLEle
 }
 
 /** Renders a finished answer (text, chips or the abstention notice) into `box`. */
-export function renderAnswer(box: HTMLElement, answer: Pick<Answer, "text" | "abstained" | "citations"> & Partial<Answer>) {
+export function renderAnswer(box: HTMLElement, answer: Pick<Answer, "text" | "abstained" | "citations" | "claims"> & Partial<Answer>) {
   box.replaceChildren();
   box.classList.toggle("abstained", answer.abstained);
   if (answer.abstained) {
@@ -50,7 +50,7 @@ export function renderAnswer(box: HTMLElement, answer: Pick<Answer, "text" | "ab
     }
     return;
   }
-  box.append(h("div", { class: "answer-text" }, answer.text));
+  box.append(h("div", { class: "answer-text" }, ...markUnsupported(answer.text, answer.claims ?? [])));
   if (answer.citations.length > 0) {
     const quote = h("div", { class: "quote" });
     quote.hidden = true;
@@ -64,6 +64,22 @@ export function renderAnswer(box: HTMLElement, answer: Pick<Answer, "text" | "ab
     setTimeout(() => (copy.textContent = "Copy answer with sources"), 1500);
   });
   box.append(copy);
+}
+
+/** The answer's text with each sentence no source supports set apart, saying so. */
+function markUnsupported(text: string, claims: Claim[]): (string | HTMLElement)[] {
+  const parts: (string | HTMLElement)[] = [];
+  let from = 0;
+  for (const claim of claims) {
+    if (claim.support !== "unsupported") continue;
+    const at = text.indexOf(claim.text, from);
+    if (at < 0) continue;
+    parts.push(text.slice(from, at));
+    parts.push(h("span", { class: "unsupported", title: "No source supports this sentence: check it before relying on it." }, claim.text));
+    from = at + claim.text.length;
+  }
+  parts.push(text.slice(from));
+  return parts;
 }
 
 /** One chip per source and page, in the order they are cited. */

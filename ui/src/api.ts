@@ -45,6 +45,13 @@ export interface Citation {
   attributed: boolean;
 }
 
+/** A sentence of an answer that states something, and how its sources stand behind it. */
+export interface Claim {
+  text: string;
+  sources: number[];
+  support: "cited" | "corrected" | "unsupported";
+}
+
 export interface SearchHit {
   path: string;
   title: string | null;
@@ -58,6 +65,7 @@ export interface Answer {
   text: string;
   abstained: boolean;
   citations: Citation[];
+  claims: Claim[];
   closest: SearchHit[];
   evidence: number | null;
   stats: { time_to_first_token: { secs: number; nanos: number }; generated_tokens_per_sec: number } | null;
@@ -83,6 +91,7 @@ export interface StoredMessage {
   abstained: boolean;
   created_at: number;
   citations: Citation[];
+  claims: Claim[];
 }
 
 export interface Chat {

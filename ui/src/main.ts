@@ -171,7 +171,7 @@ async function openChat(id: number | null) {
         messages.append(questionBubble(message.content));
       } else {
         const box = h("div", { class: "message assistant" });
-        renderAnswer(box, { text: message.content, abstained: message.abstained, citations: message.citations });
+        renderAnswer(box, { text: message.content, abstained: message.abstained, citations: message.citations, claims: message.claims });
         messages.append(box);
       }
     }

@@ -19,6 +19,9 @@ use crate::extract::Document;
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
 use crate::retrieve::{reciprocal_rank_fusion, SearchMode};
 
+#[cfg(feature = "generation")]
+pub mod answers;
+
 /// How many documents each query ranks (the deepest cut-off measured is 100).
 const RUN_DEPTH: usize = 100;
 /// Chunks fetched per query to rank RUN_DEPTH documents; documents are short,
