@@ -119,7 +119,7 @@ fn print_unsupported<'a>(claims: impl Iterator<Item = &'a Claim>) {
     println!("Not supported by any source (check before relying on it):");
     for claim in claims {
         let text = claim.text.split_whitespace().collect::<Vec<_>>().join(" ");
-        println!("  “{text}”");
+        println!("  “{}”", printable(&text));
     }
 }
 
@@ -227,7 +227,10 @@ pub async fn chats(engine: &Engine, command: &ChatsCommand) -> Result<ExitCode> 
                                 println!();
                             }
                             print_unsupported(
-                                message.claims.iter().filter(|c| c.support == Support::Unsupported),
+                                message
+                                    .claims
+                                    .iter()
+                                    .filter(|c| c.support == Support::Unsupported),
                             );
                         }
                     }
