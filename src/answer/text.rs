@@ -106,7 +106,8 @@ pub(crate) fn is_marker_only(piece: &str) -> bool {
     piece.trim().starts_with('[') && !piece.chars().any(|c| c.is_alphabetic())
 }
 
-/// Whether `before` (a sentence so far) ends in an abbreviation whose full stop ends nothing: "p. 4", "e.g. this".
+/// Whether `before` (a sentence so far) ends in an abbreviation whose full stop ends nothing:
+/// "p. 4", "e.g. this", an initial ("John F. Kennedy", "the U.S. Army").
 fn after_abbreviation(before: &str) -> bool {
     const ABBREVIATIONS: &[&str] = &[
         "p", "pp", "e.g", "i.e", "cf", "vs", "fig", "no", "dr", "mr", "mrs", "ms", "st", "etc",
@@ -115,27 +116,185 @@ fn after_abbreviation(before: &str) -> bool {
         .rsplit(|c: char| c.is_whitespace() || c == '(' || c == '[')
         .next()
         .unwrap_or("");
-    ABBREVIATIONS.contains(&word.to_lowercase().as_str())
+    let initials = !word.is_empty()
+        && word.split('.').all(|letter| {
+            let mut chars = letter.chars();
+            matches!((chars.next(), chars.next()), (Some(c), None) if c.is_uppercase())
+        });
+    initials || ABBREVIATIONS.contains(&word.to_lowercase().as_str())
 }
 
 /// Words that carry no fact of their own: function words, and the words answers use to
 /// talk about their sources ("according to the document").
 const STOP_WORDS: &[&str] = &[
-    "the", "and", "for", "are", "was", "were", "that", "this", "with", "from", "have", "has", "had", "not",
-    "but", "you", "your", "its", "they", "their", "them", "what", "which", "when", "where", "who", "whom",
-    "whose", "why", "how", "can", "will", "would", "should", "could", "into", "than", "then", "there",
-    "these", "those", "been", "being", "also", "about", "some", "such", "only", "any", "all", "our", "out",
-    "does", "did", "doe", "his", "her", "him", "she", "he", "it", "is", "be", "of", "in", "on", "at", "to",
-    "by", "as", "or", "an", "a", "if", "so", "do", "no", "yes", "we", "us", "me", "my", "i", "very", "more",
-    "most", "other", "over", "after", "before", "while", "during", "between", "both", "each", "few",
-    "many", "much", "own", "same", "too", "just", "here", "up", "down", "off", "again", "further", "once",
-    "because", "until", "against", "through", "above", "below", "under", "like", "one", "name", "named",
-    "called", "answer", "answers", "source", "sources", "document", "documents", "text", "passage",
-    "passages", "according", "based", "provided", "mentioned", "mention", "mentions", "state", "states",
-    "stated", "say", "says", "said", "information", "context", "question", "given", "following",
-    "specifically", "specific", "particular", "however", "therefore", "thus", "known", "see", "refer",
-    "refers", "page", "pages", "shown", "found", "listed", "described", "detail", "details", "explained",
-    "cited", "cite",
+    "the",
+    "and",
+    "for",
+    "are",
+    "was",
+    "were",
+    "that",
+    "this",
+    "with",
+    "from",
+    "have",
+    "has",
+    "had",
+    "not",
+    "but",
+    "you",
+    "your",
+    "its",
+    "they",
+    "their",
+    "them",
+    "what",
+    "which",
+    "when",
+    "where",
+    "who",
+    "whom",
+    "whose",
+    "why",
+    "how",
+    "can",
+    "will",
+    "would",
+    "should",
+    "could",
+    "into",
+    "than",
+    "then",
+    "there",
+    "these",
+    "those",
+    "been",
+    "being",
+    "also",
+    "about",
+    "some",
+    "such",
+    "only",
+    "any",
+    "all",
+    "our",
+    "out",
+    "does",
+    "did",
+    "doe",
+    "his",
+    "her",
+    "him",
+    "she",
+    "he",
+    "it",
+    "is",
+    "be",
+    "of",
+    "in",
+    "on",
+    "at",
+    "to",
+    "by",
+    "as",
+    "or",
+    "an",
+    "a",
+    "if",
+    "so",
+    "do",
+    "no",
+    "yes",
+    "we",
+    "us",
+    "me",
+    "my",
+    "i",
+    "very",
+    "more",
+    "most",
+    "other",
+    "over",
+    "after",
+    "before",
+    "while",
+    "during",
+    "between",
+    "both",
+    "each",
+    "few",
+    "many",
+    "much",
+    "own",
+    "same",
+    "too",
+    "just",
+    "here",
+    "up",
+    "down",
+    "off",
+    "again",
+    "further",
+    "once",
+    "because",
+    "until",
+    "against",
+    "through",
+    "above",
+    "below",
+    "under",
+    "like",
+    "one",
+    "name",
+    "named",
+    "called",
+    "answer",
+    "answers",
+    "source",
+    "sources",
+    "document",
+    "documents",
+    "text",
+    "passage",
+    "passages",
+    "according",
+    "based",
+    "provided",
+    "mentioned",
+    "mention",
+    "mentions",
+    "state",
+    "states",
+    "stated",
+    "say",
+    "says",
+    "said",
+    "information",
+    "context",
+    "question",
+    "given",
+    "following",
+    "specifically",
+    "specific",
+    "particular",
+    "however",
+    "therefore",
+    "thus",
+    "known",
+    "see",
+    "refer",
+    "refers",
+    "page",
+    "pages",
+    "shown",
+    "found",
+    "listed",
+    "described",
+    "detail",
+    "details",
+    "explained",
+    "cited",
+    "cite",
 ];
 
 /// The terms of `text` that carry meaning, stemmed: numbers as written, acronyms ("AC",
@@ -176,9 +335,17 @@ mod tests {
         let text = "Plant out in mid May. [2] See p. 4 for beans [1].\n- Water twice a week.";
         assert_eq!(
             sentences(text),
-            ["Plant out in mid May. [2]", " See p. 4 for beans [1].\n", "- Water twice a week."]
+            [
+                "Plant out in mid May. [2]",
+                " See p. 4 for beans [1].\n",
+                "- Water twice a week."
+            ]
         );
         assert_eq!(sentences("3.5 bar is too high."), ["3.5 bar is too high."]);
+        assert_eq!(
+            sentences("He met John F. Kennedy in the U.S. Army [1]. Then he left."),
+            ["He met John F. Kennedy in the U.S. Army [1].", " Then he left."]
+        );
         assert_eq!(sentences("It is May [1]. [2]."), ["It is May [1]. [2]."]);
         assert_eq!(
             sentences("Steps:\n1. Feed the starter.\n2. Mix the dough [3]."),
@@ -202,7 +369,14 @@ mod tests {
     #[test]
     fn terms_are_stemmed_and_keep_numbers_and_acronyms() {
         let terms = content_terms("Tesla planted 12 tomatoes in the UK, according to the document, in May.");
-        for expected in ["tesla", "plant", "12", "tomato", "UK".to_lowercase().as_str(), "may"] {
+        for expected in [
+            "tesla",
+            "plant",
+            "12",
+            "tomato",
+            "UK".to_lowercase().as_str(),
+            "may",
+        ] {
             assert!(terms.contains(expected), "{expected} in {terms:?}");
         }
         for absent in ["the", "according", "document", "in"] {
