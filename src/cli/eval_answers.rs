@@ -15,7 +15,12 @@ use quire::Config;
 use super::eval_cache_for;
 use super::progress_bar::ProgressBarSink;
 
-pub async fn run_answer_eval(config: Config, dir: &Path, options: AnswerEvalOptions, json: bool) -> Result<ExitCode> {
+pub async fn run_answer_eval(
+    config: Config,
+    dir: &Path,
+    options: AnswerEvalOptions,
+    json: bool,
+) -> Result<ExitCode> {
     let set = QuestionSet::load(dir)?;
     let cache = eval_cache_for(&config, &docs_fingerprint(&set.docs)?, "answers-");
     let held_out = cache.join(format!("held-out-s{}-n{}", options.seed, options.held_out));
@@ -81,7 +86,7 @@ fn print_report(report: &AnswerEvalReport) {
     );
     println!(
         "model {} on {}, {} threads; context {}, answer ≤ {} tokens, ≤ {} sources of {} sentences, \
-         abstain below similarity {:.3} or question coverage {:.2}",
+         abstain below similarity {:.3} or sentence similarity {:.2}",
         report.model,
         report.runtime,
         report.threads,
@@ -104,12 +109,27 @@ fn print_report(report: &AnswerEvalReport) {
     row("token F1 (first sentence)", format!("{:.3}", a.f1));
     row("declined", percent(a.declined));
     row("cites the gold document (of answered)", percent(a.cites_gold_doc));
-    row("cites a passage holding the answer (of answered)", percent(a.cites_gold_passage));
-    row("citation precision (citations holding the answer)", percent(a.citation_precision));
-    row("gold paragraph among the sources", percent(a.gold_in_sources));
+    row(
+        "cites a passage holding the answer (of answered)",
+        percent(a.cites_gold_passage),
+    );
+    row(
+        "citation precision (citations holding the answer)",
+        percent(a.citation_precision),
+    );
+    row(
+        "gold answer in the prompt, from its paragraph",
+        percent(a.gold_in_sources),
+    );
     row("before the checks: reply correct", percent(a.draft_correct));
-    row("before the checks: model's markers holding it", percent(a.draft_marker_precision));
-    row("claims whose marker Quire moved or added", percent(a.corrected_claims));
+    row(
+        "before the checks: model's markers holding it",
+        percent(a.draft_marker_precision),
+    );
+    row(
+        "claims whose marker Quire moved or added",
+        percent(a.corrected_claims),
+    );
     row("claims no source supports", percent(a.unsupported_claims));
     let h = &report.held_out;
     println!("held out ({} questions, gold paragraph removed)", h.questions);
@@ -121,8 +141,14 @@ fn print_report(report: &AnswerEvalReport) {
     println!("time and prompt");
     row("median seconds per answer", format!("{:.1}", report.median_secs));
     row("p90 seconds per answer", format!("{:.1}", report.p90_secs));
-    row("prompt tokens (mean)", format!("{:.0}", report.mean_prompt_tokens));
-    row("prompt tokens (median)", format!("{:.0}", report.median_prompt_tokens));
+    row(
+        "prompt tokens (mean)",
+        format!("{:.0}", report.mean_prompt_tokens),
+    );
+    row(
+        "prompt tokens (median)",
+        format!("{:.0}", report.median_prompt_tokens),
+    );
     print_trade_offs(report);
 }
 

@@ -311,7 +311,7 @@ pub struct QuestionOutcome {
     pub declined: bool,
     pub correct: bool,
     pub f1: f64,
-    /// The gold paragraph's text was among the sources given to the model.
+    /// A source given to the model held a gold answer in a sentence of the gold paragraph.
     pub gold_in_sources: bool,
     pub cites_gold_doc: bool,
     /// At least one cited passage holds a gold answer.
@@ -356,7 +356,7 @@ pub struct CaseSummary {
     pub cites_gold_passage: f64,
     /// Of all citations of answered questions: the passage holds a gold answer.
     pub citation_precision: f64,
-    /// The gold paragraph reached the prompt.
+    /// The gold answer reached the prompt, in a sentence of its paragraph.
     pub gold_in_sources: f64,
     /// Of the model's own markers (before the checks), in answered questions: the passage holds
     /// a gold answer.
@@ -398,7 +398,7 @@ pub struct AnswerEvalReport {
     pub median_prompt_tokens: f64,
     pub index_secs: f64,
     /// Declining below each threshold of each evidence measure (only thresholds at or above
-    /// the configured `evidence_below`: below it the model was not asked).
+    /// the configured `evidence_below` for sentence similarity: below it the model was not asked).
     pub trade_offs: Vec<TradeOff>,
     pub outcomes: Vec<QuestionOutcome>,
 }
@@ -517,8 +517,18 @@ async fn ask_one(
     )
     .await?;
     let seconds = started.elapsed().as_secs_f64();
-    let gold_paragraph = set.paragraph(question).map(|p| p.text.as_str()).unwrap_or_default();
-    Ok(score(question, &answer, gold_paragraph, held_out, gold_elsewhere, seconds))
+    let gold_paragraph = set
+        .paragraph(question)
+        .map(|p| p.text.as_str())
+        .unwrap_or_default();
+    Ok(score(
+        question,
+        &answer,
+        gold_paragraph,
+        held_out,
+        gold_elsewhere,
+        seconds,
+    ))
 }
 
 fn score(
@@ -564,7 +574,7 @@ fn score(
             && answer
                 .sources
                 .iter()
-                .any(|s| passage_overlaps(&s.text, gold_paragraph)),
+                .any(|s| shows_gold(&s.text, gold_paragraph, &question.answers)),
         cites_gold_doc: answer
             .citations
             .iter()
@@ -580,7 +590,8 @@ fn score(
         sentence_similarity: answer.check.and_then(|c| c.sentence_similarity),
         answer_coverage: answer.answer_coverage,
         draft: answer.draft.clone(),
-        draft_correct: contains_gold(&answer.draft, &question.answers) && !answer::says_not_found(&answer.draft),
+        draft_correct: contains_gold(&answer.draft, &question.answers)
+            && !answer::says_not_found(&answer.draft),
         draft_markers: draft_markers.len(),
         draft_markers_holding_gold: draft_markers.iter().filter(|s| holds_gold(&s.text)).count(),
         claims: answer.claims.len(),
@@ -589,18 +600,16 @@ fn score(
     }
 }
 
-/// Whether a source (a chunk, possibly cut or trimmed) carries the gold paragraph: it holds
-/// the paragraph's longest sentence, or the paragraph holds all of it.
-fn passage_overlaps(source: &str, paragraph: &str) -> bool {
+/// Whether a source shows the model the gold answer where the gold paragraph says it: the
+/// source holds a gold answer in a sentence of the gold paragraph. A source is a chunk, or
+/// sentences of one (`passage_sentences`), so it may hold part of the paragraph or more.
+fn shows_gold(source: &str, paragraph: &str, golds: &[String]) -> bool {
     let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let (source, paragraph) = (squash(source), squash(paragraph));
-    let longest = answer::sentences(&paragraph)
-        .into_iter()
-        .max_by_key(|s| s.len())
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    (!longest.is_empty() && source.contains(&longest)) || (!source.is_empty() && paragraph.contains(&source))
+    let paragraph = squash(paragraph);
+    answer::sentences(source).into_iter().any(|sentence| {
+        let sentence = squash(sentence.trim_matches(|c: char| c == '…' || c.is_whitespace()));
+        sentence.len() >= 20 && paragraph.contains(&sentence) && contains_gold(&sentence, golds)
+    })
 }
 
 fn summarize(outcomes: &[&QuestionOutcome]) -> CaseSummary {
@@ -618,7 +627,10 @@ fn summarize(outcomes: &[&QuestionOutcome]) -> CaseSummary {
         declined: share(outcomes.iter().filter(|o| o.declined).count(), n),
         correct: share(outcomes.iter().filter(|o| o.correct).count(), n),
         f1: outcomes.iter().map(|o| o.f1).sum::<f64>() / n as f64,
-        cites_gold_doc: share(answered.iter().filter(|o| o.cites_gold_doc).count(), answered.len()),
+        cites_gold_doc: share(
+            answered.iter().filter(|o| o.cites_gold_doc).count(),
+            answered.len(),
+        ),
         cites_gold_passage: share(
             answered.iter().filter(|o| o.cites_gold_passage).count(),
             answered.len(),
@@ -686,7 +698,7 @@ fn trade_offs(outcomes: &[QuestionOutcome], configured: f32) -> Vec<TradeOff> {
     for (name, measure, step) in measures {
         for i in 0..=20 {
             let threshold = step * i as f32;
-            if name == "question_coverage" && threshold < configured {
+            if name == "sentence_similarity" && threshold < configured {
                 continue;
             }
             let below = |o: &QuestionOutcome| measure(o).is_some_and(|m| m < threshold);
@@ -710,11 +722,17 @@ mod tests {
 
     #[test]
     fn answers_are_normalised_as_squad_does() {
-        assert_eq!(normalize_answer("The  Walt Disney Company!"), "walt disney company");
+        assert_eq!(
+            normalize_answer("The  Walt Disney Company!"),
+            "walt disney company"
+        );
         assert_eq!(normalize_answer("an apple, a pear"), "apple pear");
         // Only ASCII punctuation goes, as in SQuAD's script.
         assert_eq!(normalize_answer("Disney–ABC"), "disney–abc");
-        assert_eq!(without_markers("In 1957 [2]. Also [1, 3] and [note]."), "In 1957 . Also  and [note].");
+        assert_eq!(
+            without_markers("In 1957 [2]. Also [1, 3] and [note]."),
+            "In 1957 . Also  and [note]."
+        );
     }
 
     #[test]
@@ -729,10 +747,16 @@ mod tests {
 
     #[test]
     fn token_f1_matches_hand_computed_values() {
-        assert_eq!(token_f1("Columbus Avenue", "Columbus Avenue and West 66th Street"), 2.0 * (1.0 * (2.0 / 6.0)) / (1.0 + 2.0 / 6.0));
+        assert_eq!(
+            token_f1("Columbus Avenue", "Columbus Avenue and West 66th Street"),
+            2.0 * (1.0 * (2.0 / 6.0)) / (1.0 + 2.0 / 6.0)
+        );
         assert_eq!(token_f1("the Manhattan", "Manhattan"), 1.0);
         assert_eq!(token_f1("Brooklyn", "Manhattan"), 0.0);
-        assert_eq!(first_sentence("Manhattan [1]. It is in New York [2]."), "Manhattan .");
+        assert_eq!(
+            first_sentence("Manhattan [1]. It is in New York [2]."),
+            "Manhattan ."
+        );
     }
 
     fn toy_set(dir: &Path) -> QuestionSet {
@@ -787,8 +811,10 @@ mod tests {
         // One question per paragraph: 3 articles × 4 paragraphs at most, however many are asked for.
         let held_out = sample_questions(&set, 100, 7, true);
         assert_eq!(held_out.len(), 12);
-        let paragraphs: HashSet<(&str, usize)> =
-            held_out.iter().map(|q| (q.doc.as_str(), q.paragraph_index)).collect();
+        let paragraphs: HashSet<(&str, usize)> = held_out
+            .iter()
+            .map(|q| (q.doc.as_str(), q.paragraph_index))
+            .collect();
         assert_eq!(paragraphs.len(), 12);
     }
 
@@ -804,7 +830,10 @@ mod tests {
             assert!(!remaining.contains(gold.as_str()), "{gold} must be gone");
             let copy = std::fs::read_to_string(out.join(&question.doc)).unwrap();
             assert!(!copy.contains(gold.as_str()));
-            assert!(copy.starts_with(&format!("# {}", question.title)), "the article stays: {copy}");
+            assert!(
+                copy.starts_with(&format!("# {}", question.title)),
+                "the article stays: {copy}"
+            );
         }
         // Every other paragraph is still there.
         let kept = set
