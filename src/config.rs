@@ -72,9 +72,9 @@ pub struct Config {
     /// Quire abstains when no passage's cosine similarity to the question reaches this
     /// (calibrated with `quire eval <beir> --abstention-against <unrelated folder>`; see the README).
     pub abstain_below: f32,
-    /// Quire also declines when no sentence of the sources holds at least this share of the
-    /// question's terms: the library is about the subject but does not say what was asked
-    /// (measured with `quire eval --answers`; see the README).
+    /// Quire also declines when no sentence of the sources reaches this cosine similarity to
+    /// the question: the library is about the subject but does not say what was asked
+    /// (chosen with `quire eval --answers`; see the README).
     pub evidence_below: f32,
     /// Threads for model inference and embedding; 0 means one per core.
     pub threads: usize,
@@ -105,9 +105,9 @@ impl Default for Config {
             context_tokens: 4096,
             answer_max_tokens: 512,
             max_sources: 6,
-            passage_sentences: 0,
+            passage_sentences: 5,
             abstain_below: 0.25,
-            evidence_below: 0.0,
+            evidence_below: 0.45,
             threads: 0,
         }
     }
@@ -218,8 +218,8 @@ impl Config {
         if !(-1.0..=1.0).contains(&self.abstain_below) {
             return invalid("abstain_below must be a cosine similarity between -1 and 1");
         }
-        if !(0.0..=1.0).contains(&self.evidence_below) {
-            return invalid("evidence_below must be a share between 0 and 1");
+        if !(-1.0..=1.0).contains(&self.evidence_below) {
+            return invalid("evidence_below must be a cosine similarity between -1 and 1");
         }
         if self.max_hits_per_file == 0 {
             return invalid("max_hits_per_file must be at least 1");

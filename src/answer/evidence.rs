@@ -85,7 +85,8 @@ pub(crate) async fn measure(
         for source in &mut scored {
             for score in &mut source.scores {
                 let similarity = similarities.next().unwrap_or(0.0);
-                sentence_similarity = Some(sentence_similarity.map_or(similarity, |best: f32| best.max(similarity)));
+                sentence_similarity =
+                    Some(sentence_similarity.map_or(similarity, |best: f32| best.max(similarity)));
                 *score += similarity;
             }
         }
@@ -112,7 +113,10 @@ pub(crate) fn window(source: &Source, scored: &ScoredSentences, keep: usize) -> 
     let mut chosen = vec![false; n];
     let mut count = 0;
     'outer: for best in order {
-        for i in [Some(best), best.checked_sub(1), Some(best + 1)].into_iter().flatten() {
+        for i in [Some(best), best.checked_sub(1), Some(best + 1)]
+            .into_iter()
+            .flatten()
+        {
             if count == keep {
                 break 'outer;
             }

@@ -94,7 +94,6 @@ impl CitationFilter {
     }
 }
 
-
 /// The markers "[n]" in `text` (as [`CitationFilter`] writes them), with their byte ranges.
 pub(crate) fn markers_in(text: &str) -> Vec<(std::ops::Range<usize>, usize)> {
     let mut found = Vec::new();
@@ -177,7 +176,13 @@ mod tests {
 
     #[test]
     fn markers_are_found_and_removed() {
-        assert_eq!(markers_in("May [2]. See [1][3] and [note]."), [(4..7, 2), (13..16, 1), (16..19, 3)]);
-        assert_eq!(without_markers("In 1957 [2]. Also [1, 3], [Source 2] and [note]."), "In 1957 . Also ,  and [note].");
+        assert_eq!(
+            markers_in("May [2]. See [1][3] and [note]."),
+            [(4..7, 2), (13..16, 1), (16..19, 3)]
+        );
+        assert_eq!(
+            without_markers("In 1957 [2]. Also [1, 3], [Source 2] and [note]."),
+            "In 1957 . Also ,  and [note]."
+        );
     }
 }

@@ -3,8 +3,8 @@
 //! sources → each [n] resolved to file, page and the sentence that supports the claim.
 //!
 //! Quire declines instead of answering when no passage is close enough in meaning to the
-//! question, when no passage holds enough of what the question asks about (the library is
-//! about the subject but does not say), when the model says the sources do not hold it, and
+//! question, when no sentence of those passages comes close to what the question asks (the
+//! library is about the subject but does not say), when the model says the sources do not hold it, and
 //! when the model's reply says nothing the question did not (a repeated question or bare
 //! markers) and no passage answers the question well enough to quote.
 
@@ -25,10 +25,10 @@ use crate::retrieve::{SearchHit, SearchMode};
 use crate::store::conversations::Citation;
 
 pub use evidence::EvidenceCheck;
-pub use markers::{without_markers, CitationFilter};
 pub(crate) use markers::numbers_in;
-pub(crate) use prompt::{build_prompt, rag_messages};
+pub use markers::{without_markers, CitationFilter};
 pub use prompt::SourcePolicy;
+pub(crate) use prompt::{build_prompt, rag_messages};
 pub(crate) use text::{content_terms, sentences};
 pub use verify::{Claim, Support};
 
@@ -72,8 +72,8 @@ pub struct Source {
 pub enum Declined {
     /// No passage is close enough in meaning to the question (`abstain_below`).
     NothingClose,
-    /// Passages are on the subject, but none holds enough of what the question asks
-    /// (`evidence_below`); the model was not asked.
+    /// Passages are on the subject, but no sentence of them comes close enough in meaning
+    /// to the question (`evidence_below`); the model was not asked.
     NoEvidence,
     /// The model said the sources do not hold the answer.
     ByModel,
@@ -169,7 +169,10 @@ pub async fn ask(
     let candidates = prompt::numbered(SourcePolicy::of(config).choose(hits.clone()));
     let (check, scored) = evidence::measure(engine, &query, &candidates).await?;
     answer.check = Some(check);
-    if check.question_coverage < config.evidence_below {
+    if check
+        .sentence_similarity
+        .is_some_and(|best| best < config.evidence_below)
+    {
         answer.sources = candidates;
         decline(&mut answer, Declined::NoEvidence, hits, on_text);
         return Ok(answer);
@@ -250,17 +253,28 @@ fn decline(answer: &mut Answer, why: Declined, hits: Vec<SearchHit>, on_text: &m
 /// When the model's reply says nothing the question did not ("[2]", the question repeated):
 /// the sentence of a source that answers the question best, quoted as it is, when one
 /// covers enough of the question. The source the model pointed at is preferred.
-fn quote_instead(verifier: &verify::Verifier, draft: &str, sources: &[Source]) -> Option<(String, Claim, Citation)> {
+fn quote_instead(
+    verifier: &verify::Verifier,
+    draft: &str,
+    sources: &[Source],
+) -> Option<(String, Claim, Citation)> {
     let pointed = markers::numbers_in(draft)
         .into_iter()
         .find(|n| (1..=sources.len()).contains(n));
     let candidates = pointed.into_iter().chain(verifier.best_source_for_question());
     let (number, quote) = candidates
-        .filter_map(|n| verifier.best_quote_for_question(n).map(|(coverage, quote)| (n, coverage, quote)))
+        .filter_map(|n| {
+            verifier
+                .best_quote_for_question(n)
+                .map(|(coverage, quote)| (n, coverage, quote))
+        })
         .find(|(_, coverage, _)| *coverage >= verify::SUPPORTED)
         .map(|(n, _, quote)| (n, quote))?;
     let source = sources.get(number - 1)?;
-    let text = format!("The passage that answers this says: “{}” [{number}]", quote.trim());
+    let text = format!(
+        "The passage that answers this says: “{}” [{number}]",
+        quote.trim()
+    );
     let claim = Claim {
         start: 0,
         end: text.len(),

@@ -9,7 +9,8 @@ use crate::error::Result;
 use crate::llm::{ChatMessage, Generator, Role};
 use crate::retrieve::SearchHit;
 
-pub(crate) const SYSTEM_PROMPT: &str = "You are Quire. You answer questions about the user's documents using \
+pub(crate) const SYSTEM_PROMPT: &str =
+    "You are Quire. You answer questions about the user's documents using \
 only the numbered sources in the message.\n\
 - Give the answer first, in one short sentence that uses the words of the source. Add at most one more \
 sentence, only if it is needed.\n\
@@ -17,7 +18,8 @@ sentence, only if it is needed.\n\
 - If no source states the answer, reply with exactly: I could not find this in your documents.";
 
 /// Said after the sources as well: small models follow what they read last.
-const FINAL_INSTRUCTION: &str = "Answer in one short sentence with the source's own words, citing it like [1]. \
+const FINAL_INSTRUCTION: &str =
+    "Answer in one short sentence with the source's own words, citing it like [1]. \
 If no source states the answer, reply exactly: I could not find this in your documents.";
 
 /// Hits that matched only by keywords (no similarity known) are kept from the top this many ranks.
@@ -67,7 +69,14 @@ pub(crate) async fn build_prompt(
     policy: &SourcePolicy,
     answer_tokens: usize,
 ) -> Result<(Vec<ChatMessage>, Vec<Source>)> {
-    fit_prompt(generator, question, history, numbered(policy.choose(hits)), answer_tokens).await
+    fit_prompt(
+        generator,
+        question,
+        history,
+        numbered(policy.choose(hits)),
+        answer_tokens,
+    )
+    .await
 }
 
 /// Hits as sources, numbered from 1 in their order.
@@ -172,7 +181,6 @@ pub(crate) fn rag_messages(question: &str, history: &[Turn], sources: &[Source])
     messages.push(ChatMessage::new(Role::User, user));
     messages
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -57,7 +57,10 @@ impl Verifier {
                         start..start + s.len()
                     })
                     .collect();
-                let terms = ranges.iter().map(|r| content_terms(&source.text[r.clone()])).collect();
+                let terms = ranges
+                    .iter()
+                    .map(|r| content_terms(&source.text[r.clone()]))
+                    .collect();
                 PreparedSource {
                     number: source.number,
                     text: source.text.clone(),
@@ -130,7 +133,9 @@ impl Verifier {
     /// neighbouring sentences when no single one does.
     fn backing(&self, terms: &HashSet<String>, number: usize) -> Option<Backing> {
         let source = self.sources.iter().find(|s| s.number == number)?;
-        let better = |best: &Option<Backing>, coverage: f32| best.as_ref().is_none_or(|b| coverage > b.coverage + 1e-6);
+        let better = |best: &Option<Backing>, coverage: f32| {
+            best.as_ref().is_none_or(|b| coverage > b.coverage + 1e-6)
+        };
         let mut best: Option<Backing> = None;
         for (i, sentence) in source.sentences.iter().enumerate() {
             let coverage = self.coverage(terms, &[&source.terms[i]]);
@@ -200,7 +205,11 @@ impl Verifier {
         if !adds {
             // Not a claim: it states nothing, or only restates the question. Its markers vouch
             // for the sentence before it, or for the question being in that source.
-            let previous = if terms.is_empty() { previous } else { Some(&self.question) };
+            let previous = if terms.is_empty() {
+                previous
+            } else {
+                Some(&self.question)
+            };
             let kept: Vec<usize> = match previous {
                 Some(previous) => markers
                     .iter()
@@ -297,7 +306,12 @@ struct CheckedClaim {
 
 /// `sentence` with only the markers `kept`; `added` goes where the first removed marker
 /// was, or before the sentence's closing punctuation when it had none.
-fn rewrite(sentence: &str, markers: &[(Range<usize>, usize)], kept: &[usize], added: Option<usize>) -> String {
+fn rewrite(
+    sentence: &str,
+    markers: &[(Range<usize>, usize)],
+    kept: &[usize],
+    added: Option<usize>,
+) -> String {
     let mut out = String::with_capacity(sentence.len() + 4);
     let mut last = 0;
     let mut added = added;
@@ -580,7 +594,11 @@ mod tests {
         assert_eq!(answer.claims[0].sources, [2]);
         assert_eq!(answer.quotes.len(), 1);
         assert!(answer.quotes[0].by_quire);
-        assert!(answer.quotes[0].text.contains("usually in mid May"), "{:?}", answer.quotes);
+        assert!(
+            answer.quotes[0].text.contains("usually in mid May"),
+            "{:?}",
+            answer.quotes
+        );
     }
 
     #[test]
@@ -589,12 +607,21 @@ mod tests {
         let verifier = Verifier::new("When is it safe to put young plants outside?", &sources);
         let (text, answer) = stream(
             &verifier,
-            &["Plant them out in mid May [2]. ", "Cover them with fleece in June [1]."],
+            &[
+                "Plant them out in mid May [2]. ",
+                "Cover them with fleece in June [1].",
+            ],
         );
-        assert_eq!(text, "Plant them out in mid May [2]. Cover them with fleece in June.");
+        assert_eq!(
+            text,
+            "Plant them out in mid May [2]. Cover them with fleece in June."
+        );
         let support: Vec<Support> = answer.claims.iter().map(|c| c.support).collect();
         assert_eq!(support, [Support::Cited, Support::Unsupported]);
-        assert_eq!(&text[answer.claims[1].start..answer.claims[1].end], "Cover them with fleece in June.");
+        assert_eq!(
+            &text[answer.claims[1].start..answer.claims[1].end],
+            "Cover them with fleece in June."
+        );
         assert!(!answer.quotes[0].by_quire);
     }
 
@@ -629,10 +656,16 @@ mod tests {
         // A restatement followed by the answer is shown whole.
         let (text, answer) = stream(
             &verifier,
-            &["It is safe to put young plants outside [2]. ", "That is mid May [2]."],
+            &[
+                "It is safe to put young plants outside [2]. ",
+                "That is mid May [2].",
+            ],
         );
         // (The restatement's marker goes: source 2 does not say the question's words.)
-        assert_eq!(text, "It is safe to put young plants outside. That is mid May [2].");
+        assert_eq!(
+            text,
+            "It is safe to put young plants outside. That is mid May [2]."
+        );
         assert!(answer.adds_to_question);
     }
 
@@ -640,13 +673,22 @@ mod tests {
     fn the_refusal_line_declines_and_a_trailing_one_is_dropped() {
         let sources = garden();
         let verifier = Verifier::new("Who painted the shed?", &sources);
-        let (text, answer) = stream(&verifier, &["I could not find this in your documents. ", "But [1] says potatoes."]);
+        let (text, answer) = stream(
+            &verifier,
+            &[
+                "I could not find this in your documents. ",
+                "But [1] says potatoes.",
+            ],
+        );
         assert_eq!(text, super::super::NOT_FOUND);
         assert!(answer.declined);
         let verifier = Verifier::new("What goes into bed A?", &sources);
         let (text, answer) = stream(
             &verifier,
-            &["Bed A holds potatoes [1].\n", "I could not find this in your documents."],
+            &[
+                "Bed A holds potatoes [1].\n",
+                "I could not find this in your documents.",
+            ],
         );
         assert_eq!(text.trim(), "Bed A holds potatoes [1].");
         assert!(!answer.declined);
