@@ -86,7 +86,12 @@ pub fn to_markdown(chat: &Chat) -> String {
                 let _ = writeln!(out, "## {}\n", message.content.trim());
             }
             Role::System | Role::Assistant => {
-                let marked = mark_unsupported(&message.content, &message.claims, "", " *(not supported by the sources)*");
+                let marked = mark_unsupported(
+                    &message.content,
+                    &message.claims,
+                    "",
+                    " *(not supported by the sources)*",
+                );
                 let _ = writeln!(out, "{}\n", marked.trim());
                 if message.abstained {
                     out.push_str("*Quire found no passage in the documents that answers this.*\n\n");
@@ -123,7 +128,8 @@ pub fn mark_unsupported(text: &str, claims: &[Claim], open: &str, close: &str) -
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for claim in claims.iter().filter(|c| c.support == Support::Unsupported) {
-        let (Some(before), Some(sentence)) = (text.get(last..claim.start), text.get(claim.start..claim.end)) else {
+        let (Some(before), Some(sentence)) = (text.get(last..claim.start), text.get(claim.start..claim.end))
+        else {
             continue;
         };
         out.push_str(before);
