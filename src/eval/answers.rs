@@ -450,7 +450,7 @@ pub async fn evaluate(
 ) -> Result<AnswerEvalReport> {
     let answerable = sample_questions(set, options.answerable, options.seed, false);
     // Another stream of the same seed: the two samples are independent draws.
-    let held_out = sample_questions(set, options.held_out, options.seed ^ 0x5eed_0f_4e1d, true);
+    let held_out = sample_questions(set, options.held_out, options.seed ^ 0x005e_ed0f_4e1d, true);
     let remaining = write_held_out_library(set, &held_out, &libraries.held_out_docs)?;
     let remaining = format!(" {} ", normalize_answer(&remaining));
 
