@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use super::text::{content_terms, sentences};
+use super::text::{content_terms, sentence_ranges};
 use super::verify::Verifier;
 use super::Source;
 use crate::engine::Engine;
@@ -49,13 +49,7 @@ pub(crate) async fn measure(
     let mut scored: Vec<ScoredSentences> = sources
         .iter()
         .map(|source| {
-            let ranges: Vec<Range<usize>> = sentences(&source.text)
-                .into_iter()
-                .map(|s| {
-                    let start = s.as_ptr() as usize - source.text.as_ptr() as usize;
-                    start..start + s.len()
-                })
-                .collect();
+            let ranges = sentence_ranges(&source.text);
             let question_terms = content_terms(question);
             let scores = ranges
                 .iter()
@@ -161,15 +155,8 @@ mod tests {
             similarity: None,
             text: text.into(),
         };
-        let ranges: Vec<Range<usize>> = sentences(text)
-            .into_iter()
-            .map(|s| {
-                let start = s.as_ptr() as usize - text.as_ptr() as usize;
-                start..start + s.len()
-            })
-            .collect();
         let scored = ScoredSentences {
-            ranges,
+            ranges: sentence_ranges(text),
             scores: vec![0.0, 0.1, 0.0, 0.0, 0.9, 0.0],
         };
         assert_eq!(window(&source, &scored, 3), "… Four. Five. Six.");

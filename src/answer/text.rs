@@ -3,11 +3,23 @@
 //! "plant" in its source; numbers and acronyms always count, stop words never do.
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
 static STEMMER: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
+
+/// Where each of [`sentences`] stands in `text`, as byte ranges.
+pub(crate) fn sentence_ranges(text: &str) -> Vec<Range<usize>> {
+    sentences(text)
+        .into_iter()
+        .map(|s| {
+            let start = s.as_ptr() as usize - text.as_ptr() as usize;
+            start..start + s.len()
+        })
+        .collect()
+}
 
 /// The sentences of `text`, each a slice of it. Citation markers right after a sentence's
 /// end belong to it ("… outside. [2]"), and a list item's number to the item ("1. Water …").

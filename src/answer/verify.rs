@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use super::markers::{markers_in, without_markers, CitationFilter};
-use super::text::{content_terms, is_number, sentences};
+use super::text::{content_terms, is_number, sentence_ranges, sentences};
 use super::Source;
 pub use crate::store::conversations::{Claim, Support};
 
@@ -50,13 +50,7 @@ impl Verifier {
         let sources: Vec<PreparedSource> = sources
             .iter()
             .map(|source| {
-                let ranges: Vec<Range<usize>> = sentences(&source.text)
-                    .into_iter()
-                    .map(|s| {
-                        let start = s.as_ptr() as usize - source.text.as_ptr() as usize;
-                        start..start + s.len()
-                    })
-                    .collect();
+                let ranges = sentence_ranges(&source.text);
                 let terms = ranges
                     .iter()
                     .map(|r| content_terms(&source.text[r.clone()]))
