@@ -3,6 +3,7 @@
 //! runs once per runtime (modules `llama_cpp` and `mistralrs`). Assertions are on
 //! structure and citations, never on wording.
 
+#[macro_use]
 mod common;
 
 use std::path::Path;
@@ -12,30 +13,6 @@ use quire::answer::{self, AskOptions};
 use quire::llm::{Cancel, Runtime};
 use quire::progress::NoProgress;
 use quire::{chat, summarize, Engine};
-
-/// Runs each scenario on each runtime, as its own test (a failure names both).
-macro_rules! on_each_runtime {
-    ($($scenario:ident),* $(,)?) => {
-        #[cfg(feature = "llama-cpp")]
-        mod llama_cpp {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $scenario() {
-                    super::$scenario(quire::llm::Runtime::LlamaCpp).await
-                }
-            )*
-        }
-        #[cfg(feature = "mistralrs")]
-        mod mistralrs {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $scenario() {
-                    super::$scenario(quire::llm::Runtime::Mistralrs).await
-                }
-            )*
-        }
-    };
-}
 
 on_each_runtime!(
     an_answer_cites_the_file_and_page_that_hold_it,

@@ -1,6 +1,32 @@
 //! Real test documents, made at test time: PDFs (lopdf), DOCX files (zip), and
 //! a library folder holding one file of each supported kind plus bad inputs.
+
 #![allow(dead_code)]
+
+/// Runs each scenario on each runtime, as its own test (a failure names both).
+#[allow(unused_macros)] // only the test crates that run the model use it
+macro_rules! on_each_runtime {
+    ($($scenario:ident),* $(,)?) => {
+        #[cfg(feature = "llama-cpp")]
+        mod llama_cpp {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $scenario() {
+                    super::$scenario(quire::llm::Runtime::LlamaCpp).await
+                }
+            )*
+        }
+        #[cfg(feature = "mistralrs")]
+        mod mistralrs {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $scenario() {
+                    super::$scenario(quire::llm::Runtime::Mistralrs).await
+                }
+            )*
+        }
+    };
+}
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
