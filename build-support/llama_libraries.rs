@@ -1,4 +1,4 @@
-// Shared by the build scripts of `quire` and `quire-desktop` (included with `include!`).
+// Shared by the build scripts of `quire`, `quire-engine` (its unit tests) and `quire-desktop` (included with `include!`).
 
 /// llama.cpp is linked as shared libraries (libllama, libggml, libggml-base) because its CPU
 /// kernels are modules loaded at run time, one per instruction-set level. The binaries built

@@ -1,6 +1,8 @@
 //! The `quire` command.
 
+mod bench;
 mod cli;
+mod eval;
 
 /// candle allocates fresh buffers for every tensor operation; glibc's malloc
 /// serves large ones with mmap and page faults on each, which cost a third of
@@ -20,7 +22,7 @@ again; it will be slower.\n",
         return std::process::ExitCode::FAILURE;
     }
     // Started by Quire to extract files: nothing else runs in this process.
-    if let Some(code) = quire::helper::serve_if_requested() {
+    if let Some(code) = quire_engine::helper::serve_if_requested() {
         return code;
     }
     cli::main()

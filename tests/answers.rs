@@ -9,10 +9,10 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use quire::answer::{self, AskOptions};
-use quire::llm::{Cancel, Runtime};
-use quire::progress::NoProgress;
-use quire::{chat, summarize, Engine};
+use quire_engine::answer::{self, AskOptions};
+use quire_engine::llm::{Cancel, Runtime};
+use quire_engine::progress::NoProgress;
+use quire_engine::{chat, summarize, Engine};
 
 on_each_runtime!(
     an_answer_cites_the_file_and_page_that_hold_it,
@@ -22,7 +22,7 @@ on_each_runtime!(
     a_model_file_that_is_not_gguf_is_a_clear_error,
 );
 
-fn config_on(data: &Path, runtime: Runtime) -> quire::Config {
+fn config_on(data: &Path, runtime: Runtime) -> quire_engine::Config {
     let mut config = answering_config(data);
     config.runtime = runtime;
     config

@@ -6,10 +6,10 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use quire::progress::NoProgress;
-use quire::retrieve::SearchMode;
-use quire::store::FileStatus;
-use quire::Engine;
+use quire_engine::progress::NoProgress;
+use quire_engine::retrieve::SearchMode;
+use quire_engine::store::FileStatus;
+use quire_engine::Engine;
 
 const GOOD_PHRASE: &str = "marmalade recipe with seville oranges";
 
@@ -131,7 +131,7 @@ async fn every_bad_file_gets_its_own_status_and_nothing_else_is_lost() {
     }
 
     // The good, the oddly encoded and the oddly named are indexed and found.
-    let found = |hits: &[quire::retrieve::SearchHit], name: &[u8]| {
+    let found = |hits: &[quire_engine::retrieve::SearchHit], name: &[u8]| {
         hits.iter()
             .any(|h| h.path.file_name().is_some_and(|n| n.as_encoded_bytes() == name))
     };
@@ -238,7 +238,7 @@ async fn files_deleted_or_rewritten_while_they_are_read_end_up_as_they_are_on_di
     let status = engine.status().await.unwrap();
     assert!(status.problems.is_empty(), "{:#?}", status.problems);
     assert_eq!(status.folders[0].indexed, (FILES / 2) as u64);
-    let names = |hits: Vec<quire::retrieve::SearchHit>| -> Vec<String> {
+    let names = |hits: Vec<quire_engine::retrieve::SearchHit>| -> Vec<String> {
         hits.iter()
             .map(|h| h.path.file_name().unwrap().to_string_lossy().into_owned())
             .collect()

@@ -221,7 +221,7 @@ fn can_unshare_network() -> bool {
 
 /// `--runtime` values for every generation runtime this build has.
 fn runtimes() -> Vec<String> {
-    quire::llm::Runtime::built()
+    quire_engine::llm::Runtime::built()
         .iter()
         .map(|r| r.name().to_string())
         .collect()

@@ -4,7 +4,7 @@
 
 mod common;
 
-use quire::embed::Embedder;
+use quire_engine::embed::Embedder;
 
 fn embedder() -> Embedder {
     Embedder::load(&common::models_dir().join("all-MiniLM-L6-v2"), "", "").unwrap()

@@ -8,11 +8,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use quire::ingest::IndexReport;
-use quire::progress::NoProgress;
-use quire::retrieve::{SearchHit, SearchMode};
-use quire::store::FileStatus;
-use quire::Engine;
+use quire_engine::ingest::IndexReport;
+use quire_engine::progress::NoProgress;
+use quire_engine::retrieve::{SearchHit, SearchMode};
+use quire_engine::store::FileStatus;
+use quire_engine::Engine;
 
 async fn open(data: &Path) -> Engine {
     Engine::open(config(data)).await.unwrap()
@@ -48,7 +48,7 @@ fn names(paths: &[PathBuf]) -> Vec<String> {
     names
 }
 
-fn problem<'a>(report: &'a IndexReport, name: &str) -> &'a quire::store::catalog::FileProblem {
+fn problem<'a>(report: &'a IndexReport, name: &str) -> &'a quire_engine::store::catalog::FileProblem {
     report
         .problems
         .iter()
@@ -297,8 +297,8 @@ async fn a_paused_run_keeps_its_work_and_resuming_carries_on() {
     let tmp = tempfile::tempdir().unwrap();
     let root = write_notes(tmp.path(), FILES);
     let engine = open(&tmp.path().join("data")).await;
-    let pause_after_some = |progress: &quire::progress::Progress| {
-        if progress.phase == quire::progress::Phase::Indexing && progress.done > 0 {
+    let pause_after_some = |progress: &quire_engine::progress::Progress| {
+        if progress.phase == quire_engine::progress::Phase::Indexing && progress.done > 0 {
             engine.pause_indexing();
         }
     };

@@ -7,9 +7,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use quire::progress::NoProgress;
-use quire::retrieve::SearchMode;
-use quire::Engine;
+use quire_engine::progress::NoProgress;
+use quire_engine::retrieve::SearchMode;
+use quire_engine::Engine;
 
 fn write_corpus(root: &Path) {
     std::fs::create_dir_all(root).unwrap();
@@ -35,7 +35,7 @@ async fn indexed(tmp: &Path) -> (Engine, PathBuf, PathBuf) {
     (engine, root, data)
 }
 
-fn files(hits: &[quire::retrieve::SearchHit]) -> Vec<String> {
+fn files(hits: &[quire_engine::retrieve::SearchHit]) -> Vec<String> {
     hits.iter()
         .map(|h| h.path.file_name().unwrap().to_string_lossy().into_owned())
         .collect()
@@ -79,8 +79,9 @@ async fn vectors_persist_forget_removed_files_and_rebuild_when_damaged() {
     // Reopened: the same results, from the saved graph.
     let engine = Engine::open(config(&data)).await.unwrap();
     let after = engine.search(query, SearchMode::Vector, 5).await.unwrap();
-    let ids =
-        |hits: &[quire::retrieve::SearchHit]| hits.iter().map(|h| (h.chunk_id, h.page)).collect::<Vec<_>>();
+    let ids = |hits: &[quire_engine::retrieve::SearchHit]| {
+        hits.iter().map(|h| (h.chunk_id, h.page)).collect::<Vec<_>>()
+    };
     assert_eq!(ids(&before), ids(&after));
 
     // A deleted file's passages never come back, even as distant neighbours.

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use lopdf::{dictionary, Dictionary, Document, Object, ObjectId, Stream};
-use quire::progress::NoProgress;
-use quire::store::FileStatus;
-use quire::Engine;
+use quire_engine::progress::NoProgress;
+use quire_engine::store::FileStatus;
+use quire_engine::Engine;
 
 // ---- Hostile PDFs, built with lopdf ----
 
@@ -533,7 +533,7 @@ async fn a_quire_killed_while_a_helper_holds_a_file_leaves_nothing_that_stalls_t
     assert!(message("b-fan-out.pdf").contains("took longer than 3 s"));
     assert_eq!(report.extracted, vec![root.join("good.txt")]);
     let hits = engine
-        .search(GOOD_TXT, quire::retrieve::SearchMode::Bm25, 3)
+        .search(GOOD_TXT, quire_engine::retrieve::SearchMode::Bm25, 3)
         .await
         .unwrap();
     assert!(hits[0].path.ends_with("good.txt"));

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use quire::ingest::watch::WatchUpdate;
-use quire::llm::Cancel;
-use quire::progress::NoProgress;
-use quire::retrieve::SearchMode;
-use quire::Engine;
+use quire_engine::ingest::watch::WatchUpdate;
+use quire_engine::llm::Cancel;
+use quire_engine::progress::NoProgress;
+use quire_engine::retrieve::SearchMode;
+use quire_engine::Engine;
 
 /// How long a change may take to reach the index.
 const WITHIN: Duration = Duration::from_secs(5);

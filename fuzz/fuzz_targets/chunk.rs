@@ -1,7 +1,7 @@
 #![no_main]
 
-use quire::extract::Document;
-use quire::Config;
+use quire_engine::extract::Document;
+use quire_engine::Config;
 
 // Any text, form feeds starting new pages, chunked with the default sizes and with
 // tiny ones (so that short inputs still split and overlap).

@@ -1,13 +1,13 @@
 //! What every fuzz target checks: the indexer's own path from bytes to chunks
 //! never crashes, and what it produces is consistent. Parser panics are turned
-//! into per-file errors by `quire::extract::extract`; anything that escapes it,
+//! into per-file errors by `quire_engine::extract::extract`; anything that escapes it,
 //! hangs, or breaks an invariant below is a finding.
 
 use std::path::Path;
 
-use quire::chunk::Chunker;
-use quire::extract::{self, Document, ExtractError};
-use quire::Config;
+use quire_engine::chunk::Chunker;
+use quire_engine::extract::{self, Document, ExtractError};
+use quire_engine::Config;
 
 /// Extracts `bytes` as a file named `name` (its extension picks the extractor),
 /// then chunks the document as indexing would.

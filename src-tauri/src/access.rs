@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use quire::Engine;
+use quire_engine::Engine;
 
 use crate::error::{CommandError, CommandResult, ErrorKind};
 
@@ -26,9 +26,9 @@ impl Access {
 
     /// The canonical form of `path` when the window may use it; otherwise a clear refusal.
     pub async fn check(&self, engine: &Engine, path: &str) -> CommandResult<PathBuf> {
-        let canonical = Path::new(path)
-            .canonicalize()
-            .map_err(|e| CommandError::new(ErrorKind::NotFound, quire::Error::io(path, e).to_string()))?;
+        let canonical = Path::new(path).canonicalize().map_err(|e| {
+            CommandError::new(ErrorKind::NotFound, quire_engine::Error::io(path, e).to_string())
+        })?;
         if self.granted.lock().is_ok_and(|g| g.contains(&canonical)) {
             return Ok(canonical);
         }

@@ -4,12 +4,12 @@
 
 use std::path::PathBuf;
 
-use quire::answer::Answer;
-use quire::engine::LibraryStatus;
-use quire::llm::Cancel;
-use quire::progress::Progress;
-use quire::store::conversations::{Chat, ChatId, ChatSummary};
-use quire::summarize::Summary;
+use quire_engine::answer::Answer;
+use quire_engine::engine::LibraryStatus;
+use quire_engine::llm::Cancel;
+use quire_engine::progress::Progress;
+use quire_engine::store::conversations::{Chat, ChatId, ChatSummary};
+use quire_engine::summarize::Summary;
 use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State, WebviewWindow};
@@ -104,7 +104,7 @@ pub async fn ask(
         });
     };
     let (chat_id, answer) =
-        quire::chat::ask_in_chat(&state.engine, chat, question, None, &cancel, &mut on_text).await?;
+        quire_engine::chat::ask_in_chat(&state.engine, chat, question, None, &cancel, &mut on_text).await?;
     Ok(Answered { chat_id, answer })
 }
 
@@ -150,7 +150,7 @@ pub async fn export_chat<R: Runtime>(
     id: ChatId,
 ) -> CommandResult<Option<String>> {
     let chat = state.engine.catalog().chat(id).await?;
-    let markdown = quire::chat::to_markdown(&chat);
+    let markdown = quire_engine::chat::to_markdown(&chat);
     let name: String = chat
         .title
         .chars()
@@ -174,7 +174,7 @@ pub async fn export_chat<R: Runtime>(
     let Some(path) = receiver.await.ok().flatten().and_then(local_path) else {
         return Ok(None);
     };
-    std::fs::write(&path, markdown).map_err(|e| quire::Error::io(&path, e))?;
+    std::fs::write(&path, markdown).map_err(|e| quire_engine::Error::io(&path, e))?;
     Ok(Some(path.to_string_lossy().into_owned()))
 }
 
@@ -217,7 +217,7 @@ pub async fn summarize(
             progress: progress.clone(),
         });
     };
-    Ok(quire::summarize::summarize(&state.engine, &path, &sink, &cancel).await?)
+    Ok(quire_engine::summarize::summarize(&state.engine, &path, &sink, &cancel).await?)
 }
 
 /// Files to summarise, chosen with the system dialog.

@@ -36,9 +36,9 @@ impl CommandError {
     }
 }
 
-impl From<quire::Error> for CommandError {
-    fn from(error: quire::Error) -> CommandError {
-        use quire::Error;
+impl From<quire_engine::Error> for CommandError {
+    fn from(error: quire_engine::Error) -> CommandError {
+        use quire_engine::Error;
         let kind = match &error {
             Error::Busy { .. } => ErrorKind::Busy,
             Error::Cancelled => ErrorKind::Cancelled,

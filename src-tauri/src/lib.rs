@@ -63,9 +63,9 @@ pub fn run() {
 }
 
 fn try_run() -> anyhow::Result<()> {
-    let config = quire::Config::from_environment()?;
-    quire::llm::set_compute_threads(config.threads);
-    let engine = tauri::async_runtime::block_on(quire::Engine::open(config))?;
+    let config = quire_engine::Config::from_environment()?;
+    quire_engine::llm::set_compute_threads(config.threads);
+    let engine = tauri::async_runtime::block_on(quire_engine::Engine::open(config))?;
     let builder = tauri::Builder::default()
         // First: a second launch hands its arguments over and exits.
         .plugin(tauri_plugin_single_instance::init(|app, args, cwd| {

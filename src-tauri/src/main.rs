@@ -3,7 +3,7 @@
 
 fn main() -> std::process::ExitCode {
     // Started by the engine to extract files: nothing else runs in this process.
-    if let Some(code) = quire::helper::serve_if_requested() {
+    if let Some(code) = quire_engine::helper::serve_if_requested() {
         return code;
     }
     quire_desktop::run();

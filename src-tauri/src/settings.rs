@@ -39,13 +39,13 @@ impl Settings {
         }
     }
 
-    pub fn save(&self, data_dir: &Path) -> quire::Result<()> {
+    pub fn save(&self, data_dir: &Path) -> quire_engine::Result<()> {
         let path = Settings::path(data_dir);
-        let text = toml::to_string(self).map_err(|e| quire::Error::Config {
+        let text = toml::to_string(self).map_err(|e| quire_engine::Error::Config {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        std::fs::create_dir_all(data_dir).map_err(|e| quire::Error::io(data_dir, e))?;
-        std::fs::write(&path, text).map_err(|e| quire::Error::io(&path, e))
+        std::fs::create_dir_all(data_dir).map_err(|e| quire_engine::Error::io(data_dir, e))?;
+        std::fs::write(&path, text).map_err(|e| quire_engine::Error::io(&path, e))
     }
 }

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use quire::llm::Cancel;
-use quire::progress::Progress;
-use quire::Engine;
+use quire_engine::llm::Cancel;
+use quire_engine::progress::Progress;
+use quire_engine::Engine;
 
 use crate::access::Access;
 use crate::settings::Settings;

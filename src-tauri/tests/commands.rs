@@ -4,8 +4,8 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use quire::progress::NoProgress;
 use quire_desktop::state::Desktop;
+use quire_engine::progress::NoProgress;
 use serde_json::{json, Value};
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{mock_builder, mock_context, noop_assets, INVOKE_KEY};
@@ -41,7 +41,7 @@ fn commands_touch_only_what_the_user_gave_and_report_the_library() {
     std::fs::write(&outside, "Private notes that were never added to Quire.").unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let engine = runtime.block_on(async {
-        let engine = quire::Engine::open(common::config(&tmp.path().join("data")))
+        let engine = quire_engine::Engine::open(common::config(&tmp.path().join("data")))
             .await
             .unwrap();
         engine.index_folder(&folder, &NoProgress).await.unwrap();

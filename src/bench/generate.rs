@@ -9,15 +9,16 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::answer::{rag_messages, Source, Turn};
-use crate::chunk::Chunker;
-use crate::config::Config;
-use crate::engine::Engine;
-use crate::error::{Error, Result};
-use crate::extract;
-use crate::ingest::IndexReport;
-use crate::llm::{Cancel, ChatMessage, Generator, LoadOptions, ModelInfo, Role, Runtime};
-use crate::progress::{Phase, Progress};
+use anyhow::{anyhow, Result};
+use quire_engine::answer::{rag_messages, Source, Turn};
+use quire_engine::chunk::Chunker;
+use quire_engine::config::Config;
+use quire_engine::engine::Engine;
+use quire_engine::extract;
+use quire_engine::ingest::IndexReport;
+use quire_engine::llm::{Cancel, ChatMessage, Generator, LoadOptions, ModelInfo, Role, Runtime};
+use quire_engine::progress::{Phase, Progress};
+use quire_engine::Error;
 
 const QUESTION: &str = "Write a detailed summary of every source, one paragraph per source, citing each.";
 const FOLLOW_UP: &str = "Which of these sources is the most recent, and what does it say?";
@@ -167,7 +168,8 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
         return Err(Error::Generator {
             path: options.model.clone(),
             message: "no runtime to measure".into(),
-        });
+        }
+        .into());
     }
     // Enough context for the prompt, the answer and a follow-up, whatever the configuration says.
     let context = 2 * (options.prompt_tokens + options.generate_tokens) + 256;
@@ -204,14 +206,14 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
         llama_cpp_kernels = llama_cpp_kernels.or(generator.cpu_kernels());
         if let Some(indexing) = indexing {
             if !indexing.stop().await? {
-                return Err(Error::Task(format!(
+                return Err(anyhow!(
                     "indexing {} ended before the answer did; measure with a larger folder",
                     options
                         .while_indexing
                         .as_deref()
                         .unwrap_or(Path::new(""))
                         .display()
-                )));
+                ));
             }
         }
         runs.push(run_of(&label, &trial.setting, &answer.stats));
@@ -262,7 +264,7 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
     })
 }
 
-fn run_of(runtime: &str, setting: &str, stats: &crate::llm::GenerationStats) -> GenerateRun {
+fn run_of(runtime: &str, setting: &str, stats: &quire_engine::llm::GenerationStats) -> GenerateRun {
     GenerateRun {
         runtime: runtime.into(),
         setting: setting.into(),
@@ -307,7 +309,8 @@ async fn rag_prompt(
         return Err(Error::NotFound {
             what: folder.display().to_string(),
             message: "holds no document to build a prompt from".into(),
-        });
+        }
+        .into());
     }
     let mut sources: Vec<Source> = Vec::new();
     // Documents are used again in turn when they run out: the speed depends on the token count.
@@ -441,7 +444,7 @@ fn llama_bench_json(
 /// An indexing run into a scratch library, going on while an answer is measured.
 struct BackgroundIndexing {
     engine: Arc<Engine>,
-    run: tokio::task::JoinHandle<Result<IndexReport>>,
+    run: tokio::task::JoinHandle<quire_engine::Result<IndexReport>>,
     _library: tempfile::TempDir,
 }
 
@@ -475,7 +478,7 @@ impl BackgroundIndexing {
             // Over before it began: a folder that cannot be indexed, or holds nothing.
             ended = &mut run => {
                 ended??;
-                return Err(Error::Task(format!("{} holds nothing to index", folder.display())));
+                return Err(anyhow!("{} holds nothing to index", folder.display()));
             }
         }
         // The first files read and their passages being embedded.

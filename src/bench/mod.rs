@@ -12,15 +12,16 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use serde::Serialize;
 
-use crate::config::Config;
-use crate::embed::EmbeddingWork;
-use crate::engine::Engine;
-use crate::error::{Error, Result};
 use crate::eval::{self, Benchmark, Mode};
-use crate::extract::Document;
-use crate::ingest::IndexTimings;
-use crate::progress::ProgressSink;
-use crate::retrieve::SearchMode;
+use anyhow::{anyhow, Result};
+use quire_engine::config::Config;
+use quire_engine::embed::EmbeddingWork;
+use quire_engine::engine::Engine;
+use quire_engine::extract::Document;
+use quire_engine::ingest::IndexTimings;
+use quire_engine::progress::ProgressSink;
+use quire_engine::retrieve::SearchMode;
+use quire_engine::Error;
 
 /// Side of the square matrices of the reference product.
 const MATMUL_SIZE: usize = 1024;
@@ -29,7 +30,7 @@ const MATMUL_SECS: f64 = 3.0;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IndexBench {
-    #[serde(serialize_with = "crate::serde_path::lossy")]
+    #[serde(serialize_with = "quire_engine::serde_path::lossy")]
     pub benchmark: PathBuf,
     pub documents: usize,
     /// The corpus's records handed to the indexer as documents: no file, no extraction.
@@ -60,7 +61,7 @@ pub struct IndexRun {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct QueryBench {
-    #[serde(serialize_with = "crate::serde_path::lossy")]
+    #[serde(serialize_with = "quire_engine::serde_path::lossy")]
     pub benchmark: PathBuf,
     pub queries: usize,
     pub limit: usize,
@@ -223,7 +224,7 @@ pub async fn query(
 
 /// The FLOP rate of a large f32 matrix product with candle on this machine, all cores.
 pub fn matmul_gflops() -> Result<f64> {
-    let fail = |e: candle_core::Error| Error::Task(format!("matrix product benchmark: {e}"));
+    let fail = |e: candle_core::Error| anyhow!("matrix product benchmark: {e}");
     let device = Device::Cpu;
     let a = Tensor::randn(0f32, 1.0, (MATMUL_SIZE, MATMUL_SIZE), &device).map_err(fail)?;
     let b = Tensor::randn(0f32, 1.0, (MATMUL_SIZE, MATMUL_SIZE), &device).map_err(fail)?;

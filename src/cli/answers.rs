@@ -8,12 +8,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
-use quire::answer::Answer;
-use quire::chat;
-use quire::llm::{Cancel, GenerationStats};
-use quire::store::conversations::{ChatId, Citation, Claim, Support};
-use quire::summarize::{self, page_label};
-use quire::Engine;
+use quire_engine::answer::Answer;
+use quire_engine::chat;
+use quire_engine::llm::{Cancel, GenerationStats};
+use quire_engine::store::conversations::{ChatId, Citation, Claim, Support};
+use quire_engine::summarize::{self, page_label};
+use quire_engine::Engine;
 
 use super::progress_bar::ProgressBarSink;
 use super::terminal::{printable, printable_path};
@@ -219,7 +219,7 @@ pub async fn chats(engine: &Engine, command: &ChatsCommand) -> Result<ExitCode> 
                 println!("{}\n", printable(&chat.title));
                 for message in &chat.messages {
                     match message.role {
-                        quire::llm::Role::User => println!("> {}\n", printable(&message.content)),
+                        quire_engine::llm::Role::User => println!("> {}\n", printable(&message.content)),
                         _ => {
                             println!("{}\n", printable(&message.content));
                             if !message.citations.is_empty() {

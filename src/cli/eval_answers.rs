@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use quire::eval::answers::{
+use crate::eval::answers::{
     self, AnswerEvalOptions, AnswerEvalReport, CaseSummary, EvalLibraries, QuestionOutcome, QuestionSet,
 };
-use quire::Config;
+use quire_engine::Config;
 
 use super::eval_cache_for;
 use super::progress_bar::ProgressBarSink;

@@ -12,15 +12,15 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use quire::answer::SourcePolicy;
-use quire::bench;
-use quire::engine::LibraryStatus;
-use quire::eval::{self, Benchmark, Mode};
-use quire::ingest::IndexReport;
-use quire::retrieve::{SearchHit, SearchMode};
-use quire::store::catalog::FileProblem;
-use quire::store::FileStatus;
-use quire::{Config, Engine};
+use crate::bench;
+use crate::eval::{self, Benchmark, Mode};
+use quire_engine::answer::SourcePolicy;
+use quire_engine::engine::LibraryStatus;
+use quire_engine::ingest::IndexReport;
+use quire_engine::retrieve::{SearchHit, SearchMode};
+use quire_engine::store::catalog::FileProblem;
+use quire_engine::store::FileStatus;
+use quire_engine::{Config, Engine};
 
 use eval_answers::run_answer_eval;
 use progress_bar::ProgressBarSink;
@@ -48,7 +48,7 @@ struct Cli {
     /// What runs the chat model: llama.cpp or mistralrs (default: `runtime` in config.toml,
     /// else llama.cpp on CPU).
     #[arg(long, global = true, env = "QUIRE_RUNTIME", value_name = "RUNTIME")]
-    runtime: Option<quire::llm::Runtime>,
+    runtime: Option<quire_engine::llm::Runtime>,
 
     /// Threads for the models (default: `threads` in config.toml, else one per core).
     #[arg(long, global = true, value_name = "N")]
@@ -56,6 +56,27 @@ struct Cli {
 
     #[command(subcommand)]
     command: Command,
+}
+
+/// `quire search --mode`: the engine's [`SearchMode`], named on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SearchModeArg {
+    /// Keywords only (BM25 over title and text).
+    Bm25,
+    /// Meaning only (nearest sentence vectors).
+    Vector,
+    /// Both, fused by reciprocal rank.
+    Hybrid,
+}
+
+impl From<SearchModeArg> for SearchMode {
+    fn from(mode: SearchModeArg) -> SearchMode {
+        match mode {
+            SearchModeArg::Bm25 => SearchMode::Bm25,
+            SearchModeArg::Vector => SearchMode::Vector,
+            SearchModeArg::Hybrid => SearchMode::Hybrid,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -69,8 +90,8 @@ enum Command {
         #[arg(long, short = 'n', default_value_t = 10)]
         limit: usize,
         /// Keywords, meaning, or both.
-        #[arg(long, value_enum, default_value_t = SearchMode::Hybrid)]
-        mode: SearchMode,
+        #[arg(long, value_enum, default_value_t = SearchModeArg::Hybrid)]
+        mode: SearchModeArg,
         /// Print results as JSON.
         #[arg(long)]
         json: bool,
@@ -186,7 +207,7 @@ enum BenchCommand {
         generate_tokens: usize,
         /// Runtimes to measure (default: every one this build has).
         #[arg(long = "only", value_name = "RUNTIME")]
-        only: Vec<quire::llm::Runtime>,
+        only: Vec<quire_engine::llm::Runtime>,
         /// Also measure llama.cpp's settings (flash attention, prompt batch, threads).
         #[arg(long)]
         sweep: bool,
@@ -264,7 +285,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         config.runtime = runtime;
     }
     // Before any model loads: the kernels' thread pools read it once.
-    quire::llm::set_compute_threads(config.threads);
+    quire_engine::llm::set_compute_threads(config.threads);
     if let Command::Eval {
         benchmark,
         answers,
@@ -325,7 +346,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             mode,
             json,
         } => {
-            let hits = engine.search(&query, mode, limit).await?;
+            let hits = engine.search(&query, mode.into(), limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&hits)?);
             } else {
@@ -349,13 +370,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Watch => {
             if engine.folders().await?.is_empty() {
-                return Err(quire::Error::NotFound {
+                return Err(quire_engine::Error::NotFound {
                     what: "the library".into(),
                     message: "has no folders to watch; add one with `quire index <folder>`".into(),
                 }
                 .into());
             }
-            let stop = quire::llm::Cancel::new();
+            let stop = quire_engine::llm::Cancel::new();
             let on_signal = stop.clone();
             tokio::spawn(async move {
                 if tokio::signal::ctrl_c().await.is_ok() {
@@ -625,7 +646,7 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
                 report.embedding_vs_matmul
             );
             if let Some(rss) = report.peak_rss_bytes {
-                println!("peak RSS: {}", quire::ingest::human_bytes(rss));
+                println!("peak RSS: {}", quire_engine::ingest::human_bytes(rss));
             }
         }
         BenchCommand::Generate {
@@ -654,7 +675,7 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
                 generate_tokens: *generate_tokens,
                 threads,
                 runtimes: if only.is_empty() {
-                    quire::llm::Runtime::built()
+                    quire_engine::llm::Runtime::built()
                 } else {
                     only.clone()
                 },
@@ -700,7 +721,7 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
                     run.generated_tokens,
                     run.generated_tokens_per_sec,
                     run.peak_rss_bytes
-                        .map(quire::ingest::human_bytes)
+                        .map(quire_engine::ingest::human_bytes)
                         .unwrap_or_default()
                 );
             }
@@ -779,8 +800,8 @@ fn eval_cache_for(config: &Config, content: &[u8], kind: &str) -> PathBuf {
         .join(format!("{kind}{}", &key.finalize().to_hex()[..16]))
 }
 
-fn print_watch_update(update: &quire::ingest::watch::WatchUpdate) {
-    use quire::ingest::watch::WatchUpdate;
+fn print_watch_update(update: &quire_engine::ingest::watch::WatchUpdate) {
+    use quire_engine::ingest::watch::WatchUpdate;
     match update {
         WatchUpdate::Watching { folders, report } => {
             print_index_report(report);

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use quire::progress::{Phase, Progress, ProgressSink};
+use quire_engine::progress::{Phase, Progress, ProgressSink};
 
 pub struct ProgressBarSink {
     bar: ProgressBar,

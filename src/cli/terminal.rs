@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use quire::retrieve::Snippet;
+use quire_engine::retrieve::Snippet;
 
 /// `text` with every control character but line breaks and tabs, and every
 /// bidirectional override, replaced by U+FFFD.

@@ -19,12 +19,15 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::answer::{self, without_markers, Answer, AskOptions, Declined, Support};
-use crate::config::Config;
-use crate::engine::Engine;
-use crate::error::{Error, Result};
-use crate::llm::{Cancel, Generator};
-use crate::progress::{NoProgress, Phase, ProgressSink, ProgressTracker};
+use anyhow::Result;
+use quire_engine::answer::{self, without_markers, Answer, AskOptions, Declined, Support};
+use quire_engine::config::Config;
+use quire_engine::engine::Engine;
+use quire_engine::Error;
+
+use super::BadBenchmarkFile;
+use quire_engine::llm::{Cancel, Generator};
+use quire_engine::progress::{NoProgress, Phase, ProgressSink, ProgressTracker};
 
 use super::{percentile, read_jsonl};
 
@@ -42,7 +45,6 @@ pub struct Question {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Paragraph {
-    pub title: String,
     pub paragraph_index: usize,
     pub doc: String,
     pub text: String,
@@ -60,7 +62,7 @@ impl QuestionSet {
     pub fn load(dir: &Path) -> Result<QuestionSet> {
         let docs = dir.join("docs");
         if !docs.is_dir() {
-            return Err(Error::NotAFolder { path: docs });
+            return Err(Error::NotAFolder { path: docs }.into());
         }
         let questions: Vec<Question> = read_jsonl(&dir.join("questions.jsonl"))?;
         let paragraphs: Vec<Paragraph> = read_jsonl(&dir.join("paragraphs.jsonl"))?;
@@ -72,14 +74,15 @@ impl QuestionSet {
             .iter()
             .find(|q| !known.contains(&(q.doc.as_str(), q.paragraph_index)))
         {
-            return Err(Error::Benchmark {
+            return Err(BadBenchmarkFile {
                 path: dir.join("questions.jsonl"),
                 line: 0,
                 message: format!(
                     "question {} names paragraph {} of {}, which paragraphs.jsonl does not have",
                     orphan.id, orphan.paragraph_index, orphan.doc
                 ),
-            });
+            }
+            .into());
         }
         Ok(QuestionSet {
             dir: dir.to_path_buf(),
@@ -160,7 +163,7 @@ pub fn sample_questions(set: &QuestionSet, n: usize, seed: u64, one_per_paragrap
 pub fn write_held_out_library(set: &QuestionSet, held_out: &[&Question], out: &Path) -> Result<String> {
     let mut removed: HashMap<&str, Vec<&str>> = HashMap::new();
     for question in held_out {
-        let paragraph = set.paragraph(question).ok_or_else(|| Error::Benchmark {
+        let paragraph = set.paragraph(question).ok_or_else(|| BadBenchmarkFile {
             path: set.dir.join("paragraphs.jsonl"),
             line: 0,
             message: format!("no paragraph for question {}", question.id),
@@ -172,7 +175,7 @@ pub fn write_held_out_library(set: &QuestionSet, held_out: &[&Question], out: &P
     let mut entries: Vec<PathBuf> = std::fs::read_dir(&set.docs)
         .map_err(|e| Error::io(&set.docs, e))?
         .map(|entry| entry.map(|e| e.path()).map_err(|e| Error::io(&set.docs, e)))
-        .collect::<Result<_>>()?;
+        .collect::<quire_engine::Result<_>>()?;
     entries.sort();
     for path in entries.iter().filter(|p| p.is_file()) {
         let name = path
@@ -181,7 +184,7 @@ pub fn write_held_out_library(set: &QuestionSet, held_out: &[&Question], out: &P
             .unwrap_or_default();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let gone = removed.get(name.as_str()).map(Vec::as_slice).unwrap_or_default();
-        let kept = without_paragraphs(&text, gone).map_err(|message| Error::Benchmark {
+        let kept = without_paragraphs(&text, gone).map_err(|message| BadBenchmarkFile {
             path: path.clone(),
             line: 0,
             message,
@@ -381,7 +384,7 @@ pub struct TradeOff {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswerEvalReport {
-    #[serde(serialize_with = "crate::serde_path::lossy")]
+    #[serde(serialize_with = "quire_engine::serde_path::lossy")]
     pub set: PathBuf,
     pub options: AnswerEvalOptions,
     pub model: String,
@@ -414,7 +417,7 @@ pub struct AnswerSettings {
     pub evidence_below: f32,
     pub max_hits_per_file: usize,
     pub chunk_tokens: (usize, usize, usize),
-    #[serde(serialize_with = "crate::serde_path::lossy")]
+    #[serde(serialize_with = "quire_engine::serde_path::lossy")]
     pub embedder: PathBuf,
 }
 
@@ -772,7 +775,6 @@ mod tests {
                 text.push_str(&paragraph);
                 text.push_str("\n\n");
                 paragraphs.push(Paragraph {
-                    title: title.to_string(),
                     paragraph_index: p,
                     doc: doc.clone(),
                     text: paragraph,

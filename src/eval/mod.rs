@@ -10,14 +10,25 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use anyhow::Result;
 #[cfg(feature = "generation")]
-use crate::answer::{build_prompt, SourcePolicy};
-use crate::config::Config;
-use crate::engine::Engine;
-use crate::error::{Error, Result};
-use crate::extract::Document;
-use crate::progress::{Phase, ProgressSink, ProgressTracker};
-use crate::retrieve::{reciprocal_rank_fusion, SearchMode};
+use quire_engine::answer::{build_prompt, SourcePolicy};
+use quire_engine::config::Config;
+use quire_engine::engine::Engine;
+use quire_engine::extract::Document;
+use quire_engine::progress::{Phase, ProgressSink, ProgressTracker};
+use quire_engine::retrieve::{reciprocal_rank_fusion, SearchMode};
+use quire_engine::Error;
+
+/// A benchmark file that does not hold what its format says.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: line {line}: {message}", path.display())]
+pub struct BadBenchmarkFile {
+    pub path: PathBuf,
+    /// From 1; 0 when the problem is not on one line.
+    pub line: usize,
+    pub message: String,
+}
 
 #[cfg(feature = "generation")]
 pub mod answers;
@@ -61,7 +72,7 @@ impl Mode {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
-    #[serde(serialize_with = "crate::serde_path::lossy")]
+    #[serde(serialize_with = "quire_engine::serde_path::lossy")]
     pub benchmark: PathBuf,
     pub documents: usize,
     pub chunks: u64,
@@ -220,7 +231,7 @@ pub async fn evaluate(
 #[cfg(feature = "generation")]
 #[derive(Debug, Clone, Serialize)]
 pub struct PromptSourcesReport {
-    #[serde(serialize_with = "crate::serde_path::lossy")]
+    #[serde(serialize_with = "quire_engine::serde_path::lossy")]
     pub benchmark: PathBuf,
     pub queries: usize,
     /// Queries Quire abstains on (no passage reaches `abstain_below`), whatever the policy.
@@ -267,7 +278,7 @@ pub async fn prompt_sources(
     let mut samples: Vec<Vec<(usize, usize, usize)>> = vec![Vec::new(); policies.len()];
     for (query_id, text) in &benchmark.queries {
         let hits = engine
-            .search(text, SearchMode::Hybrid, crate::answer::CANDIDATES)
+            .search(text, SearchMode::Hybrid, quire_engine::answer::CANDIDATES)
             .await?;
         tracker.advance(1);
         let evidence = hits.iter().filter_map(|h| h.similarity).reduce(f32::max);
@@ -559,7 +570,7 @@ fn write_trec_run(path: &Path, run: &[(String, Vec<(String, f32)>)], mode: Mode)
             let _ = writeln!(out, "{query_id} Q0 {doc} {} {score} {tag}", rank + 1);
         }
     }
-    std::fs::write(path, out).map_err(|e| Error::io(path, e))
+    Ok(std::fs::write(path, out).map_err(|e| Error::io(path, e))?)
 }
 
 fn load_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, i32>>> {
@@ -571,15 +582,13 @@ fn load_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, i32>>> {
         if line.trim().is_empty() || (i == 0 && fields.first() == Some(&"query-id")) {
             continue;
         }
-        let bad = |message: &str| Error::Benchmark {
+        let bad = |message: &str| BadBenchmarkFile {
             path: path.to_path_buf(),
             line: i + 1,
             message: message.to_string(),
         };
         let [query, doc, grade] = fields[..] else {
-            return Err(bad(
-                "expected three tab-separated columns: query-id, corpus-id, score",
-            ));
+            return Err(bad("expected three tab-separated columns: query-id, corpus-id, score").into());
         };
         let grade: i32 = grade
             .parse()
@@ -602,7 +611,7 @@ fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
         if line.trim().is_empty() {
             continue;
         }
-        items.push(serde_json::from_str(&line).map_err(|e| Error::Benchmark {
+        items.push(serde_json::from_str(&line).map_err(|e| BadBenchmarkFile {
             path: path.to_path_buf(),
             line: i + 1,
             message: e.to_string(),

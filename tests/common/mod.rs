@@ -12,7 +12,7 @@ macro_rules! on_each_runtime {
             $(
                 #[tokio::test(flavor = "multi_thread")]
                 async fn $scenario() {
-                    super::$scenario(quire::llm::Runtime::LlamaCpp).await
+                    super::$scenario(quire_engine::llm::Runtime::LlamaCpp).await
                 }
             )*
         }
@@ -21,7 +21,7 @@ macro_rules! on_each_runtime {
             $(
                 #[tokio::test(flavor = "multi_thread")]
                 async fn $scenario() {
-                    super::$scenario(quire::llm::Runtime::Mistralrs).await
+                    super::$scenario(quire_engine::llm::Runtime::Mistralrs).await
                 }
             )*
         }
@@ -291,8 +291,8 @@ pub fn models_dir() -> PathBuf {
 }
 
 /// A configuration for a test library in `data`, using the real models.
-pub fn config(data: &Path) -> quire::Config {
-    let mut config = quire::Config::with_data_dir(data);
+pub fn config(data: &Path) -> quire_engine::Config {
+    let mut config = quire_engine::Config::with_data_dir(data);
     config.models_dir = models_dir();
     config.extract_helper = Some(extraction_helper());
     config
@@ -317,7 +317,7 @@ pub fn small_generator() -> PathBuf {
 }
 
 /// A configuration that answers with the small test model in a small context, so tests stay quick.
-pub fn answering_config(data: &Path) -> quire::Config {
+pub fn answering_config(data: &Path) -> quire_engine::Config {
     let mut config = config(data);
     config.generator = small_generator();
     config.context_tokens = 2048;

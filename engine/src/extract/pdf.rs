@@ -155,7 +155,7 @@ mod tests {
     /// forever, and with it an indexing worker.
     #[test]
     fn a_page_tree_that_loops_is_reported_not_followed() {
-        let bytes = include_bytes!("../../fuzz/corpus/extract_pdf/regress-page-tree-loop.pdf");
+        let bytes = include_bytes!("../../../fuzz/corpus/extract_pdf/regress-page-tree-loop.pdf");
         let err = extract(bytes).unwrap_err();
         assert_eq!(err.to_string(), "damaged PDF: its page tree loops back on itself");
     }

@@ -23,7 +23,7 @@ pub(crate) fn sentence_ranges(text: &str) -> Vec<Range<usize>> {
 
 /// The sentences of `text`, each a slice of it. Citation markers right after a sentence's
 /// end belong to it ("… outside. [2]"), and a list item's number to the item ("1. Water …").
-pub(crate) fn sentences(text: &str) -> Vec<&str> {
+pub fn sentences(text: &str) -> Vec<&str> {
     let bytes = text.as_bytes();
     let mut pieces: Vec<(usize, usize)> = Vec::new();
     let (mut start, mut i) = (0, 0);

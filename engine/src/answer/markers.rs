@@ -134,7 +134,7 @@ pub fn without_markers(text: &str) -> String {
 }
 
 /// The source numbers of every marker in `text`, as the model wrote them, in order.
-pub(crate) fn numbers_in(text: &str) -> Vec<usize> {
+pub fn numbers_in(text: &str) -> Vec<usize> {
     let mut found = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find('[') {

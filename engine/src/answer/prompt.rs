@@ -61,7 +61,7 @@ impl SourcePolicy {
 
 /// The messages for an answer to `question` from the passages `hits` (best first), and the
 /// sources they number: the passages `policy` chooses, within the generator's context.
-pub(crate) async fn build_prompt(
+pub async fn build_prompt(
     generator: &Generator,
     question: &str,
     history: &[Turn],
@@ -160,7 +160,7 @@ fn source_block(source: &Source) -> String {
     )
 }
 
-pub(crate) fn rag_messages(question: &str, history: &[Turn], sources: &[Source]) -> Vec<ChatMessage> {
+pub fn rag_messages(question: &str, history: &[Turn], sources: &[Source]) -> Vec<ChatMessage> {
     let mut messages = vec![ChatMessage::new(Role::System, SYSTEM_PROMPT)];
     for turn in history {
         messages.push(ChatMessage::new(Role::User, turn.prompt.clone()));

@@ -76,7 +76,7 @@ impl Snippet {
 }
 
 /// How results are found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
     /// Keywords only (BM25 over title and text).

@@ -6,7 +6,6 @@
 pub mod activity;
 #[cfg(feature = "generation")]
 pub mod answer;
-pub mod bench;
 #[cfg(feature = "generation")]
 pub mod chat;
 pub mod chunk;
@@ -14,7 +13,6 @@ pub mod config;
 pub mod embed;
 pub mod engine;
 pub mod error;
-pub mod eval;
 pub mod extract;
 pub mod helper;
 pub mod ingest;

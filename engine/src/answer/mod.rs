@@ -25,18 +25,19 @@ use crate::retrieve::{SearchHit, SearchMode};
 use crate::store::conversations::Citation;
 
 pub use evidence::EvidenceCheck;
-pub(crate) use markers::numbers_in;
+pub use markers::numbers_in;
 pub use markers::{without_markers, CitationFilter};
 pub use prompt::SourcePolicy;
-pub(crate) use prompt::{build_prompt, rag_messages};
-pub(crate) use text::{content_terms, sentences};
+pub use prompt::{build_prompt, rag_messages};
+pub(crate) use text::content_terms;
+pub use text::sentences;
 pub use verify::{Claim, Support};
 
 /// What Quire says when the documents do not hold the answer.
 pub const NOT_FOUND: &str = "I could not find this in your documents.";
 
 /// Hits retrieved per question before the sources are chosen.
-pub(crate) const CANDIDATES: usize = 24;
+pub const CANDIDATES: usize = 24;
 
 /// One earlier exchange of a conversation, as the model saw it.
 #[derive(Debug, Clone)]
@@ -237,7 +238,7 @@ pub async fn ask(
 }
 
 /// Whether a reply is the refusal line (and nothing else of substance).
-pub(crate) fn says_not_found(text: &str) -> bool {
+pub fn says_not_found(text: &str) -> bool {
     verify::is_refusal(text)
 }
 

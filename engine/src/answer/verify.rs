@@ -692,7 +692,8 @@ mod tests {
     /// library's garden plan, must cite the page that says it.
     #[test]
     fn the_demo_answer_cites_the_garden_plan_page_that_says_it() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/library/garden-plan.pdf");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/library/garden-plan.pdf");
         let bytes = std::fs::read(&path).unwrap();
         let document = crate::extract::extract(&path, &bytes).unwrap();
         let sources: Vec<Source> = document

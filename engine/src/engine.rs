@@ -289,7 +289,7 @@ impl Engine {
     /// Indexes documents that do not come from files of a folder (benchmark
     /// corpora): each gets `path` as its name under `source`. Returns their file
     /// ids in order, and where the time went.
-    pub(crate) async fn index_documents(
+    pub async fn index_documents(
         &self,
         source: &Path,
         documents: Vec<(PathBuf, Document)>,
@@ -345,22 +345,22 @@ impl Engine {
     }
 
     /// Raw full-text search (chunk ids, file ids, scores), for evaluation.
-    pub(crate) fn search_lexical(&self, query: &str, limit: usize) -> Result<LexicalResults> {
+    pub fn search_lexical(&self, query: &str, limit: usize) -> Result<LexicalResults> {
         self.lexical.search(query, limit)
     }
 
     /// Raw vector search: the `k` nearest chunks with their similarity (query embedding included).
-    pub(crate) fn search_vectors(&self, query: &str, k: usize) -> Result<Vec<(ChunkId, f32)>> {
+    pub fn search_vectors(&self, query: &str, k: usize) -> Result<Vec<(ChunkId, f32)>> {
         let semantic = self.semantic()?;
         let vector = semantic.embedder.embed_query(query)?;
         Ok(semantic.vectors.search(&vector, k))
     }
 
-    pub(crate) async fn file_paths(&self) -> Result<std::collections::HashMap<FileId, PathBuf>> {
+    pub async fn file_paths(&self) -> Result<std::collections::HashMap<FileId, PathBuf>> {
         self.catalog.file_paths().await
     }
 
-    pub(crate) async fn chunk_files(&self) -> Result<std::collections::HashMap<ChunkId, FileId>> {
+    pub async fn chunk_files(&self) -> Result<std::collections::HashMap<ChunkId, FileId>> {
         self.catalog.chunk_files().await
     }
 

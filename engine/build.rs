@@ -1,0 +1,5 @@
+include!("../build-support/llama_libraries.rs");
+
+fn main() {
+    link_llama_libraries();
+}
