@@ -6,24 +6,13 @@ use std::time::{Duration, Instant};
 
 use quire_engine::ingest::watch::WatchUpdate;
 use quire_engine::progress::{Progress, ProgressSink};
-use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
+use crate::events::{library_changed, INDEXING_PROGRESS};
 use crate::state::Desktop;
 
 /// Progress events at most this often: enough for a smooth bar and ETA.
 const PROGRESS_EVERY: Duration = Duration::from_millis(150);
-
-/// The library changed (a run finished, the watcher indexed a batch, a folder came or went).
-pub const LIBRARY_CHANGED: &str = "library-changed";
-/// An indexing run reports progress.
-pub const INDEXING_PROGRESS: &str = "indexing-progress";
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LibraryChanged {
-    /// What happened, in words for the status line.
-    pub message: String,
-}
 
 /// Forwards progress to the windows, throttled, and keeps the latest for `library_status`.
 struct EventSink<R: Runtime> {
@@ -95,7 +84,7 @@ pub fn start<R: Runtime>(app: &AppHandle<R>, folder: Option<PathBuf>) {
             ),
             Err(e) => format!("Indexing stopped: {e}"),
         };
-        let _ = app.emit(LIBRARY_CHANGED, LibraryChanged { message });
+        library_changed(&app, message);
     });
 }
 
@@ -129,7 +118,7 @@ pub fn watch<R: Runtime>(app: &AppHandle<R>) {
                 ),
                 WatchUpdate::Problem { message } => message.clone(),
             };
-            let _ = app.emit(LIBRARY_CHANGED, LibraryChanged { message });
+            library_changed(&app, message);
         };
         if let Err(e) = state.engine.watch(&state.watcher, &notify).await {
             tracing::warn!("folder watching stopped: {e}");

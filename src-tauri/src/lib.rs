@@ -4,6 +4,7 @@
 mod access;
 pub mod commands;
 pub mod error;
+mod events;
 mod indexing;
 mod open;
 pub mod settings;
@@ -79,7 +80,7 @@ fn try_run() -> anyhow::Result<()> {
         .setup(|app| {
             let handle = app.handle();
             windows::create_quick(handle)?;
-            tray::create(handle)?;
+            tray::create(handle, indexing::set_paused)?;
             shortcut::register_saved(handle);
             indexing::watch(handle);
             let args: Vec<String> = std::env::args().collect();

@@ -4,11 +4,14 @@ use tauri::menu::{Menu, MenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, Runtime};
 
+use crate::events::library_changed;
 use crate::state::Desktop;
 
 const PAUSE_ITEM: &str = "pause";
 
-pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
+/// Makes the tray icon. Its pause item calls `set_paused` (indexing's, given by the
+/// app: the tray only shows the pause and asks for it).
+pub fn create<R: Runtime>(app: &AppHandle<R>, set_paused: fn(&AppHandle<R>, bool)) -> tauri::Result<()> {
     let ask = MenuItem::with_id(app, "ask", "Ask…", true, None::<&str>)?;
     let show = MenuItem::with_id(app, "show", "Show Quire", true, None::<&str>)?;
     let pause = MenuItem::with_id(app, PAUSE_ITEM, pause_label(false), true, None::<&str>)?;
@@ -22,7 +25,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
             "show" => crate::windows::show_main(app),
             PAUSE_ITEM => {
                 let paused = app.state::<Desktop>().engine.indexing_paused();
-                crate::indexing::set_paused(app, !paused);
+                set_paused(app, !paused);
             }
             "quit" => {
                 app.state::<Desktop>().watcher.cancel();
@@ -59,11 +62,5 @@ pub fn show_paused<R: Runtime>(app: &AppHandle<R>, paused: bool) {
     } else {
         "Indexing resumed."
     };
-    use tauri::Emitter;
-    let _ = app.emit(
-        crate::indexing::LIBRARY_CHANGED,
-        crate::indexing::LibraryChanged {
-            message: message.into(),
-        },
-    );
+    library_changed(app, message.into());
 }
