@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use quire_engine::ingest::watch::WatchUpdate;
 use quire_engine::llm::Cancel;
 use quire_engine::progress::NoProgress;
 use quire_engine::retrieve::SearchMode;
+use quire_engine::watch::WatchUpdate;
 use quire_engine::Engine;
 
 /// How long a change may take to reach the index.

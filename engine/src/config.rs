@@ -14,6 +14,8 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const DEFAULT_EMBEDDER: &str = "all-MiniLM-L6-v2";
 /// The chat model that writes answers and summaries unless the configuration names another.
 pub const DEFAULT_GENERATOR: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
+/// Memory an extraction helper may use beyond what it holds at start, unless configured.
+pub const DEFAULT_EXTRACT_MEMORY_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -86,7 +88,7 @@ impl Default for Config {
             data_dir: PathBuf::new(),
             max_file_bytes: 256 * 1024 * 1024,
             extract_timeout_secs: 60,
-            extract_memory_bytes: crate::helper::DEFAULT_MEMORY_BYTES,
+            extract_memory_bytes: DEFAULT_EXTRACT_MEMORY_BYTES,
             max_text_bytes: 20 * 1024 * 1024,
             max_chunks_per_file: 20_000,
             extract_helper: None,

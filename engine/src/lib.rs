@@ -21,9 +21,11 @@ mod lock;
 pub mod progress;
 pub mod retrieve;
 pub mod serde_path;
+pub mod size;
 pub mod store;
 #[cfg(feature = "generation")]
 pub mod summarize;
+pub mod watch;
 
 pub use config::Config;
 pub use engine::Engine;

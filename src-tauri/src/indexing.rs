@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use quire_engine::ingest::watch::WatchUpdate;
 use quire_engine::progress::{Progress, ProgressSink};
+use quire_engine::watch::WatchUpdate;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::events::{library_changed, INDEXING_PROGRESS};

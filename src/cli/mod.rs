@@ -702,7 +702,7 @@ fn print_index_bench(report: &bench::IndexBench) {
         report.embedding_vs_matmul
     );
     if let Some(rss) = report.peak_rss_bytes {
-        println!("peak RSS: {}", quire_engine::ingest::human_bytes(rss));
+        println!("peak RSS: {}", quire_engine::size::human_bytes(rss));
     }
 }
 
@@ -775,7 +775,7 @@ fn print_generate_bench(report: &bench::generate::GenerateBench) {
             run.generated_tokens,
             run.generated_tokens_per_sec,
             run.peak_rss_bytes
-                .map(quire_engine::ingest::human_bytes)
+                .map(quire_engine::size::human_bytes)
                 .unwrap_or_default()
         );
     }
@@ -850,8 +850,8 @@ fn eval_cache_for(config: &Config, content: &[u8], kind: &str) -> PathBuf {
         .join(format!("{kind}{}", &key.finalize().to_hex()[..16]))
 }
 
-fn print_watch_update(update: &quire_engine::ingest::watch::WatchUpdate) {
-    use quire_engine::ingest::watch::WatchUpdate;
+fn print_watch_update(update: &quire_engine::watch::WatchUpdate) {
+    use quire_engine::watch::WatchUpdate;
     match update {
         WatchUpdate::Watching { folders, report } => {
             print_index_report(report);

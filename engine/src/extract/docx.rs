@@ -69,7 +69,7 @@ fn unpack_limit(packed: u64) -> u64 {
 
 /// `size`: what the archive declares; None when it declared less than it held.
 fn too_much(name: &str, size: Option<u64>, packed: u64, limit: u64) -> ExtractError {
-    use crate::ingest::human_bytes;
+    use crate::size::human_bytes;
     ExtractError::Failed(format!(
         "{name} unpacks to {} from {} packed, more than the {} Quire unpacks \
          (at most {MAX_UNPACK_RATIO} times the packed size, {} in all): not a real document (a zip bomb?)",

@@ -31,10 +31,7 @@ pub use serve::{serve_if_requested, HELPER_ARG};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::extract::{Document, ExtractError};
-use crate::ingest::human_bytes;
-
-/// Memory a helper may use beyond what it holds at start, unless configured.
-pub const DEFAULT_MEMORY_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+use crate::size::human_bytes;
 
 /// How long a helper may take to start and say hello.
 const START_TIMEOUT: Duration = Duration::from_secs(30);

@@ -11,8 +11,9 @@ use std::time::Instant;
 use super::limits;
 use super::protocol::{read_frame, write_frame, Chunked, FrameError, Reply, Request, Want, VERSION};
 use crate::chunk::Chunker;
+use crate::config::DEFAULT_EXTRACT_MEMORY_BYTES;
 use crate::extract::{self, catch_parser_panic, Document, ExtractError};
-use crate::ingest::human_bytes;
+use crate::size::human_bytes;
 
 /// The argument that makes a program embedding the engine run as a helper.
 pub const HELPER_ARG: &str = "__extract-helper";
@@ -36,7 +37,7 @@ pub fn serve_if_requested() -> Option<ExitCode> {
     let memory_bytes = args
         .next()
         .and_then(|a| a.to_str().and_then(|a| a.parse().ok()))
-        .unwrap_or(super::DEFAULT_MEMORY_BYTES);
+        .unwrap_or(DEFAULT_EXTRACT_MEMORY_BYTES);
     Some(serve(memory_bytes))
 }
 

@@ -9,7 +9,6 @@
 mod in_flight;
 mod read;
 mod walk;
-pub mod watch;
 mod write;
 
 use std::collections::{HashMap, VecDeque};
@@ -27,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::extract::{self, ExtractError};
 use crate::helper::{Extractor, HelperSettings};
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
+use crate::size::human_bytes;
 use crate::store::catalog::{
     Catalog, FileId, FileProblem, FileRecord, FileStamp, FileStatus, Folder, IndexedContent,
 };
@@ -648,21 +648,6 @@ fn read_error(err: &std::io::Error) -> String {
     match err.kind() {
         std::io::ErrorKind::PermissionDenied => "permission denied: Quire may not read this file".to_string(),
         _ => format!("cannot read the file: {err}"),
-    }
-}
-
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
