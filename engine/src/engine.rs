@@ -17,7 +17,7 @@ use crate::ingest::{self, passage_text, BatchWriter, IndexReport, Outcome, Proce
 use crate::llm::Generator;
 use crate::lock::IndexLock;
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
-use crate::retrieve::{self, SearchHit, SearchMode, SearchStores};
+use crate::retrieve::{self, Scope, SearchFilter, SearchHit, SearchMode, SearchStores};
 use crate::store::catalog::{ChunkId, FileId, FileProblem, FileStamp, Folder, FolderSummary, IndexedContent};
 use crate::store::lexical::{LexicalOp, LexicalResults};
 use crate::store::vectors::REBUILD_TOMBSTONE_FRACTION;
@@ -136,7 +136,7 @@ impl Engine {
     }
 
     /// The catalog, for conversations and summaries.
-    pub fn catalog(&self) -> &Catalog {
+    pub(crate) fn catalog(&self) -> &Catalog {
         &self.catalog
     }
 
@@ -150,9 +150,10 @@ impl Engine {
                 if !path.exists() {
                     return Err(Error::Generator {
                         path,
-                        message: "no such model file. `scripts/fetch-models.sh qwen-1.5b` installs the default \
-                                  one; or point `generator` in config.toml (or --model) at any GGUF chat model"
-                            .into(),
+                        message:
+                            "no such model file. `scripts/fetch-models.sh qwen-1.5b` installs the default \
+                                  one; or point `generator` in config.toml at any GGUF chat model"
+                                .into(),
                     });
                 }
                 let loaded = Generator::load(&path, &self.config.generator_options()).await?;
@@ -169,7 +170,7 @@ impl Engine {
     pub fn use_generator(&self, generator: Arc<Generator>) -> Result<()> {
         self.generator
             .set(generator)
-            .map_err(|_| Error::Task("this library already has its chat model loaded".into()))
+            .map_err(|_| Error::GeneratorAlreadyLoaded)
     }
 
     /// Pauses indexing: a run in progress finishes the files it is reading, commits
@@ -247,8 +248,20 @@ impl Engine {
         self.catalog.folders().await
     }
 
-    /// The best `limit` passages for `query`.
+    /// The best `limit` passages for `query` in the whole library.
     pub async fn search(&self, query: &str, mode: SearchMode, limit: usize) -> Result<Vec<SearchHit>> {
+        self.search_in(query, mode, limit, &SearchFilter::default()).await
+    }
+
+    /// The best `limit` passages for `query` among the files `filter` admits. A folder
+    /// that is not in the library (nor inside a folder of it) is an error, not an empty page.
+    pub async fn search_in(
+        &self,
+        query: &str,
+        mode: SearchMode,
+        limit: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<SearchHit>> {
         let semantic = match mode {
             SearchMode::Bm25 => None,
             SearchMode::Vector | SearchMode::Hybrid => {
@@ -261,7 +274,30 @@ impl Engine {
             lexical: &self.lexical,
             semantic,
         };
-        retrieve::search(&stores, query, mode, limit, self.config.max_hits_per_file).await
+        let scope = if filter.is_everything() {
+            None
+        } else {
+            let filter = self.canonical_filter(filter).await?;
+            Some(Arc::new(Scope::of(&self.catalog, &filter).await?))
+        };
+        retrieve::search(&stores, query, mode, limit, self.config.max_hits_per_file, scope).await
+    }
+
+    /// `filter` with its folder canonical, as the catalog's paths are; the folder must be
+    /// one of the library's or inside one.
+    async fn canonical_filter(&self, filter: &SearchFilter) -> Result<SearchFilter> {
+        let Some(folder) = &filter.folder else {
+            return Ok(filter.clone());
+        };
+        let folder = absolute(folder)?;
+        let folders = self.catalog.folders().await?;
+        if !folders.iter().any(|f| folder.starts_with(&f.path)) {
+            return Err(Error::UnknownFolder { path: folder });
+        }
+        Ok(SearchFilter {
+            folder: Some(folder),
+            file_types: filter.file_types.clone(),
+        })
     }
 
     pub async fn status(&self) -> Result<LibraryStatus> {

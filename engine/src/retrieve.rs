@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::embed::Embedder;
@@ -88,6 +88,74 @@ pub enum SearchMode {
     Hybrid,
 }
 
+/// What a search is limited to; the default is the whole library.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchFilter {
+    /// Only files under this folder: one of the library's folders or any folder inside one.
+    pub folder: Option<PathBuf>,
+    /// Only files with one of these extensions, without the dot ("pdf", "md"); any case.
+    pub file_types: Vec<String>,
+}
+
+impl SearchFilter {
+    /// Files under `folder` only.
+    pub fn folder(folder: impl Into<PathBuf>) -> SearchFilter {
+        SearchFilter {
+            folder: Some(folder.into()),
+            file_types: Vec::new(),
+        }
+    }
+
+    pub fn is_everything(&self) -> bool {
+        self.folder.is_none() && self.file_types.is_empty()
+    }
+
+    /// Whether the file at `path` (canonical, as the catalog holds it) passes. `folder`
+    /// must be canonical too.
+    pub(crate) fn admits(&self, path: &std::path::Path) -> bool {
+        let in_folder = self.folder.as_ref().is_none_or(|folder| path.starts_with(folder));
+        let of_type = self.file_types.is_empty()
+            || path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|extension| {
+                    self.file_types
+                        .iter()
+                        .any(|wanted| wanted.trim_start_matches('.').eq_ignore_ascii_case(extension))
+                });
+        in_folder && of_type
+    }
+}
+
+/// The files and passages a [`SearchFilter`] leaves, looked up in the catalog once per search.
+pub(crate) struct Scope {
+    files: Vec<FileId>,
+    chunks: HashSet<ChunkId>,
+}
+
+impl Scope {
+    /// The part of the library `filter` admits; `filter.folder` must be canonical.
+    pub(crate) async fn of(catalog: &Catalog, filter: &SearchFilter) -> Result<Scope> {
+        let files: HashSet<FileId> = catalog
+            .file_paths()
+            .await?
+            .into_iter()
+            .filter(|(_, path)| filter.admits(path))
+            .map(|(id, _)| id)
+            .collect();
+        let chunks = catalog
+            .chunk_files()
+            .await?
+            .into_iter()
+            .filter(|(_, file)| files.contains(file))
+            .map(|(chunk, _)| chunk)
+            .collect();
+        let mut files: Vec<FileId> = files.into_iter().collect();
+        files.sort_unstable();
+        Ok(Scope { files, chunks })
+    }
+}
+
 /// Reciprocal rank fusion's constant: how fast the weight of lower ranks decays.
 pub const RRF_K: f32 = 60.0;
 
@@ -117,16 +185,19 @@ pub(crate) struct SearchStores<'a> {
     pub semantic: Option<(&'a Arc<Embedder>, &'a Arc<VectorIndex>)>,
 }
 
-/// The best `limit` passages for `query`. Vector and hybrid results keep at
-/// most `per_file` passages of one file, so one long document cannot fill the page.
+/// The best `limit` passages for `query`, within `scope` when given (the restriction
+/// is applied inside both searches, so a folder's best passages are found however the
+/// rest of the library ranks). Vector and hybrid results keep at most `per_file`
+/// passages of one file, so one long document cannot fill the page.
 pub(crate) async fn search(
     stores: &SearchStores<'_>,
     query: &str,
     mode: SearchMode,
     limit: usize,
     per_file: usize,
+    scope: Option<Arc<Scope>>,
 ) -> Result<Vec<SearchHit>> {
-    if query.trim().is_empty() || limit == 0 {
+    if query.trim().is_empty() || limit == 0 || scope.as_ref().is_some_and(|s| s.files.is_empty()) {
         return Ok(Vec::new());
     }
     // Deeper than asked: stale entries are dropped and files capped afterwards.
@@ -135,19 +206,30 @@ pub(crate) async fn search(
     let query_text = query.to_string();
     // In vector mode the keyword query is still built: it highlights query words in the snippets.
     let keyword_depth = if mode == SearchMode::Vector { 1 } else { depth };
-    let keyword = tokio::task::spawn_blocking(move || lexical.search(&query_text, keyword_depth)).await??;
+    let keyword = {
+        let scope = scope.clone();
+        tokio::task::spawn_blocking(move || {
+            let files = scope.as_ref().map(|s| s.files.as_slice());
+            lexical.search_within(&query_text, keyword_depth, files)
+        })
+        .await??
+    };
     let nearest = if mode == SearchMode::Bm25 {
         Vec::new()
     } else {
         let Some((embedder, vectors)) = stores.semantic else {
-            return Err(Error::Task(
+            // Engine::search_in reports the model's own problem before it gets here.
+            return Err(Error::Embedding(
                 "semantic search needs the embedding model, which is not loaded".into(),
             ));
         };
         let (embedder, vectors, query_text) = (embedder.clone(), vectors.clone(), query.to_string());
         tokio::task::spawn_blocking(move || -> Result<Vec<(ChunkId, f32)>> {
             let vector = embedder.embed_query(&query_text)?;
-            Ok(vectors.search(&vector, depth))
+            Ok(match &scope {
+                None => vectors.search(&vector, depth),
+                Some(scope) => vectors.search_among(&vector, depth, &|chunk| scope.chunks.contains(&chunk)),
+            })
         })
         .await??
     };

@@ -59,10 +59,23 @@ struct Piece {
     tokens: usize,
 }
 
+impl Engine {
+    /// Summarises the file at `path` (it need not be in the library): every point cites
+    /// its page(s). Cached per content and model, so the same file is summarised once.
+    pub async fn summarize(
+        &self,
+        path: &Path,
+        progress: &dyn ProgressSink,
+        cancel: &Cancel,
+    ) -> Result<Summary> {
+        summarize(self, path, progress, cancel).await
+    }
+}
+
 /// Summarises the file at `path` (it need not be in the library). A link given by
 /// name is followed once; what is read is then only that regular file, off the
 /// async threads, and its text comes from an extraction helper (crate::helper).
-pub async fn summarize(
+async fn summarize(
     engine: &Engine,
     path: &Path,
     progress: &dyn ProgressSink,
@@ -98,7 +111,10 @@ pub async fn summarize(
         })?;
     let mut summary = summarize_document(&generator, &document, progress, cancel).await?;
     summary.path = path.to_path_buf();
-    let json = serde_json::to_string(&summary).map_err(|e| Error::Task(e.to_string()))?;
+    let json = serde_json::to_string(&summary).map_err(|e| Error::Encoding {
+        what: "the summary",
+        message: e.to_string(),
+    })?;
     engine.catalog().store_summary(&hash, &model_key, &json).await?;
     Ok(summary)
 }

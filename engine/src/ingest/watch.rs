@@ -108,7 +108,7 @@ impl Engine {
         let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
             let _ = sender.send(result);
         })
-        .map_err(|e| Error::Task(format!("cannot watch folders: {e}")))?;
+        .map_err(|e| Error::Watch(e.to_string()))?;
         let mut folders = Vec::new();
         let mut pending = BTreeSet::new();
         self.follow_library(&mut debouncer, &mut folders, &mut pending, on_update)

@@ -98,25 +98,34 @@ pub struct Chat {
     pub messages: Vec<StoredMessage>,
 }
 
-impl Catalog {
-    pub async fn create_chat(&self, title: &str) -> Result<ChatId> {
-        let now = now_secs();
-        let id = sqlx::query_scalar(
-            "INSERT INTO chats (title, created_at, updated_at) VALUES (?, ?, ?) RETURNING id",
-        )
-        .bind(title)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
-    }
+/// Where an exchange is stored: in a chat that exists, or in a new chat made with it
+/// (so a first question that fails or is stopped leaves no empty chat behind).
+#[derive(Debug, Clone, Copy)]
+pub enum ChatTarget<'a> {
+    Existing(ChatId),
+    New { title: &'a str },
+}
 
+impl Catalog {
     /// Stores one exchange: the question (with the prompt sent) and the answer with its
-    /// citations and claims.
-    pub async fn add_exchange(&self, chat: ChatId, exchange: &Exchange<'_>) -> Result<()> {
+    /// citations and claims, in one transaction with the new chat when there is one.
+    /// Returns the chat's id.
+    pub async fn add_exchange(&self, target: ChatTarget<'_>, exchange: &Exchange<'_>) -> Result<ChatId> {
         let now = now_secs();
         let mut tx = self.pool.begin().await?;
+        let chat: ChatId = match target {
+            ChatTarget::Existing(id) => id,
+            ChatTarget::New { title } => {
+                sqlx::query_scalar(
+                    "INSERT INTO chats (title, created_at, updated_at) VALUES (?, ?, ?) RETURNING id",
+                )
+                .bind(title)
+                .bind(now)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
         let insert = "INSERT INTO messages (chat_id, role, content, prompt, abstained, created_at, claims) \
                       VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id";
         let _: MessageId = sqlx::query_scalar(insert)
@@ -129,7 +138,10 @@ impl Catalog {
             .bind(None::<String>)
             .fetch_one(&mut *tx)
             .await?;
-        let claims = serde_json::to_string(exchange.claims).map_err(|e| Error::Task(e.to_string()))?;
+        let claims = serde_json::to_string(exchange.claims).map_err(|e| Error::Encoding {
+            what: "the answer's claims",
+            message: e.to_string(),
+        })?;
         let answer_id: MessageId = sqlx::query_scalar(insert)
             .bind(chat)
             .bind("assistant")
@@ -164,7 +176,7 @@ impl Catalog {
             return Err(no_chat(chat));
         }
         tx.commit().await?;
-        Ok(())
+        Ok(chat)
     }
 
     /// Every chat, the most recently used first.
@@ -285,8 +297,5 @@ impl Catalog {
 }
 
 fn no_chat(id: ChatId) -> Error {
-    Error::NotFound {
-        what: format!("chat {id}"),
-        message: "there is no such conversation; `quire chats list` shows them".into(),
-    }
+    Error::UnknownChat { id }
 }
