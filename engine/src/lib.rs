@@ -21,6 +21,7 @@ mod lock;
 pub mod progress;
 pub mod retrieve;
 pub mod serde_path;
+pub mod serde_secs;
 pub mod store;
 #[cfg(feature = "generation")]
 pub mod summarize;

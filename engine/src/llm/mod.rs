@@ -178,7 +178,8 @@ impl Cancel {
     }
 }
 
-/// Timings of one generation, as the user feels them.
+/// Timings of one generation, as the user feels them. JSON gives the durations in
+/// seconds, as `time_to_first_token_secs` and `total_secs`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GenerationStats {
     pub prompt_tokens: usize,
@@ -187,7 +188,12 @@ pub struct GenerationStats {
     pub reused_prompt_tokens: usize,
     pub generated_tokens: usize,
     /// From the request to the first streamed text.
+    #[serde(
+        rename = "time_to_first_token_secs",
+        serialize_with = "crate::serde_secs::secs"
+    )]
     pub time_to_first_token: Duration,
+    #[serde(rename = "total_secs", serialize_with = "crate::serde_secs::secs")]
     pub total: Duration,
     pub prompt_tokens_per_sec: f64,
     pub generated_tokens_per_sec: f64,
