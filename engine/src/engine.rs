@@ -60,6 +60,7 @@ struct Semantic {
 
 /// What `quire status` shows.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct LibraryStatus {
     #[serde(serialize_with = "crate::serde_path::lossy")]
     pub data_dir: PathBuf,

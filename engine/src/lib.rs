@@ -22,6 +22,7 @@ pub mod logging;
 pub mod progress;
 pub mod retrieve;
 pub mod serde_path;
+mod serde_secs;
 mod store;
 #[cfg(feature = "generation")]
 pub mod summarize;

@@ -16,6 +16,7 @@ use crate::store::catalog::{Catalog, ChunkId, FileId};
 use crate::store::{LexicalIndex, VectorIndex};
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct SearchHit {
     #[serde(serialize_with = "crate::serde_path::lossy")]
     pub path: PathBuf,
@@ -36,6 +37,7 @@ pub struct SearchHit {
 
 /// A fragment of the hit's text with the byte ranges of the matched words.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Snippet {
     pub text: String,
     pub highlights: Vec<Range<usize>>,

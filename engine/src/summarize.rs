@@ -27,6 +27,7 @@ const SUMMARY_VERSION: u32 = 2;
 const SYSTEM_PROMPT: &str = "You summarise documents faithfully and briefly, using only the text given.";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Bullet {
     pub text: String,
     /// The pages this point rests on, ascending.
@@ -34,6 +35,7 @@ pub struct Bullet {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Summary {
     #[serde(serialize_with = "crate::serde_path::lossy", skip_deserializing)]
     pub path: PathBuf,

@@ -21,7 +21,7 @@ use crate::error::{CommandError, CommandResult, ErrorKind};
 use crate::state::Desktop;
 use crate::{indexing, open, shortcut};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct LibraryView {
     #[serde(flatten)]
     pub status: LibraryStatus,
@@ -73,14 +73,14 @@ pub fn resume_indexing<R: Runtime>(app: AppHandle<R>) {
     indexing::set_paused(&app, false);
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AnswerEvent {
     /// The next piece of the answer.
     Text { text: String },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Answered {
     pub chat_id: ChatId,
     pub answer: Answer,
@@ -200,7 +200,7 @@ pub async fn open_source<R: Runtime>(
         .map_err(|e| CommandError::new(ErrorKind::Engine, format!("cannot open {}: {e}", path.display())))
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SummaryEvent {
     Progress { progress: Progress },
@@ -262,7 +262,7 @@ pub fn take_dropped_files<R: Runtime>(window: WebviewWindow<R>, state: State<'_,
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SettingsView {
     pub shortcut: String,
     /// Why the shortcut is not active, when it is not.

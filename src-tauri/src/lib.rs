@@ -2,6 +2,7 @@
 //! in ui/; everything they do goes through the commands in [`commands`].
 
 mod access;
+pub mod bindings;
 pub mod commands;
 pub mod error;
 mod indexing;

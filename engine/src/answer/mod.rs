@@ -58,6 +58,7 @@ pub struct AskOptions<'a> {
 
 /// A passage placed in the prompt under its number.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Source {
     pub number: usize,
     #[serde(serialize_with = "crate::serde_path::lossy")]
@@ -69,6 +70,7 @@ pub struct Source {
 
 /// Why Quire declined to answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Declined {
     /// No passage is close enough in meaning to the question (`abstain_below`).
@@ -84,6 +86,7 @@ pub enum Declined {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Answer {
     pub question: String,
     /// The answer as shown: every marker checked against its source.

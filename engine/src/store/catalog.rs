@@ -18,6 +18,7 @@ pub type FileId = i64;
 pub type ChunkId = i64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum FileStatus {
     Indexed,
@@ -108,6 +109,7 @@ pub struct IndexedContent {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct FolderSummary {
     #[serde(serialize_with = "crate::serde_path::lossy")]
     pub path: PathBuf,
@@ -118,6 +120,7 @@ pub struct FolderSummary {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct FileProblem {
     #[serde(serialize_with = "crate::serde_path::lossy")]
     pub path: PathBuf,

@@ -14,6 +14,7 @@ pub type ChatId = i64;
 pub type MessageId = i64;
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ChatSummary {
     pub id: ChatId,
     pub title: String,
@@ -24,6 +25,7 @@ pub struct ChatSummary {
 
 /// A passage an answer rests on: where it is and what it says.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Citation {
     /// The source number the answer uses, as in "[2]".
     pub number: usize,
@@ -40,6 +42,7 @@ pub struct Citation {
 
 /// How an answer's sentence stands against its sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Support {
     /// The model cited a source that supports it.
@@ -52,6 +55,7 @@ pub enum Support {
 
 /// A sentence of an answer that states something, with the sources that back it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Claim {
     /// Byte range of the sentence in the answer's text.
     pub start: usize,
@@ -75,6 +79,7 @@ pub struct Exchange<'a> {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct StoredMessage {
     pub id: MessageId,
     pub role: Role,
@@ -91,6 +96,7 @@ pub struct StoredMessage {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Chat {
     pub id: ChatId,
     pub title: String,
