@@ -18,7 +18,7 @@ use crate::llm::Generator;
 use crate::lock::IndexLock;
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
 use crate::retrieve::{self, Scope, SearchFilter, SearchHit, SearchMode, SearchStores};
-use crate::store::catalog::{ChunkId, FileId, FileProblem, FileStamp, Folder, FolderSummary, IndexedContent};
+use crate::store::catalog::{ChunkId, FileId, FileProblem, Folder, FolderSummary, IndexedContent};
 use crate::store::lexical::{LexicalOp, LexicalResults};
 use crate::store::vectors::REBUILD_TOMBSTONE_FRACTION;
 use crate::store::{Catalog, LexicalIndex, VectorIndex};
@@ -56,6 +56,20 @@ struct WriteTurn<'a> {
 struct Semantic {
     embedder: Arc<Embedder>,
     vectors: Arc<VectorIndex>,
+}
+
+/// One record of a corpus file: a document with its id in the corpus.
+#[derive(Debug, Clone)]
+pub struct CorpusRecord {
+    pub id: String,
+    pub document: Document,
+}
+
+/// What [`Engine::index_corpus`] wrote: the records' file ids in order, and where the time went.
+#[derive(Debug, Clone)]
+pub struct CorpusIndexed {
+    pub ids: Vec<FileId>,
+    pub timings: ingest::IndexTimings,
 }
 
 /// What `quire status` shows.
@@ -214,6 +228,9 @@ impl Engine {
         self.embed_missing(semantic, progress).await?;
         let mut report = IndexReport::default();
         for folder in self.catalog.folders().await? {
+            if folder.path.is_file() {
+                continue; // A corpus (index_corpus): nothing to walk.
+            }
             if !folder.path.is_dir() {
                 tracing::warn!(folder = %folder.path.display(), "folder is missing; keeping its index until it is removed");
                 continue;
@@ -323,41 +340,46 @@ impl Engine {
         Ok(())
     }
 
-    /// Indexes documents that do not come from files of a folder (benchmark
-    /// corpora): each gets `path` as its name under `source`. Returns their file
-    /// ids in order, and where the time went.
-    pub async fn index_documents(
+    /// Indexes the records of `corpus`, one file holding many documents (a benchmark's
+    /// `corpus.jsonl`), as `quire eval` and `quire bench` need. Each record is kept as
+    /// `<corpus>/<id>`, the name searches return, stamped with the corpus file's own size
+    /// and modification time, which change whenever a record does. Folder runs
+    /// ([`Engine::index_all`], the watcher) leave a corpus alone: it has no files to walk.
+    pub async fn index_corpus(
         &self,
-        source: &Path,
-        documents: Vec<(PathBuf, Document)>,
+        corpus: &Path,
+        records: Vec<CorpusRecord>,
         progress: &dyn ProgressSink,
-    ) -> Result<(Vec<FileId>, ingest::IndexTimings)> {
+    ) -> Result<CorpusIndexed> {
         let _lock = self.lock().await?;
         let semantic = self.semantic()?;
-        let folder = self.catalog.add_folder(source).await?;
+        let corpus = absolute(corpus)?;
+        let metadata = std::fs::metadata(&corpus).map_err(|e| Error::io(&corpus, e))?;
+        let stamp = ingest::stamp_of(&metadata);
+        let folder = self.catalog.add_folder(&corpus).await?;
         let chunker = crate::chunk::Chunker::new(&self.config);
-        let mut tracker =
-            ProgressTracker::new(progress, Phase::Indexing, "documents", documents.len() as u64);
+        let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "documents", records.len() as u64);
         let stores = self.stores(semantic);
         let mut writer = BatchWriter::new(&stores);
         let mut chunk_secs = 0.0;
-        for (path, document) in documents {
+        for record in records {
             let started = std::time::Instant::now();
-            let chunks = chunker.chunk(&document);
+            let chunks = chunker.chunk(&record.document);
             chunk_secs += started.elapsed().as_secs_f64();
+            let path = corpus.join(&record.id);
             let content = IndexedContent {
                 hash: blake3::hash(path.as_os_str().as_encoded_bytes())
                     .to_hex()
                     .to_string(),
-                title: document.title.clone(),
-                page_count: u32::try_from(document.pages.len()).unwrap_or(u32::MAX),
+                title: record.document.title.clone(),
+                page_count: u32::try_from(record.document.pages.len()).unwrap_or(u32::MAX),
                 chunks,
             };
             writer
                 .push(Processed {
                     folder: folder.id,
                     path,
-                    stamp: FileStamp { size: 0, mtime_ns: 0 },
+                    stamp,
                     existing: None,
                     outcome: Outcome::Indexed(content),
                     extract_secs: 0.0,
@@ -373,7 +395,7 @@ impl Engine {
         timings.chunk_secs = chunk_secs;
         let ids = writer.written_ids().to_vec();
         self.after_writes(semantic).await?;
-        Ok((ids, timings))
+        Ok(CorpusIndexed { ids, timings })
     }
 
     /// Tokens embedded and FLOPs spent on them since the engine opened.

@@ -188,7 +188,14 @@ impl Engine {
         pending: &mut BTreeSet<PathBuf>,
         on_update: &(dyn Fn(&WatchUpdate) + Send + Sync),
     ) -> Result<()> {
-        let library: Vec<PathBuf> = self.folders().await?.into_iter().map(|f| f.path).collect();
+        // A corpus (Engine::index_corpus) is a file with no files to watch.
+        let library: Vec<PathBuf> = self
+            .folders()
+            .await?
+            .into_iter()
+            .map(|f| f.path)
+            .filter(|path| !path.is_file())
+            .collect();
         let before = watched.len();
         watched.retain(|folder| {
             let keep = library.contains(folder);
