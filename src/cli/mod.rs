@@ -165,43 +165,47 @@ enum Command {
     },
     /// Measure retrieval quality on a BEIR-format benchmark (corpus.jsonl, queries.jsonl, qrels/test.tsv),
     /// or with --answers, answer quality on a reading-comprehension set.
-    Eval {
-        #[arg(required_unless_present = "answers")]
-        benchmark: Option<PathBuf>,
-        /// Instead of ranking quality: answer quality on a question set laid out like
-        /// shared/bench/squad11-dev13 (docs/, questions.jsonl, paragraphs.jsonl): a seeded sample
-        /// asked over the whole library, and a second one asked over a copy without their gold
-        /// paragraphs (where declining is right).
-        #[arg(long, value_name = "DIR", conflicts_with_all = ["benchmark", "abstention_against", "prompt_sources"])]
-        answers: Option<PathBuf>,
-        /// With --answers: answerable questions to ask.
-        #[arg(long, default_value_t = 100, requires = "answers")]
-        sample: usize,
-        /// With --answers: held-out questions to ask (default: as many as --sample).
-        #[arg(long, requires = "answers")]
-        held_out: Option<usize>,
-        /// With --answers: the seed both samples are drawn with.
-        #[arg(long, default_value_t = 13, requires = "answers")]
-        seed: u64,
-        #[arg(long, value_enum, default_value_t = Mode::Bm25)]
-        mode: Mode,
-        /// Write the ranking as a TREC run file (with --mode all, one per mode: FILE.bm25, …).
-        #[arg(long, value_name = "FILE")]
-        run_out: Option<PathBuf>,
-        /// Index the corpus again even if an earlier evaluation indexed it with the same settings.
-        #[arg(long)]
-        fresh: bool,
-        /// Instead of ranking quality: calibrate when Quire should abstain, from how close the best
-        /// passage comes to the queries on their own corpus and on this unrelated folder.
-        #[arg(long, value_name = "FOLDER")]
-        abstention_against: Option<PathBuf>,
-        /// Instead of ranking quality: for several ways of choosing an answer's sources, the
-        /// prompt tokens they cost against the relevant passages that make it into the prompt.
-        #[arg(long, conflicts_with = "abstention_against")]
-        prompt_sources: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    Eval(EvalArgs),
+}
+
+// The command's help is the `Eval` variant's doc comment; none here, to leave it so.
+#[derive(clap::Args)]
+struct EvalArgs {
+    #[arg(required_unless_present = "answers")]
+    benchmark: Option<PathBuf>,
+    /// Instead of ranking quality: answer quality on a question set laid out like
+    /// shared/bench/squad11-dev13 (docs/, questions.jsonl, paragraphs.jsonl): a seeded sample
+    /// asked over the whole library, and a second one asked over a copy without their gold
+    /// paragraphs (where declining is right).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["benchmark", "abstention_against", "prompt_sources"])]
+    answers: Option<PathBuf>,
+    /// With --answers: answerable questions to ask.
+    #[arg(long, default_value_t = 100, requires = "answers")]
+    sample: usize,
+    /// With --answers: held-out questions to ask (default: as many as --sample).
+    #[arg(long, requires = "answers")]
+    held_out: Option<usize>,
+    /// With --answers: the seed both samples are drawn with.
+    #[arg(long, default_value_t = 13, requires = "answers")]
+    seed: u64,
+    #[arg(long, value_enum, default_value_t = Mode::Bm25)]
+    mode: Mode,
+    /// Write the ranking as a TREC run file (with --mode all, one per mode: FILE.bm25, …).
+    #[arg(long, value_name = "FILE")]
+    run_out: Option<PathBuf>,
+    /// Index the corpus again even if an earlier evaluation indexed it with the same settings.
+    #[arg(long)]
+    fresh: bool,
+    /// Instead of ranking quality: calibrate when Quire should abstain, from how close the best
+    /// passage comes to the queries on their own corpus and on this unrelated folder.
+    #[arg(long, value_name = "FOLDER")]
+    abstention_against: Option<PathBuf>,
+    /// Instead of ranking quality: for several ways of choosing an answer's sources, the
+    /// prompt tokens they cost against the relevant passages that make it into the prompt.
+    #[arg(long, conflicts_with = "abstention_against")]
+    prompt_sources: bool,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -218,31 +222,7 @@ enum BenchCommand {
     },
     /// Generation speed on a RAG prompt (time to first token, tokens/s, peak memory) of
     /// every runtime, beside llama.cpp's llama-bench on the same GGUF file and threads.
-    Generate {
-        /// Documents that make the prompt's sources.
-        #[arg(long, default_value = "examples/library")]
-        passages_from: PathBuf,
-        #[arg(long, default_value_t = 1400)]
-        prompt_tokens: usize,
-        #[arg(long, default_value_t = 128)]
-        generate_tokens: usize,
-        /// Runtimes to measure (default: every one this build has).
-        #[arg(long = "only", value_name = "RUNTIME")]
-        only: Vec<quire_engine::llm::Runtime>,
-        /// Also measure llama.cpp's settings (flash attention, prompt batch, threads).
-        #[arg(long)]
-        sweep: bool,
-        /// Also measure the default runtime while this folder is indexed in the same process,
-        /// with indexing stepping aside for the answer (as Quire does) and without.
-        #[arg(long, value_name = "FOLDER")]
-        while_indexing: Option<PathBuf>,
-        /// llama-bench builds to compare with (default: those scripts/build-llama-bench.sh
-        /// builds, native first); the first is the reference of the ratios.
-        #[arg(long, env = "QUIRE_LLAMA_BENCH", value_name = "FILE")]
-        llama_bench: Vec<PathBuf>,
-        #[arg(long)]
-        json: bool,
-    },
+    Generate(GenerateArgs),
     /// Search latency (p50, p95) in each mode over the benchmark's test queries.
     Query {
         benchmark: PathBuf,
@@ -252,6 +232,34 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+// The command's help is the `Generate` variant's doc comment; none here, to leave it so.
+#[derive(clap::Args)]
+struct GenerateArgs {
+    /// Documents that make the prompt's sources.
+    #[arg(long, default_value = "examples/library")]
+    passages_from: PathBuf,
+    #[arg(long, default_value_t = 1400)]
+    prompt_tokens: usize,
+    #[arg(long, default_value_t = 128)]
+    generate_tokens: usize,
+    /// Runtimes to measure (default: every one this build has).
+    #[arg(long = "only", value_name = "RUNTIME")]
+    only: Vec<quire_engine::llm::Runtime>,
+    /// Also measure llama.cpp's settings (flash attention, prompt batch, threads).
+    #[arg(long)]
+    sweep: bool,
+    /// Also measure the default runtime while this folder is indexed in the same process,
+    /// with indexing stepping aside for the answer (as Quire does) and without.
+    #[arg(long, value_name = "FOLDER")]
+    while_indexing: Option<PathBuf>,
+    /// llama-bench builds to compare with (default: those scripts/build-llama-bench.sh
+    /// builds, native first); the first is the reference of the ratios.
+    #[arg(long, env = "QUIRE_LLAMA_BENCH", value_name = "FILE")]
+    llama_bench: Vec<PathBuf>,
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -303,6 +311,44 @@ fn remedy(error: &quire_engine::Error) -> Option<String> {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    let config = config_from(&cli)?;
+    // Before any model loads: the kernels' thread pools read it once.
+    quire_engine::llm::set_compute_threads(config.threads);
+    if let Command::Eval(args) = &cli.command {
+        return run_evaluation(config, args).await;
+    }
+    if let Command::Bench { what } = &cli.command {
+        return run_bench(config, what).await;
+    }
+    let engine = Engine::open(config).await?;
+    let code = match cli.command {
+        Command::Index { folders } => run_index(&engine, &folders).await?,
+        Command::Search {
+            query,
+            limit,
+            mode,
+            scope,
+            json,
+        } => run_search(&engine, &query, limit, mode, scope.filter(), json).await?,
+        Command::Status { verbose, json } => run_status(&engine, verbose, json).await?,
+        Command::Remove { folder } => run_remove(&engine, &folder).await?,
+        Command::Watch => run_watch(&engine).await?,
+        Command::Ask {
+            question,
+            scope,
+            json,
+        } => answers::ask(&engine, &question, scope.filter(), json).await?,
+        Command::Chat { resume, scope } => answers::chat_loop(&engine, resume, scope.filter()).await?,
+        Command::Chats { what } => answers::chats(&engine, &what).await?,
+        Command::Summarize { file, json } => answers::summarize(&engine, &file, json).await?,
+        Command::Eval(_) | Command::Bench { .. } => unreachable!("handled above"),
+    };
+    engine.close().await?;
+    Ok(code)
+}
+
+/// The library's configuration, with what the command line overrides.
+fn config_from(cli: &Cli) -> Result<Config> {
     let data_dir = match &cli.data_dir {
         Some(dir) => dir.clone(),
         None => Config::default_data_dir()?,
@@ -321,123 +367,111 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(runtime) = cli.runtime {
         config.runtime = runtime;
     }
-    // Before any model loads: the kernels' thread pools read it once.
-    quire_engine::llm::set_compute_threads(config.threads);
-    if let Command::Eval {
-        benchmark,
-        answers,
-        sample,
-        held_out,
-        seed,
-        mode,
-        run_out,
-        fresh,
-        abstention_against,
-        prompt_sources,
-        json,
-    } = &cli.command
-    {
-        if let Some(set) = answers {
-            let options = eval::answers::AnswerEvalOptions {
-                answerable: *sample,
-                held_out: held_out.unwrap_or(*sample),
-                seed: *seed,
-            };
-            return run_answer_eval(config, set, options, *json).await;
+    Ok(config)
+}
+
+/// `quire index`.
+async fn run_index(engine: &Engine, folders: &[PathBuf]) -> Result<ExitCode> {
+    let sink = ProgressBarSink::new();
+    let mut report = IndexReport::default();
+    if folders.is_empty() {
+        if engine.folders().await?.is_empty() {
+            anyhow::bail!("the library has no folders yet; add one with `quire index <folder>`");
         }
-        let Some(benchmark) = benchmark else {
-            anyhow::bail!("name a benchmark folder, or --answers DIR");
+        report = engine.index_all(&sink).await?;
+    }
+    for folder in folders {
+        report.merge(engine.index_folder(folder, &sink).await?);
+    }
+    sink.finish();
+    print_index_report(&report);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `quire search`.
+async fn run_search(
+    engine: &Engine,
+    query: &str,
+    limit: usize,
+    mode: SearchModeArg,
+    filter: SearchFilter,
+    json: bool,
+) -> Result<ExitCode> {
+    let hits = engine.search_in(query, mode.into(), limit, &filter).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&hits)?);
+    } else {
+        print_hits(query, &hits);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `quire status`.
+async fn run_status(engine: &Engine, verbose: bool, json: bool) -> Result<ExitCode> {
+    let status = engine.status().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print_status(&status, verbose);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `quire remove`.
+async fn run_remove(engine: &Engine, folder: &Path) -> Result<ExitCode> {
+    engine.remove_folder(folder).await?;
+    println!("Removed {} from the library.", printable_path(folder));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `quire watch`: until Ctrl-C.
+async fn run_watch(engine: &Engine) -> Result<ExitCode> {
+    if engine.folders().await?.is_empty() {
+        return Err(quire_engine::Error::NotFound {
+            what: "the library".into(),
+            message: "has no folders to watch; add one with `quire index <folder>`".into(),
+        }
+        .into());
+    }
+    let stop = quire_engine::llm::Cancel::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    engine.watch(&stop, &print_watch_update).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `quire eval`: answer quality with --answers, else one of the retrieval evaluations.
+async fn run_evaluation(config: Config, args: &EvalArgs) -> Result<ExitCode> {
+    if let Some(set) = &args.answers {
+        let options = eval::answers::AnswerEvalOptions {
+            answerable: args.sample,
+            held_out: args.held_out.unwrap_or(args.sample),
+            seed: args.seed,
         };
-        if let Some(unrelated) = abstention_against {
-            return run_abstention(config, benchmark, unrelated, *json).await;
-        }
-        if *prompt_sources {
-            return run_prompt_sources(config, benchmark, *json).await;
-        }
-        return run_eval(config, benchmark, *mode, run_out.as_deref(), *fresh, *json).await;
+        return run_answer_eval(config, set, options, args.json).await;
     }
-    if let Command::Bench { what } = &cli.command {
-        return run_bench(config, what).await;
-    }
-    let engine = Engine::open(config).await?;
-    let code = match cli.command {
-        Command::Index { folders } => {
-            let sink = ProgressBarSink::new();
-            let mut report = IndexReport::default();
-            if folders.is_empty() {
-                if engine.folders().await?.is_empty() {
-                    anyhow::bail!("the library has no folders yet; add one with `quire index <folder>`");
-                }
-                report = engine.index_all(&sink).await?;
-            }
-            for folder in &folders {
-                report.merge(engine.index_folder(folder, &sink).await?);
-            }
-            sink.finish();
-            print_index_report(&report);
-            ExitCode::SUCCESS
-        }
-        Command::Search {
-            query,
-            limit,
-            mode,
-            scope,
-            json,
-        } => {
-            let hits = engine
-                .search_in(&query, mode.into(), limit, &scope.filter())
-                .await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&hits)?);
-            } else {
-                print_hits(&query, &hits);
-            }
-            ExitCode::SUCCESS
-        }
-        Command::Status { verbose, json } => {
-            let status = engine.status().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
-            } else {
-                print_status(&status, verbose);
-            }
-            ExitCode::SUCCESS
-        }
-        Command::Remove { folder } => {
-            engine.remove_folder(&folder).await?;
-            println!("Removed {} from the library.", printable_path(&folder));
-            ExitCode::SUCCESS
-        }
-        Command::Watch => {
-            if engine.folders().await?.is_empty() {
-                return Err(quire_engine::Error::NotFound {
-                    what: "the library".into(),
-                    message: "has no folders to watch; add one with `quire index <folder>`".into(),
-                }
-                .into());
-            }
-            let stop = quire_engine::llm::Cancel::new();
-            let on_signal = stop.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    on_signal.cancel();
-                }
-            });
-            engine.watch(&stop, &print_watch_update).await?;
-            ExitCode::SUCCESS
-        }
-        Command::Ask {
-            question,
-            scope,
-            json,
-        } => answers::ask(&engine, &question, scope.filter(), json).await?,
-        Command::Chat { resume, scope } => answers::chat_loop(&engine, resume, scope.filter()).await?,
-        Command::Chats { what } => answers::chats(&engine, &what).await?,
-        Command::Summarize { file, json } => answers::summarize(&engine, &file, json).await?,
-        Command::Eval { .. } | Command::Bench { .. } => unreachable!("handled above"),
+    let Some(benchmark) = &args.benchmark else {
+        anyhow::bail!("name a benchmark folder, or --answers DIR");
     };
-    engine.close().await?;
-    Ok(code)
+    if let Some(unrelated) = &args.abstention_against {
+        return run_abstention(config, benchmark, unrelated, args.json).await;
+    }
+    if args.prompt_sources {
+        return run_prompt_sources(config, benchmark, args.json).await;
+    }
+    run_eval(
+        config,
+        benchmark,
+        args.mode,
+        args.run_out.as_deref(),
+        args.fresh,
+        args.json,
+    )
+    .await
 }
 
 /// The llama-bench builds scripts/build-llama-bench.sh makes that are there, labelled.
@@ -623,187 +657,202 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
             benchmark,
             limit,
             json,
-        } => {
-            let set = Benchmark::load(benchmark)?;
-            let work = tempfile::tempdir().context("cannot create a temporary folder for the benchmark")?;
-            let bench_config = Config {
-                data_dir: work.path().to_path_buf(),
-                ..config
-            };
-            let sink = ProgressBarSink::new();
-            let report = bench::index(&set, *limit, bench_config, &sink).await?;
-            sink.finish();
-            if *json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let (records, files) = (&report.records, &report.files);
-            println!("{}: {} documents", report.benchmark.display(), report.documents);
-            for (how, run) in [("as records", records), ("as HTML files", files)] {
-                println!(
-                    "  {how:<14} {} passages in {:.1} s ({:.2} passages/s)",
-                    run.chunks, run.total_secs, run.chunks_per_sec
-                );
-            }
-            println!(
-                "files (read, extracted and chunked in helper processes) / records: {:.3}",
-                report.files_vs_records
-            );
-            println!("{:<24} {:>9} {:>9}", "stage (seconds)", "records", "files");
-            for (stage, a, b) in [
-                (
-                    "extract",
-                    records.timings.extract_secs,
-                    files.timings.extract_secs,
-                ),
-                ("chunk", records.timings.chunk_secs, files.timings.chunk_secs),
-                ("embed", records.timings.embed_secs, files.timings.embed_secs),
-                (
-                    "BM25 (tantivy)",
-                    records.timings.lexical_secs,
-                    files.timings.lexical_secs,
-                ),
-                (
-                    "HNSW insert",
-                    records.timings.vector_secs,
-                    files.timings.vector_secs,
-                ),
-                (
-                    "catalog (SQLite)",
-                    records.timings.catalog_secs,
-                    files.timings.catalog_secs,
-                ),
-            ] {
-                println!("{stage:<24} {a:>9.2} {b:>9.2}");
-            }
-            println!(
-                "embedding: {} tokens, {:.1} GFLOP/s; matrix product {}x{}: {:.1} GFLOP/s; ratio {:.2}",
-                report.embedding.tokens,
-                report.embedding_gflops,
-                1024,
-                1024,
-                report.matmul_gflops,
-                report.embedding_vs_matmul
-            );
-            if let Some(rss) = report.peak_rss_bytes {
-                println!("peak RSS: {}", quire_engine::ingest::human_bytes(rss));
-            }
-        }
-        BenchCommand::Generate {
-            passages_from,
-            prompt_tokens,
-            generate_tokens,
-            only,
-            sweep,
-            while_indexing,
-            llama_bench,
-            json,
-        } => {
-            let threads = config.worker_threads_for_models();
-            let llama_benches = if llama_bench.is_empty() {
-                default_llama_benches()
-            } else {
-                llama_bench
-                    .iter()
-                    .map(|b| (b.display().to_string(), b.clone()))
-                    .collect()
-            };
-            let options = bench::generate::GenerateOptions {
-                model: config.generator_path(),
-                passages_from: passages_from.clone(),
-                prompt_tokens: *prompt_tokens,
-                generate_tokens: *generate_tokens,
-                threads,
-                runtimes: if only.is_empty() {
-                    quire_engine::llm::Runtime::built()
-                } else {
-                    only.clone()
-                },
-                sweep: *sweep,
-                llama_benches,
-                while_indexing: while_indexing.clone(),
-            };
-            let report = bench::generate::generate(&options, &config).await?;
-            if *json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            println!(
-                "{} ({}), {} threads",
-                report.model.path.display(),
-                report.model.architecture,
-                report.threads
-            );
-            if let Some(kernels) = &report.llama_cpp_kernels {
-                println!("llama.cpp CPU kernels: {kernels}");
-            }
-            let reference = report
-                .references
-                .first()
-                .map(|r| format!("llama-bench {}", r.setting))
-                .unwrap_or_else(|| "llama-bench".into());
-            println!(
-                "{:<12} {:<20} {:>6} {:>10} {:>8} {:>5} {:>8} {:>9}   ratio to {reference}",
-                "runtime", "setting", "prompt", "prompt t/s", "TTFT s", "gen", "gen t/s", "peak RSS"
-            );
-            for run in report.runs.iter().chain(&report.references) {
-                let ratios = match (run.prompt_ratio, run.generation_ratio) {
-                    (Some(p), Some(g)) => format!("prompt {p:.2}x, generation {g:.2}x"),
-                    _ => String::new(),
-                };
-                println!(
-                    "{:<12} {:<20} {:>6} {:>10.1} {:>8.2} {:>5} {:>8.1} {:>9}   {ratios}",
-                    run.runtime,
-                    run.setting,
-                    run.prompt_tokens,
-                    run.prompt_tokens_per_sec,
-                    run.time_to_first_token_secs,
-                    run.generated_tokens,
-                    run.generated_tokens_per_sec,
-                    run.peak_rss_bytes
-                        .map(quire_engine::ingest::human_bytes)
-                        .unwrap_or_default()
-                );
-            }
-            for problem in &report.llama_cpp_problems {
-                println!("llama.cpp not measured: {problem}");
-            }
-        }
+        } => run_bench_index(config, benchmark, *limit, *json).await,
+        BenchCommand::Generate(args) => run_bench_generate(config, args).await,
         BenchCommand::Query {
             benchmark,
             limit,
             json,
-        } => {
-            let set = Benchmark::load(benchmark)?;
-            let bench_config = Config {
-                data_dir: eval_cache_dir(&config, benchmark)?,
-                ..config
-            };
-            let sink = ProgressBarSink::new();
-            let report = bench::query(&set, bench_config, *limit, &sink).await?;
-            sink.finish();
-            if *json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            println!(
-                "{}: {} queries, top {} with snippets, query embedding included",
-                report.benchmark.display(),
-                report.queries,
-                report.limit
-            );
-            println!("{:<8} {:>9} {:>9} {:>9}", "mode", "p50 ms", "p95 ms", "max ms");
-            for m in &report.modes {
-                let name = serde_json::to_string(&m.mode)?;
-                println!(
-                    "{:<8} {:>9.2} {:>9.2} {:>9.2}",
-                    name.trim_matches('"'),
-                    m.p50_ms,
-                    m.p95_ms,
-                    m.max_ms
-                );
-            }
-        }
+        } => run_bench_query(config, benchmark, *limit, *json).await,
+    }
+}
+
+/// `quire bench index`.
+async fn run_bench_index(
+    config: Config,
+    benchmark: &Path,
+    limit: Option<usize>,
+    json: bool,
+) -> Result<ExitCode> {
+    let set = Benchmark::load(benchmark)?;
+    let work = tempfile::tempdir().context("cannot create a temporary folder for the benchmark")?;
+    let bench_config = Config {
+        data_dir: work.path().to_path_buf(),
+        ..config
+    };
+    let sink = ProgressBarSink::new();
+    let report = bench::index(&set, limit, bench_config, &sink).await?;
+    sink.finish();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_index_bench(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_index_bench(report: &bench::IndexBench) {
+    let (records, files) = (&report.records, &report.files);
+    println!("{}: {} documents", report.benchmark.display(), report.documents);
+    for (how, run) in [("as records", records), ("as HTML files", files)] {
+        println!(
+            "  {how:<14} {} passages in {:.1} s ({:.2} passages/s)",
+            run.chunks, run.total_secs, run.chunks_per_sec
+        );
+    }
+    println!(
+        "files (read, extracted and chunked in helper processes) / records: {:.3}",
+        report.files_vs_records
+    );
+    println!("{:<24} {:>9} {:>9}", "stage (seconds)", "records", "files");
+    for (stage, a, b) in [
+        (
+            "extract",
+            records.timings.extract_secs,
+            files.timings.extract_secs,
+        ),
+        ("chunk", records.timings.chunk_secs, files.timings.chunk_secs),
+        ("embed", records.timings.embed_secs, files.timings.embed_secs),
+        (
+            "BM25 (tantivy)",
+            records.timings.lexical_secs,
+            files.timings.lexical_secs,
+        ),
+        (
+            "HNSW insert",
+            records.timings.vector_secs,
+            files.timings.vector_secs,
+        ),
+        (
+            "catalog (SQLite)",
+            records.timings.catalog_secs,
+            files.timings.catalog_secs,
+        ),
+    ] {
+        println!("{stage:<24} {a:>9.2} {b:>9.2}");
+    }
+    println!(
+        "embedding: {} tokens, {:.1} GFLOP/s; matrix product {}x{}: {:.1} GFLOP/s; ratio {:.2}",
+        report.embedding.tokens,
+        report.embedding_gflops,
+        1024,
+        1024,
+        report.matmul_gflops,
+        report.embedding_vs_matmul
+    );
+    if let Some(rss) = report.peak_rss_bytes {
+        println!("peak RSS: {}", quire_engine::ingest::human_bytes(rss));
+    }
+}
+
+/// `quire bench generate`.
+async fn run_bench_generate(config: Config, args: &GenerateArgs) -> Result<ExitCode> {
+    let threads = config.worker_threads_for_models();
+    let llama_benches = if args.llama_bench.is_empty() {
+        default_llama_benches()
+    } else {
+        args.llama_bench
+            .iter()
+            .map(|b| (b.display().to_string(), b.clone()))
+            .collect()
+    };
+    let options = bench::generate::GenerateOptions {
+        model: config.generator_path(),
+        passages_from: args.passages_from.clone(),
+        prompt_tokens: args.prompt_tokens,
+        generate_tokens: args.generate_tokens,
+        threads,
+        runtimes: if args.only.is_empty() {
+            quire_engine::llm::Runtime::built()
+        } else {
+            args.only.clone()
+        },
+        sweep: args.sweep,
+        llama_benches,
+        while_indexing: args.while_indexing.clone(),
+    };
+    let report = bench::generate::generate(&options, &config).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_generate_bench(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_generate_bench(report: &bench::generate::GenerateBench) {
+    println!(
+        "{} ({}), {} threads",
+        report.model.path.display(),
+        report.model.architecture,
+        report.threads
+    );
+    if let Some(kernels) = &report.llama_cpp_kernels {
+        println!("llama.cpp CPU kernels: {kernels}");
+    }
+    let reference = report
+        .references
+        .first()
+        .map(|r| format!("llama-bench {}", r.setting))
+        .unwrap_or_else(|| "llama-bench".into());
+    println!(
+        "{:<12} {:<20} {:>6} {:>10} {:>8} {:>5} {:>8} {:>9}   ratio to {reference}",
+        "runtime", "setting", "prompt", "prompt t/s", "TTFT s", "gen", "gen t/s", "peak RSS"
+    );
+    for run in report.runs.iter().chain(&report.references) {
+        let ratios = match (run.prompt_ratio, run.generation_ratio) {
+            (Some(p), Some(g)) => format!("prompt {p:.2}x, generation {g:.2}x"),
+            _ => String::new(),
+        };
+        println!(
+            "{:<12} {:<20} {:>6} {:>10.1} {:>8.2} {:>5} {:>8.1} {:>9}   {ratios}",
+            run.runtime,
+            run.setting,
+            run.prompt_tokens,
+            run.prompt_tokens_per_sec,
+            run.time_to_first_token_secs,
+            run.generated_tokens,
+            run.generated_tokens_per_sec,
+            run.peak_rss_bytes
+                .map(quire_engine::ingest::human_bytes)
+                .unwrap_or_default()
+        );
+    }
+    for problem in &report.llama_cpp_problems {
+        println!("llama.cpp not measured: {problem}");
+    }
+}
+
+/// `quire bench query`.
+async fn run_bench_query(config: Config, benchmark: &Path, limit: usize, json: bool) -> Result<ExitCode> {
+    let set = Benchmark::load(benchmark)?;
+    let bench_config = Config {
+        data_dir: eval_cache_dir(&config, benchmark)?,
+        ..config
+    };
+    let sink = ProgressBarSink::new();
+    let report = bench::query(&set, bench_config, limit, &sink).await?;
+    sink.finish();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}: {} queries, top {} with snippets, query embedding included",
+        report.benchmark.display(),
+        report.queries,
+        report.limit
+    );
+    println!("{:<8} {:>9} {:>9} {:>9}", "mode", "p50 ms", "p95 ms", "max ms");
+    for m in &report.modes {
+        let name = serde_json::to_string(&m.mode)?;
+        println!(
+            "{:<8} {:>9.2} {:>9.2} {:>9.2}",
+            name.trim_matches('"'),
+            m.p50_ms,
+            m.p95_ms,
+            m.max_ms
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

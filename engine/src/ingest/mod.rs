@@ -168,6 +168,23 @@ struct Candidate {
     existing: Option<FileRecord>,
 }
 
+/// What a run reads: the files that may have changed, with what the workers need to
+/// recognise renames and files Quire stopped on.
+struct Reads {
+    candidates: VecDeque<Candidate>,
+    /// Content hash → the vanished file that had it.
+    rename_sources: HashMap<String, FileId>,
+    /// Files that were being read when Quire stopped: path → (hash, times in a row).
+    interrupted: HashMap<PathBuf, (String, u32)>,
+}
+
+/// A run's plan: the walk compared with the catalog.
+struct Plan {
+    reads: Reads,
+    /// The catalog's files that are gone from the folder (or moved within it).
+    vanished: Vec<FileRecord>,
+}
+
 /// Indexes one registered folder.
 pub(crate) async fn index_folder(
     config: &Config,
@@ -175,11 +192,49 @@ pub(crate) async fn index_folder(
     folder: &Folder,
     progress: &dyn ProgressSink,
 ) -> Result<IndexReport> {
-    let catalog = stores.catalog;
     let started = Instant::now();
     let mut report = IndexReport::default();
     ProgressTracker::new(progress, Phase::Scanning, "files", 0);
+    let Plan { reads, vanished } = plan(config, stores.catalog, folder, &mut report).await?;
 
+    let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "files", reads.candidates.len() as u64);
+    let mut writer = BatchWriter::new(stores);
+    let claimed_sources = if reads.candidates.is_empty() {
+        Vec::new()
+    } else {
+        extract(
+            config,
+            stores,
+            folder,
+            reads,
+            &mut writer,
+            &mut tracker,
+            &mut report,
+        )
+        .await?
+    };
+    // After a pause, a vanished file may still turn up renamed among the files not
+    // read yet: removing it now would cost its embeddings. The next run decides.
+    if !report.paused {
+        report.removed += remove_vanished(&mut writer, &vanished, &claimed_sources).await?;
+    }
+    writer.finish().await?;
+    if writer.files_committed() > tracker.snapshot().done {
+        tracker.set_chunks(writer.chunks_written());
+        let done = tracker.snapshot().done;
+        tracker.advance(writer.files_committed() - done);
+    }
+    report.chunks_written = writer.chunks_written();
+    // The workers timed extraction and chunking; the writer, everything after.
+    report.timings.add(writer.timings());
+    report.elapsed_secs = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Walks the folder and compares what it found with the catalog: files whose size
+/// and mtime match need no work, the rest are read, and records left over vanished.
+/// Counts what was found and unchanged, and the walk's problems, in `report`.
+async fn plan(config: &Config, catalog: &Catalog, folder: &Folder, report: &mut IndexReport) -> Result<Plan> {
     let root = folder.path.clone();
     let exclude = config.data_dir.clone();
     let (found, walk_problems) = tokio::task::spawn_blocking(move || walk(&root, &exclude)).await?;
@@ -201,7 +256,7 @@ pub(crate) async fn index_folder(
         .map(|r| (r.path.clone(), r))
         .collect();
     let mut candidates = VecDeque::new();
-    let mut unchanged = Vec::new();
+    let mut unchanged = 0;
     for file in found {
         match known.remove(&file.path) {
             // Files that could not be read are retried every run: the cause
@@ -213,7 +268,7 @@ pub(crate) async fn index_folder(
                     && record.mtime_ns == file.stamp.mtime_ns
                     && (record.status != FileStatus::Error || record.hash.is_some()) =>
             {
-                unchanged.push(record.id)
+                unchanged += 1
             }
             existing => candidates.push_back(Candidate {
                 path: file.path,
@@ -224,7 +279,7 @@ pub(crate) async fn index_folder(
             }),
         }
     }
-    report.unchanged = unchanged.len() as u64;
+    report.unchanged = unchanged;
     // What is left in `known` vanished from the folder. Its indexed content may
     // reappear under another name among the candidates.
     let vanished: Vec<FileRecord> = known.into_values().collect();
@@ -233,78 +288,91 @@ pub(crate) async fn index_folder(
         .filter(|r| r.status == FileStatus::Indexed)
         .filter_map(|r| r.hash.clone().map(|h| (h, r.id)))
         .collect();
-
-    let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "files", candidates.len() as u64);
-    let mut writer = BatchWriter::new(stores);
-    let mut claimed_sources = Vec::new();
-    if !candidates.is_empty() {
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<WorkerMessage>(64);
-        let shared = Arc::new(WorkerShared {
-            queue: Mutex::new(candidates),
-            rename_sources: Mutex::new(rename_sources),
-            helper: HelperSettings::from_config(config)?,
-            in_flight: config.in_flight_dir(),
+    Ok(Plan {
+        reads: Reads {
+            candidates,
+            rename_sources,
             interrupted,
-            max_file_bytes: config.max_file_bytes,
-            folder: folder.id,
-            paused: stores.paused.clone(),
-            generating: stores.generating.clone(),
-        });
-        let workers = config.worker_threads();
-        let mut handles = Vec::with_capacity(workers);
-        for worker in 0..workers {
-            let shared = shared.clone();
-            let sender = sender.clone();
-            handles.push(tokio::task::spawn_blocking(move || shared.run(worker, &sender)));
-        }
-        drop(sender);
-        // Progress counts files committed, not files read: reading runs ahead of
-        // embedding, and a bar at 100 % that still has minutes to go misleads.
-        let mut reported = 0;
-        while let Some(message) = receiver.recv().await {
-            let processed = match message {
-                WorkerMessage::Processed(processed) => *processed,
-                WorkerMessage::Failed(error) => {
-                    // Workers stop at their next file once nobody receives.
-                    drop(receiver);
-                    for handle in handles {
-                        let _ = handle.await;
-                    }
-                    return Err(error);
+        },
+        vanished,
+    })
+}
+
+/// Reads, extracts and chunks the candidates on worker threads and hands each
+/// outcome to `writer`; notes them in `report`, with `paused` set when files were
+/// left for the next run. Returns the vanished files found again under a new name.
+async fn extract(
+    config: &Config,
+    stores: &Stores<'_>,
+    folder: &Folder,
+    reads: Reads,
+    writer: &mut BatchWriter<'_>,
+    tracker: &mut ProgressTracker<'_>,
+    report: &mut IndexReport,
+) -> Result<Vec<FileId>> {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<WorkerMessage>(64);
+    let shared = Arc::new(WorkerShared {
+        queue: Mutex::new(reads.candidates),
+        rename_sources: Mutex::new(reads.rename_sources),
+        helper: HelperSettings::from_config(config)?,
+        in_flight: config.in_flight_dir(),
+        interrupted: reads.interrupted,
+        max_file_bytes: config.max_file_bytes,
+        folder: folder.id,
+        paused: stores.paused.clone(),
+        generating: stores.generating.clone(),
+    });
+    let workers = config.worker_threads();
+    let mut handles = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        let shared = shared.clone();
+        let sender = sender.clone();
+        handles.push(tokio::task::spawn_blocking(move || shared.run(worker, &sender)));
+    }
+    drop(sender);
+    let mut claimed_sources = Vec::new();
+    // Progress counts files committed, not files read: reading runs ahead of
+    // embedding, and a bar at 100 % that still has minutes to go misleads.
+    let mut reported = 0;
+    while let Some(message) = receiver.recv().await {
+        let processed = match message {
+            WorkerMessage::Processed(processed) => *processed,
+            WorkerMessage::Failed(error) => {
+                // Workers stop at their next file once nobody receives.
+                drop(receiver);
+                for handle in handles {
+                    let _ = handle.await;
                 }
-            };
-            note_outcome(&mut report, &processed, &mut claimed_sources);
-            writer.push(processed).await?;
-            if writer.files_committed() > reported {
-                tracker.set_chunks(writer.chunks_written());
-                tracker.advance(writer.files_committed() - reported);
-                reported = writer.files_committed();
+                return Err(error);
             }
-        }
-        for handle in handles {
-            handle.await?;
-        }
-        report.paused = !shared.queue.lock().map(|q| q.is_empty()).unwrap_or(true);
-    }
-    // After a pause, a vanished file may still turn up renamed among the files not
-    // read yet: removing it now would cost its embeddings. The next run decides.
-    if !report.paused {
-        for record in vanished.iter().filter(|r| !claimed_sources.contains(&r.id)) {
-            writer.remove(record.id).await?;
-            report.removed += 1;
+        };
+        note_outcome(report, &processed, &mut claimed_sources);
+        writer.push(processed).await?;
+        if writer.files_committed() > reported {
+            tracker.set_chunks(writer.chunks_written());
+            tracker.advance(writer.files_committed() - reported);
+            reported = writer.files_committed();
         }
     }
-    writer.finish().await?;
-    if writer.files_committed() > tracker.snapshot().done {
-        tracker.set_chunks(writer.chunks_written());
-        let done = tracker.snapshot().done;
-        tracker.advance(writer.files_committed() - done);
+    for handle in handles {
+        handle.await?;
     }
-    report.chunks_written = writer.chunks_written();
-    // The workers timed extraction and chunking; the writer, everything after.
-    report.timings.add(writer.timings());
-    report.elapsed_secs = started.elapsed().as_secs_f64();
-    Ok(report)
+    report.paused = !shared.queue.lock().map(|q| q.is_empty()).unwrap_or(true);
+    Ok(claimed_sources)
+}
+
+/// Forgets the files gone from the folder, but those `claimed` as renamed. Returns how many.
+async fn remove_vanished(
+    writer: &mut BatchWriter<'_>,
+    vanished: &[FileRecord],
+    claimed: &[FileId],
+) -> Result<u64> {
+    let mut removed = 0;
+    for record in vanished.iter().filter(|r| !claimed.contains(&r.id)) {
+        writer.remove(record.id).await?;
+        removed += 1;
+    }
+    Ok(removed)
 }
 
 /// Takes the records of files that were inside a helper when the last run stopped

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::{IndexTimings, Outcome, Processed, Stores, BATCH_MAX_AGE};
 use crate::error::Result;
-use crate::store::catalog::{ChunkId, FileId};
+use crate::store::catalog::{CatalogBatch, ChunkId, FileId};
 use crate::store::lexical::LexicalOp;
 
 /// A batch is written when it holds this many files or chunks. Small enough
@@ -110,8 +110,28 @@ impl<'a> BatchWriter<'a> {
         if self.pending.is_empty() && self.removals.is_empty() {
             return Ok(());
         }
-        let stores = self.stores;
         // Embedding is the slow part: it runs before the transaction opens.
+        let vectors = self.embed_pending().await?;
+        let started = Instant::now();
+        let mut batch = self.stores.catalog.begin().await?;
+        let written = self.write_catalog(&mut batch, vectors).await?;
+        self.timings.catalog_secs += started.elapsed().as_secs_f64();
+        // The full-text commit comes before the catalog's (see the module's comment).
+        self.apply_full_text(written.lexical).await?;
+        batch.commit().await?;
+        if let Some(generation) = written.generation {
+            self.update_graph(written.added, written.removed, generation)
+                .await?;
+        }
+        self.chunks_written += written.chunks;
+        self.pending_chunks = 0;
+        self.oldest = None;
+        Ok(())
+    }
+
+    /// The vectors of every chunk pending, in order, embedded a slice at a time.
+    async fn embed_pending(&mut self) -> Result<Vec<Vec<f32>>> {
+        let stores = self.stores;
         let passages: Vec<String> = self
             .pending
             .iter()
@@ -136,110 +156,143 @@ impl<'a> BatchWriter<'a> {
             vectors.extend(stores.embedder.embed_passages_blocking(slice).await?);
             self.timings.embed_secs += started.elapsed().as_secs_f64();
         }
-        let mut vectors = vectors.into_iter();
+        Ok(vectors)
+    }
 
-        let started = Instant::now();
-        let mut batch = stores.catalog.begin().await?;
-        let mut ops = Vec::new();
-        let mut added: Vec<(ChunkId, Vec<f32>)> = Vec::new();
-        let mut chunks = 0u64;
+    /// Writes the pending outcomes and removals, with their vectors, into the open
+    /// transaction, and says what the full-text index and the graph must follow.
+    async fn write_catalog(
+        &mut self,
+        batch: &mut CatalogBatch,
+        vectors: Vec<Vec<f32>>,
+    ) -> Result<CatalogWrites> {
+        let mut vectors = vectors.into_iter();
+        let mut written = CatalogWrites::default();
         self.files_committed += self.pending.len() as u64;
         for item in self.pending.drain(..) {
-            if item.was_interrupted {
-                batch.forget_interrupted_read(&item.path).await?;
-            }
-            let file_id = match item.outcome {
-                Outcome::Unchanged => {
-                    if let Some(file) = item.existing {
-                        batch.update_location(file, &item.path, item.stamp).await?;
-                    }
-                    item.existing
-                }
-                Outcome::Renamed { file } => {
-                    batch.update_location(file, &item.path, item.stamp).await?;
-                    Some(file)
-                }
-                Outcome::Indexed(content) => {
-                    let (file_id, chunk_ids) = batch
-                        .store_indexed(item.folder, &item.path, item.stamp, &content)
-                        .await?;
-                    ops.push(LexicalOp::DeleteFile(file_id));
-                    let title = content.title.clone().unwrap_or_default();
-                    for (chunk, chunk_id) in content.chunks.into_iter().zip(chunk_ids) {
-                        if let Some(vector) = vectors.next() {
-                            added.push((chunk_id, vector));
-                        }
-                        ops.push(LexicalOp::Add {
-                            chunk_id,
-                            file_id,
-                            page: chunk.page,
-                            title: title.clone(),
-                            body: chunk.text,
-                        });
-                        chunks += 1;
-                    }
-                    Some(file_id)
-                }
-                Outcome::NotIndexed {
-                    status,
-                    message,
-                    hash,
-                } => {
-                    let file_id = batch
-                        .store_unindexed(
-                            item.folder,
-                            &item.path,
-                            item.stamp,
-                            hash.as_deref(),
-                            status,
-                            &message,
-                        )
-                        .await?;
-                    if item.existing.is_some() {
-                        ops.push(LexicalOp::DeleteFile(file_id));
-                    }
-                    Some(file_id)
-                }
-                Outcome::Replaced => item.existing,
-                Outcome::Vanished => {
-                    if let Some(file) = item.existing {
-                        batch.remove_file(file).await?;
-                        ops.push(LexicalOp::DeleteFile(file));
-                    }
-                    None
-                }
-            };
+            let file_id = write_processed(batch, item, &mut vectors, &mut written).await?;
             self.written_ids.extend(file_id);
         }
         for file in self.removals.drain(..) {
             batch.remove_file(file).await?;
-            ops.push(LexicalOp::DeleteFile(file));
+            written.lexical.push(LexicalOp::DeleteFile(file));
         }
-        batch.store_vectors(&added).await?;
-        let removed = batch.removed_chunks().to_vec();
-        let generation = if added.is_empty() && removed.is_empty() {
-            None
-        } else {
-            Some(batch.bump_generation().await?)
-        };
-        self.timings.catalog_secs += started.elapsed().as_secs_f64();
+        batch.store_vectors(&written.added).await?;
+        written.removed = batch.removed_chunks().to_vec();
+        if !written.added.is_empty() || !written.removed.is_empty() {
+            written.generation = Some(batch.bump_generation().await?);
+        }
+        Ok(written)
+    }
 
-        if !ops.is_empty() {
-            let started = Instant::now();
-            let lexical = stores.lexical.clone();
-            tokio::task::spawn_blocking(move || lexical.apply(ops)).await??;
-            self.timings.lexical_secs += started.elapsed().as_secs_f64();
+    async fn apply_full_text(&mut self, ops: Vec<LexicalOp>) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
         }
-        batch.commit().await?;
-        if let Some(generation) = generation {
-            let started = Instant::now();
-            let graph = stores.vectors.clone();
-            tokio::task::spawn_blocking(move || graph.update(&added, &removed, generation)).await?;
-            self.timings.vector_secs += started.elapsed().as_secs_f64();
-        }
-        self.chunks_written += chunks;
-        self.pending_chunks = 0;
-        self.oldest = None;
+        let started = Instant::now();
+        let lexical = self.stores.lexical.clone();
+        tokio::task::spawn_blocking(move || lexical.apply(ops)).await??;
+        self.timings.lexical_secs += started.elapsed().as_secs_f64();
         Ok(())
     }
+
+    /// Brings the vector graph to the catalog's `generation`, after its commit.
+    async fn update_graph(
+        &mut self,
+        added: Vec<(ChunkId, Vec<f32>)>,
+        removed: Vec<ChunkId>,
+        generation: i64,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let graph = self.stores.vectors.clone();
+        tokio::task::spawn_blocking(move || graph.update(&added, &removed, generation)).await?;
+        self.timings.vector_secs += started.elapsed().as_secs_f64();
+        Ok(())
+    }
+}
+
+/// What one batch wrote to the catalog, for the full-text index and the graph to follow.
+#[derive(Default)]
+struct CatalogWrites {
+    lexical: Vec<LexicalOp>,
+    added: Vec<(ChunkId, Vec<f32>)>,
+    removed: Vec<ChunkId>,
+    /// The catalog's new vector generation, when the vectors changed.
+    generation: Option<i64>,
+    chunks: u64,
+}
+
+/// Writes one processed file's outcome; `vectors` yields its chunks' vectors in
+/// order. Returns the file's id, when the catalog keeps a record of it.
+async fn write_processed(
+    batch: &mut CatalogBatch,
+    item: Processed,
+    vectors: &mut impl Iterator<Item = Vec<f32>>,
+    written: &mut CatalogWrites,
+) -> Result<Option<FileId>> {
+    if item.was_interrupted {
+        batch.forget_interrupted_read(&item.path).await?;
+    }
+    let file_id = match item.outcome {
+        Outcome::Unchanged => {
+            if let Some(file) = item.existing {
+                batch.update_location(file, &item.path, item.stamp).await?;
+            }
+            item.existing
+        }
+        Outcome::Renamed { file } => {
+            batch.update_location(file, &item.path, item.stamp).await?;
+            Some(file)
+        }
+        Outcome::Indexed(content) => {
+            let (file_id, chunk_ids) = batch
+                .store_indexed(item.folder, &item.path, item.stamp, &content)
+                .await?;
+            written.lexical.push(LexicalOp::DeleteFile(file_id));
+            let title = content.title.clone().unwrap_or_default();
+            for (chunk, chunk_id) in content.chunks.into_iter().zip(chunk_ids) {
+                if let Some(vector) = vectors.next() {
+                    written.added.push((chunk_id, vector));
+                }
+                written.lexical.push(LexicalOp::Add {
+                    chunk_id,
+                    file_id,
+                    page: chunk.page,
+                    title: title.clone(),
+                    body: chunk.text,
+                });
+                written.chunks += 1;
+            }
+            Some(file_id)
+        }
+        Outcome::NotIndexed {
+            status,
+            message,
+            hash,
+        } => {
+            let file_id = batch
+                .store_unindexed(
+                    item.folder,
+                    &item.path,
+                    item.stamp,
+                    hash.as_deref(),
+                    status,
+                    &message,
+                )
+                .await?;
+            if item.existing.is_some() {
+                written.lexical.push(LexicalOp::DeleteFile(file_id));
+            }
+            Some(file_id)
+        }
+        Outcome::Replaced => item.existing,
+        Outcome::Vanished => {
+            if let Some(file) = item.existing {
+                batch.remove_file(file).await?;
+                written.lexical.push(LexicalOp::DeleteFile(file));
+            }
+            None
+        }
+    };
+    Ok(file_id)
 }

@@ -338,7 +338,7 @@ impl Catalog {
             .await?;
         Ok(rows
             .into_iter()
-            .map(|r| (r.get(0), crate::store::vectors::decode(r.get::<&[u8], _>(1))))
+            .map(|r| (r.get(0), vector_from_bytes(r.get::<&[u8], _>(1))))
             .collect())
     }
 
@@ -644,7 +644,7 @@ impl CatalogBatch {
         for (chunk, vector) in vectors {
             sqlx::query("INSERT OR REPLACE INTO vectors (chunk_id, vector) VALUES (?, ?)")
                 .bind(chunk)
-                .bind(crate::store::vectors::encode(vector))
+                .bind(vector_bytes(vector))
                 .execute(&mut *self.tx)
                 .await?;
         }
@@ -674,6 +674,18 @@ pub(crate) fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// Vectors are stored as little-endian f32 bytes.
+fn vector_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn vector_from_bytes(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
 /// Paths are stored as their raw bytes on Unix, so any file name round-trips.
 #[cfg(unix)]
 pub(crate) fn path_bytes(path: &Path) -> Vec<u8> {
@@ -695,4 +707,17 @@ pub(crate) fn path_bytes(path: &Path) -> Vec<u8> {
 #[cfg(not(unix))]
 pub(crate) fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_round_trip_through_their_bytes() {
+        let vector = [0.0, -1.5, f32::MIN_POSITIVE, 3.25e7];
+        let bytes = vector_bytes(&vector);
+        assert_eq!(bytes.len(), 16);
+        assert_eq!(vector_from_bytes(&bytes), vector);
+    }
 }

@@ -351,18 +351,6 @@ fn chunk_key(id: ChunkId) -> usize {
     usize::try_from(id).unwrap_or(0)
 }
 
-/// Vectors are stored in the catalog as little-endian f32 bytes.
-pub fn encode(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-pub fn decode(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
