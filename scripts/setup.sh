@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # Sourced by the other scripts: installs what building Quire needs on Debian,
-# idempotently (a C toolchain from apt, a Rust toolchain when there is none recent
-# enough), and points every build at one shared target directory outside the clone.
+# idempotently (a C toolchain from apt, the Rust toolchain pinned in rust-toolchain.toml
+# through rustup), and points every build at one shared target directory outside the clone.
 set -euo pipefail
-
-min_rust_minor=89 # Rust 1.89: std file locks
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -22,13 +20,9 @@ apt_install() {
     fi
 }
 
-rust_is_recent() {
-    command -v cargo >/dev/null 2>&1 || return 1
-    local minor
-    minor=$(cargo --version | sed -E 's/^cargo 1\.([0-9]+).*/\1/')
-    [ "${minor:-0}" -ge "$min_rust_minor" ] && cargo fmt --version >/dev/null 2>&1 \
-        && cargo clippy --version >/dev/null 2>&1
-}
+# The project's toolchain, pinned in rust-toolchain.toml; rustup installs it for this
+# clone only (the user's default toolchain is not changed).
+pinned_toolchain=$(sed -nE 's/^channel = "([^"]+)"/\1/p' rust-toolchain.toml)
 
 # strace: a test checks that Quire connects to nothing but local sockets.
 # cmake, libclang-dev: the llama.cpp runtime builds llama.cpp from source and binds it with bindgen.
@@ -36,16 +30,16 @@ apt_install build-essential pkg-config ca-certificates curl git python3 python3-
     cmake libclang-dev
 
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
-if ! rust_is_recent; then
-    if command -v rustup >/dev/null 2>&1; then
-        rustup toolchain install stable --profile minimal --component clippy,rustfmt
-        rustup default stable
-    else
-        echo "Installing the Rust toolchain with rustup"
-        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
-            | sh -s -- -y --profile minimal --component clippy,rustfmt
-    fi
+if ! command -v rustup >/dev/null 2>&1; then
+    echo "Installing rustup (no default toolchain: the project's own is installed next)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
+        | sh -s -- -y --profile minimal --default-toolchain none
     . "$HOME/.cargo/env"
+fi
+if ! rustup run "$pinned_toolchain" cargo clippy --version >/dev/null 2>&1 \
+    || ! rustup run "$pinned_toolchain" cargo fmt --version >/dev/null 2>&1; then
+    echo "Installing Rust $pinned_toolchain for this project"
+    rustup toolchain install "$pinned_toolchain" --profile minimal --component clippy,rustfmt
 fi
 
 # Model files live outside the clone; scripts/fetch-models.sh puts them here.

@@ -8,8 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
 . scripts/desktop-setup.sh
+. scripts/window-test-setup.sh
 bash scripts/fetch-models.sh embedder smollm2 >/dev/null
 
 cargo fmt --all --check
+. scripts/build.sh
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace

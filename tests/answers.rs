@@ -12,7 +12,8 @@ use common::*;
 use quire_engine::answer::{self, AskOptions};
 use quire_engine::llm::{Cancel, Runtime};
 use quire_engine::progress::NoProgress;
-use quire_engine::{chat, summarize, Engine};
+use quire_engine::retrieve::SearchFilter;
+use quire_engine::{chat, Engine, Error};
 
 on_each_runtime!(
     an_answer_cites_the_file_and_page_that_hold_it,
@@ -20,6 +21,7 @@ on_each_runtime!(
     a_follow_up_sees_the_conversation_and_the_chat_exports_with_its_sources,
     a_forty_page_document_is_summarised_with_page_citations_within_the_context,
     a_model_file_that_is_not_gguf_is_a_clear_error,
+    a_first_question_that_fails_or_is_stopped_leaves_no_chat_behind,
 );
 
 fn config_on(data: &Path, runtime: Runtime) -> quire_engine::Config {
@@ -43,15 +45,15 @@ async fn an_answer_cites_the_file_and_page_that_hold_it(runtime: Runtime) {
     let tmp = tempfile::tempdir().unwrap();
     let (engine, _) = indexed_household(tmp.path(), runtime).await;
     let mut streamed = String::new();
-    let answer = answer::ask(
-        &engine,
-        "When must the gas boiler be serviced, and by whom?",
-        AskOptions::default(),
-        &Cancel::new(),
-        &mut |piece| streamed.push_str(piece),
-    )
-    .await
-    .unwrap();
+    let answer = engine
+        .ask(
+            "When must the gas boiler be serviced, and by whom?",
+            AskOptions::default(),
+            &Cancel::new(),
+            &mut |piece| streamed.push_str(piece),
+        )
+        .await
+        .unwrap();
     assert!(!answer.abstained, "{answer:#?}");
     assert!(!answer.text.is_empty());
     // What was streamed is the answer shown (markers already checked).
@@ -92,15 +94,15 @@ async fn a_question_the_documents_cannot_answer_gets_an_abstention_and_the_close
     let tmp = tempfile::tempdir().unwrap();
     let (engine, _) = indexed_household(tmp.path(), runtime).await;
     let mut streamed = String::new();
-    let answer = answer::ask(
-        &engine,
-        "What is the orbital period of the moons of Neptune?",
-        AskOptions::default(),
-        &Cancel::new(),
-        &mut |piece| streamed.push_str(piece),
-    )
-    .await
-    .unwrap();
+    let answer = engine
+        .ask(
+            "What is the orbital period of the moons of Neptune?",
+            AskOptions::default(),
+            &Cancel::new(),
+            &mut |piece| streamed.push_str(piece),
+        )
+        .await
+        .unwrap();
     assert!(answer.abstained, "{answer:#?}");
     assert_eq!(answer.text, answer::NOT_FOUND);
     assert_eq!(streamed, answer::NOT_FOUND);
@@ -118,28 +120,28 @@ async fn a_follow_up_sees_the_conversation_and_the_chat_exports_with_its_sources
     let tmp = tempfile::tempdir().unwrap();
     let (engine, _) = indexed_household(tmp.path(), runtime).await;
     let cancel = Cancel::new();
-    let (chat_id, first) = chat::ask_in_chat(
-        &engine,
-        None,
-        "How often is the gas boiler serviced?",
-        None,
-        &cancel,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    let (chat_id, first) = engine
+        .ask_in_chat(
+            None,
+            "How often is the gas boiler serviced?",
+            SearchFilter::default(),
+            &cancel,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
     assert!(!first.abstained);
     // On its own this question names nothing to search for; the conversation supplies it.
-    let (same_chat, follow_up) = chat::ask_in_chat(
-        &engine,
-        Some(chat_id),
-        "And what does it cost?",
-        None,
-        &cancel,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    let (same_chat, follow_up) = engine
+        .ask_in_chat(
+            Some(chat_id),
+            "And what does it cost?",
+            SearchFilter::default(),
+            &cancel,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
     assert_eq!(same_chat, chat_id);
     assert!(!follow_up.abstained, "{follow_up:#?}");
     assert!(follow_up
@@ -166,11 +168,11 @@ async fn a_follow_up_sees_the_conversation_and_the_chat_exports_with_its_sources
         );
     }
 
-    let stored = engine.catalog().chat(chat_id).await.unwrap();
+    let stored = engine.chat(chat_id).await.unwrap();
     assert_eq!(stored.messages.len(), 4);
     assert_eq!(stored.messages[2].content, "And what does it cost?");
     assert_eq!(stored.messages[3].citations, follow_up.citations);
-    let listed = engine.catalog().chats().await.unwrap();
+    let listed = engine.chats().await.unwrap();
     assert_eq!((listed.len(), listed[0].messages), (1, 4));
 
     let markdown = chat::to_markdown(&stored);
@@ -184,6 +186,59 @@ async fn a_follow_up_sees_the_conversation_and_the_chat_exports_with_its_sources
             "quoted passage in the export"
         );
     }
+    engine.close().await.unwrap();
+}
+
+async fn a_first_question_that_fails_or_is_stopped_leaves_no_chat_behind(runtime: Runtime) {
+    let tmp = tempfile::tempdir().unwrap();
+    let question = "When must the gas boiler be serviced, and by whom?";
+    let (engine, _) = indexed_household(tmp.path(), runtime).await;
+    let stopped = Cancel::new();
+    stopped.cancel();
+    let asked = engine
+        .ask_in_chat(None, question, SearchFilter::default(), &stopped, &mut |_| {})
+        .await;
+    assert!(matches!(asked, Err(Error::Cancelled)), "{asked:?}");
+    assert!(
+        engine.chats().await.unwrap().is_empty(),
+        "a stopped first question leaves no chat"
+    );
+    engine.close().await.unwrap();
+
+    // The same library with a chat model that is not there: the question fails.
+    let mut config = config_on(&tmp.path().join("data"), runtime);
+    config.generator = tmp.path().join("no-such-model.gguf");
+    let engine = Engine::open(config).await.unwrap();
+    let asked = engine
+        .ask_in_chat(
+            None,
+            question,
+            SearchFilter::default(),
+            &Cancel::new(),
+            &mut |_| {},
+        )
+        .await;
+    assert!(matches!(asked, Err(Error::Generator { .. })), "{asked:?}");
+    assert!(
+        engine.chats().await.unwrap().is_empty(),
+        "a failed first question leaves no chat"
+    );
+    engine.close().await.unwrap();
+
+    // Answered, the chat is there with its one exchange.
+    let (engine, _) = indexed_household(tmp.path(), runtime).await;
+    let (chat_id, _) = engine
+        .ask_in_chat(
+            None,
+            question,
+            SearchFilter::default(),
+            &Cancel::new(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    let chats = engine.chats().await.unwrap();
+    assert_eq!((chats.len(), chats[0].id, chats[0].messages), (1, chat_id, 2));
     engine.close().await.unwrap();
 }
 
@@ -217,7 +272,8 @@ async fn a_forty_page_document_is_summarised_with_page_citations_within_the_cont
     let mut config = config_on(&tmp.path().join("data"), runtime);
     config.context_tokens = 1024;
     let engine = Engine::open(config).await.unwrap();
-    let summary = summarize::summarize(&engine, &file, &NoProgress, &Cancel::new())
+    let summary = engine
+        .summarize(&file, &NoProgress, &Cancel::new())
         .await
         .unwrap();
     assert_eq!(summary.pages, 40);
@@ -235,7 +291,8 @@ async fn a_forty_page_document_is_summarised_with_page_citations_within_the_cont
         assert!(bullet.pages.iter().all(|p| (1..=40).contains(p)), "{bullet:?}");
     }
     // The same content is not summarised twice.
-    let again = summarize::summarize(&engine, &file, &NoProgress, &Cancel::new())
+    let again = engine
+        .summarize(&file, &NoProgress, &Cancel::new())
         .await
         .unwrap();
     assert!(again.cached);

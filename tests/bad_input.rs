@@ -8,8 +8,8 @@ use std::path::Path;
 use common::*;
 use quire_engine::progress::NoProgress;
 use quire_engine::retrieve::SearchMode;
-use quire_engine::store::FileStatus;
 use quire_engine::Engine;
+use quire_engine::FileStatus;
 
 const GOOD_PHRASE: &str = "marmalade recipe with seville oranges";
 

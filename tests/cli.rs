@@ -308,3 +308,108 @@ fn index_and_ask_connect_to_nothing_but_local_sockets() {
         outward.join("\n")
     );
 }
+
+/// Thirty forum posts that repeat the question without answering it: in the whole library
+/// they outrank the manual page that does answer it.
+fn forum_repeating(question: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let forum = dir.join("forum");
+    std::fs::create_dir_all(&forum).unwrap();
+    for i in 1..=30 {
+        let post = format!(
+            "Forum thread {i}. {question} Reply {i}: I keep asking the same thing, {}",
+            question.to_lowercase()
+        );
+        std::fs::write(forum.join(format!("thread-{i:02}.txt")), post).unwrap();
+    }
+    forum
+}
+
+#[test]
+fn ask_in_a_folder_finds_its_answer_however_the_rest_of_the_library_ranks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let question = "When must the gas boiler be serviced, and by whom?";
+    let household = household(tmp.path()).canonicalize().unwrap();
+    let forum = forum_repeating(question, tmp.path()).canonicalize().unwrap();
+    let data = tmp.path().join("data");
+    for folder in [&household, &forum] {
+        let indexed = run(quire(&data).arg("index").arg(folder));
+        assert!(indexed.status.success(), "{}", stderr(&indexed));
+    }
+
+    // What makes this a real test: across the library, the answer is not among the
+    // 24 passages an answer starts from.
+    let top = run(quire(&data).args(["search", "--json", "--limit", "24", question]));
+    let hits: serde_json::Value = serde_json::from_slice(&top.stdout).unwrap();
+    let hits = hits.as_array().unwrap();
+    assert_eq!(hits.len(), 24);
+    assert!(
+        hits.iter()
+            .all(|h| h["path"].as_str().unwrap().starts_with(forum.to_str().unwrap())),
+        "the forum should fill the library's top 24: {hits:#?}"
+    );
+
+    let in_folder = run(quire(&data)
+        .args(["search", "--json", "--limit", "3", "--folder"])
+        .arg(&household)
+        .arg(question));
+    let hits: serde_json::Value = serde_json::from_slice(&in_folder.stdout).unwrap();
+    assert_eq!(
+        hits[0]["path"],
+        household.join("maintenance.pdf").to_str().unwrap()
+    );
+    assert_eq!(hits[0]["page"], 2);
+
+    let asked = run(quire(&data)
+        .arg("--model")
+        .arg(small_generator())
+        .args(["ask", "--folder"])
+        .arg(&household)
+        .arg(question));
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    let out = stdout(&asked);
+    assert!(out.contains("Sources:"), "an answer, not an abstention: {out}");
+    assert!(out.contains("maintenance.pdf, page 2"), "{out}");
+    assert!(!out.contains("thread-"), "nothing from outside the folder: {out}");
+}
+
+#[test]
+fn search_by_file_type_and_an_unknown_folder_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let household = household(tmp.path()).canonicalize().unwrap();
+    let data = tmp.path().join("data");
+    let indexed = run(quire(&data).arg("index").arg(&household));
+    assert!(indexed.status.success(), "{}", stderr(&indexed));
+
+    let markdown =
+        run(quire(&data).args(["search", "--json", "--type", "md", "travel booking and the oven"]));
+    let hits: serde_json::Value = serde_json::from_slice(&markdown.stdout).unwrap();
+    let paths: Vec<&str> = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, [household.join("travel.md").to_str().unwrap()]);
+    let two = run(quire(&data).args([
+        "search",
+        "--json",
+        "--type",
+        "md,TXT",
+        "travel booking and the oven",
+    ]));
+    let hits: serde_json::Value = serde_json::from_slice(&two.stdout).unwrap();
+    assert_eq!(hits.as_array().unwrap().len(), 2, "{hits:#?}");
+
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let outside = run(quire(&data)
+        .args(["search", "--folder"])
+        .arg(&elsewhere)
+        .arg("boiler"));
+    assert!(!outside.status.success());
+    let message = stderr(&outside);
+    assert!(
+        message.contains("is not in the library") && message.contains("quire index"),
+        "{message}"
+    );
+}

@@ -11,8 +11,8 @@ use common::*;
 use quire_engine::ingest::IndexReport;
 use quire_engine::progress::NoProgress;
 use quire_engine::retrieve::{SearchHit, SearchMode};
-use quire_engine::store::FileStatus;
 use quire_engine::Engine;
+use quire_engine::FileStatus;
 
 async fn open(data: &Path) -> Engine {
     Engine::open(config(data)).await.unwrap()
@@ -48,7 +48,7 @@ fn names(paths: &[PathBuf]) -> Vec<String> {
     names
 }
 
-fn problem<'a>(report: &'a IndexReport, name: &str) -> &'a quire_engine::store::catalog::FileProblem {
+fn problem<'a>(report: &'a IndexReport, name: &str) -> &'a quire_engine::FileProblem {
     report
         .problems
         .iter()

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use lopdf::{dictionary, Dictionary, Document, Object, ObjectId, Stream};
 use quire_engine::progress::NoProgress;
-use quire_engine::store::FileStatus;
 use quire_engine::Engine;
+use quire_engine::FileStatus;
 
 // ---- Hostile PDFs, built with lopdf ----
 

@@ -4,33 +4,35 @@
 //! (and mistralrs can reuse that prefix's KV cache).
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use crate::answer::{self, Answer, AskOptions, Turn};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::llm::{Cancel, Role};
-use crate::store::conversations::{Chat, ChatId, Claim, Exchange, Support};
+use crate::retrieve::SearchFilter;
+use crate::store::conversations::{Chat, ChatId, ChatSummary, ChatTarget, Claim, Exchange, Support};
 
 /// Longest chat title taken from its first question, in characters.
 const TITLE_CHARS: usize = 60;
 
-/// Asks `question` in chat `chat` (a new chat when None) and stores the exchange.
-pub async fn ask_in_chat(
+/// Asks `question` in chat `chat` (a new chat when None) and stores the exchange. A new
+/// chat is made only with its first answer: a question that fails or is stopped leaves
+/// nothing behind.
+pub(crate) async fn ask_in_chat(
     engine: &Engine,
     chat: Option<ChatId>,
     question: &str,
-    folder: Option<&Path>,
+    filter: SearchFilter,
     cancel: &Cancel,
     on_text: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(ChatId, Answer)> {
     let catalog = engine.catalog();
-    let (chat_id, history) = match chat {
-        Some(id) => (id, history_of(&catalog.chat(id).await?)),
-        None => (catalog.create_chat(&title_for(question)).await?, Vec::new()),
+    let history = match chat {
+        Some(id) => history_of(&catalog.chat(id).await?),
+        None => Vec::new(),
     };
     let options = AskOptions {
-        folder,
+        filter,
         history: &history,
     };
     let answer = answer::ask(engine, question, options, cancel, on_text).await?;
@@ -42,8 +44,48 @@ pub async fn ask_in_chat(
         citations: &answer.citations,
         claims: &answer.claims,
     };
-    catalog.add_exchange(chat_id, &exchange).await?;
+    let title = title_for(question);
+    let target = match chat {
+        Some(id) => ChatTarget::Existing(id),
+        None => ChatTarget::New { title: &title },
+    };
+    let chat_id = catalog.add_exchange(target, &exchange).await?;
     Ok((chat_id, answer))
+}
+
+impl Engine {
+    /// Asks `question` in chat `chat`, or in a new chat when None, with the chat's earlier
+    /// exchanges in view, and stores the exchange; the answer streams to `on_text` as for
+    /// [`Engine::ask`]. A new chat exists only once its first answer is stored.
+    pub async fn ask_in_chat(
+        &self,
+        chat: Option<ChatId>,
+        question: &str,
+        filter: SearchFilter,
+        cancel: &Cancel,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(ChatId, Answer)> {
+        ask_in_chat(self, chat, question, filter, cancel, on_text).await
+    }
+
+    /// Every chat, the most recently used first.
+    pub async fn chats(&self) -> Result<Vec<ChatSummary>> {
+        self.catalog().chats().await
+    }
+
+    /// One chat with all its messages, citations and claims.
+    pub async fn chat(&self, id: ChatId) -> Result<Chat> {
+        self.catalog().chat(id).await
+    }
+
+    pub async fn delete_chat(&self, id: ChatId) -> Result<()> {
+        self.catalog().delete_chat(id).await
+    }
+
+    /// One chat as Markdown (see [`to_markdown`]).
+    pub async fn chat_markdown(&self, id: ChatId) -> Result<String> {
+        Ok(to_markdown(&self.chat(id).await?))
+    }
 }
 
 /// The exchanges the model should see again: questions that reached it, with their answers.

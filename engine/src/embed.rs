@@ -202,7 +202,7 @@ impl Embedder {
         let mut vectors = self.embed_texts(vec![format!("{}{query}", self.query_prefix)])?;
         vectors
             .pop()
-            .ok_or_else(|| Error::Task("the embedder returned no vector".into()))
+            .ok_or_else(|| Error::Embedding("it returned no vector".into()))
     }
 
     /// Embeds passages on a blocking thread, off the async runtime.
@@ -329,9 +329,9 @@ fn read_optional_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Optio
 }
 
 fn tokenizer_error(err: tokenizers::Error) -> Error {
-    Error::Task(format!("tokenizing failed: {err}"))
+    Error::Embedding(format!("tokenizing failed: {err}"))
 }
 
 fn model_error(err: candle_core::Error) -> Error {
-    Error::Task(format!("the embedding model failed: {err}"))
+    Error::Embedding(err.to_string())
 }

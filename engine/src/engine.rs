@@ -17,8 +17,8 @@ use crate::ingest::{self, passage_text, BatchWriter, IndexReport, Outcome, Proce
 use crate::llm::Generator;
 use crate::lock::IndexLock;
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
-use crate::retrieve::{self, SearchHit, SearchMode, SearchStores};
-use crate::store::catalog::{ChunkId, FileId, FileProblem, FileStamp, Folder, FolderSummary, IndexedContent};
+use crate::retrieve::{self, Scope, SearchFilter, SearchHit, SearchMode, SearchStores};
+use crate::store::catalog::{ChunkId, FileId, FileProblem, Folder, FolderSummary, IndexedContent};
 use crate::store::lexical::{LexicalOp, LexicalResults};
 use crate::store::vectors::REBUILD_TOMBSTONE_FRACTION;
 use crate::store::{Catalog, LexicalIndex, VectorIndex};
@@ -58,8 +58,23 @@ struct Semantic {
     vectors: Arc<VectorIndex>,
 }
 
+/// One record of a corpus file: a document with its id in the corpus.
+#[derive(Debug, Clone)]
+pub struct CorpusRecord {
+    pub id: String,
+    pub document: Document,
+}
+
+/// What [`Engine::index_corpus`] wrote: the records' file ids in order, and where the time went.
+#[derive(Debug, Clone)]
+pub struct CorpusIndexed {
+    pub ids: Vec<FileId>,
+    pub timings: ingest::IndexTimings,
+}
+
 /// What `quire status` shows.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct LibraryStatus {
     #[serde(serialize_with = "crate::serde_path::lossy")]
     pub data_dir: PathBuf,
@@ -136,7 +151,7 @@ impl Engine {
     }
 
     /// The catalog, for conversations and summaries.
-    pub fn catalog(&self) -> &Catalog {
+    pub(crate) fn catalog(&self) -> &Catalog {
         &self.catalog
     }
 
@@ -150,9 +165,10 @@ impl Engine {
                 if !path.exists() {
                     return Err(Error::Generator {
                         path,
-                        message: "no such model file. `scripts/fetch-models.sh qwen-1.5b` installs the default \
-                                  one; or point `generator` in config.toml (or --model) at any GGUF chat model"
-                            .into(),
+                        message:
+                            "no such model file. `scripts/fetch-models.sh qwen-1.5b` installs the default \
+                                  one; or point `generator` in config.toml at any GGUF chat model"
+                                .into(),
                     });
                 }
                 let loaded = Generator::load(&path, &self.config.generator_options()).await?;
@@ -169,7 +185,7 @@ impl Engine {
     pub fn use_generator(&self, generator: Arc<Generator>) -> Result<()> {
         self.generator
             .set(generator)
-            .map_err(|_| Error::Task("this library already has its chat model loaded".into()))
+            .map_err(|_| Error::GeneratorAlreadyLoaded)
     }
 
     /// Pauses indexing: a run in progress finishes the files it is reading, commits
@@ -212,6 +228,9 @@ impl Engine {
         self.embed_missing(semantic, progress).await?;
         let mut report = IndexReport::default();
         for folder in self.catalog.folders().await? {
+            if folder.path.is_file() {
+                continue; // A corpus (index_corpus): nothing to walk.
+            }
             if !folder.path.is_dir() {
                 tracing::warn!(folder = %folder.path.display(), "folder is missing; keeping its index until it is removed");
                 continue;
@@ -247,8 +266,20 @@ impl Engine {
         self.catalog.folders().await
     }
 
-    /// The best `limit` passages for `query`.
+    /// The best `limit` passages for `query` in the whole library.
     pub async fn search(&self, query: &str, mode: SearchMode, limit: usize) -> Result<Vec<SearchHit>> {
+        self.search_in(query, mode, limit, &SearchFilter::default()).await
+    }
+
+    /// The best `limit` passages for `query` among the files `filter` admits. A folder
+    /// that is not in the library (nor inside a folder of it) is an error, not an empty page.
+    pub async fn search_in(
+        &self,
+        query: &str,
+        mode: SearchMode,
+        limit: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<SearchHit>> {
         let semantic = match mode {
             SearchMode::Bm25 => None,
             SearchMode::Vector | SearchMode::Hybrid => {
@@ -261,7 +292,30 @@ impl Engine {
             lexical: &self.lexical,
             semantic,
         };
-        retrieve::search(&stores, query, mode, limit, self.config.max_hits_per_file).await
+        let scope = if filter.is_everything() {
+            None
+        } else {
+            let filter = self.canonical_filter(filter).await?;
+            Some(Arc::new(Scope::of(&self.catalog, &filter).await?))
+        };
+        retrieve::search(&stores, query, mode, limit, self.config.max_hits_per_file, scope).await
+    }
+
+    /// `filter` with its folder canonical, as the catalog's paths are; the folder must be
+    /// one of the library's or inside one.
+    async fn canonical_filter(&self, filter: &SearchFilter) -> Result<SearchFilter> {
+        let Some(folder) = &filter.folder else {
+            return Ok(filter.clone());
+        };
+        let folder = absolute(folder)?;
+        let folders = self.catalog.folders().await?;
+        if !folders.iter().any(|f| folder.starts_with(&f.path)) {
+            return Err(Error::UnknownFolder { path: folder });
+        }
+        Ok(SearchFilter {
+            folder: Some(folder),
+            file_types: filter.file_types.clone(),
+        })
     }
 
     pub async fn status(&self) -> Result<LibraryStatus> {
@@ -286,41 +340,46 @@ impl Engine {
         Ok(())
     }
 
-    /// Indexes documents that do not come from files of a folder (benchmark
-    /// corpora): each gets `path` as its name under `source`. Returns their file
-    /// ids in order, and where the time went.
-    pub async fn index_documents(
+    /// Indexes the records of `corpus`, one file holding many documents (a benchmark's
+    /// `corpus.jsonl`), as `quire eval` and `quire bench` need. Each record is kept as
+    /// `<corpus>/<id>`, the name searches return, stamped with the corpus file's own size
+    /// and modification time, which change whenever a record does. Folder runs
+    /// ([`Engine::index_all`], the watcher) leave a corpus alone: it has no files to walk.
+    pub async fn index_corpus(
         &self,
-        source: &Path,
-        documents: Vec<(PathBuf, Document)>,
+        corpus: &Path,
+        records: Vec<CorpusRecord>,
         progress: &dyn ProgressSink,
-    ) -> Result<(Vec<FileId>, ingest::IndexTimings)> {
+    ) -> Result<CorpusIndexed> {
         let _lock = self.lock().await?;
         let semantic = self.semantic()?;
-        let folder = self.catalog.add_folder(source).await?;
+        let corpus = absolute(corpus)?;
+        let metadata = std::fs::metadata(&corpus).map_err(|e| Error::io(&corpus, e))?;
+        let stamp = ingest::stamp_of(&metadata);
+        let folder = self.catalog.add_folder(&corpus).await?;
         let chunker = crate::chunk::Chunker::new(&self.config);
-        let mut tracker =
-            ProgressTracker::new(progress, Phase::Indexing, "documents", documents.len() as u64);
+        let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "documents", records.len() as u64);
         let stores = self.stores(semantic);
         let mut writer = BatchWriter::new(&stores);
         let mut chunk_secs = 0.0;
-        for (path, document) in documents {
+        for record in records {
             let started = std::time::Instant::now();
-            let chunks = chunker.chunk(&document);
+            let chunks = chunker.chunk(&record.document);
             chunk_secs += started.elapsed().as_secs_f64();
+            let path = corpus.join(&record.id);
             let content = IndexedContent {
                 hash: blake3::hash(path.as_os_str().as_encoded_bytes())
                     .to_hex()
                     .to_string(),
-                title: document.title.clone(),
-                page_count: u32::try_from(document.pages.len()).unwrap_or(u32::MAX),
+                title: record.document.title.clone(),
+                page_count: u32::try_from(record.document.pages.len()).unwrap_or(u32::MAX),
                 chunks,
             };
             writer
                 .push(Processed {
                     folder: folder.id,
                     path,
-                    stamp: FileStamp { size: 0, mtime_ns: 0 },
+                    stamp,
                     existing: None,
                     outcome: Outcome::Indexed(content),
                     extract_secs: 0.0,
@@ -336,7 +395,7 @@ impl Engine {
         timings.chunk_secs = chunk_secs;
         let ids = writer.written_ids().to_vec();
         self.after_writes(semantic).await?;
-        Ok((ids, timings))
+        Ok(CorpusIndexed { ids, timings })
     }
 
     /// Tokens embedded and FLOPs spent on them since the engine opened.

@@ -18,15 +18,20 @@ pub mod helper;
 pub mod ingest;
 pub mod llm;
 mod lock;
+pub mod logging;
 pub mod progress;
 pub mod retrieve;
 pub mod serde_path;
+mod serde_secs;
 pub mod size;
-pub mod store;
+mod store;
 #[cfg(feature = "generation")]
 pub mod summarize;
 pub mod watch;
 
 pub use config::Config;
+// What the stores hand out; the stores themselves are the engine's own.
 pub use engine::Engine;
 pub use error::{Error, Result};
+pub use store::catalog::{ChunkId, FileId, FileProblem, FileStatus, Folder, FolderSummary};
+pub use store::conversations::{Chat, ChatId, ChatSummary, Citation, Claim, StoredMessage, Support};

@@ -6,6 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Walking folders to find files; the total is not known yet.
@@ -19,6 +20,7 @@ pub enum Phase {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Progress {
     pub phase: Phase,
     pub done: u64,

@@ -7,15 +7,17 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::store::catalog::{Catalog, ChunkId, FileId};
+use crate::store::catalog::{Catalog, ChunkDetail, ChunkId, FileId};
+use crate::store::lexical::LexicalResults;
 use crate::store::{LexicalIndex, VectorIndex};
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct SearchHit {
     #[serde(serialize_with = "crate::serde_path::lossy")]
     pub path: PathBuf,
@@ -36,6 +38,7 @@ pub struct SearchHit {
 
 /// A fragment of the hit's text with the byte ranges of the matched words.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Snippet {
     pub text: String,
     pub highlights: Vec<Range<usize>>,
@@ -88,6 +91,74 @@ pub enum SearchMode {
     Hybrid,
 }
 
+/// What a search is limited to; the default is the whole library.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchFilter {
+    /// Only files under this folder: one of the library's folders or any folder inside one.
+    pub folder: Option<PathBuf>,
+    /// Only files with one of these extensions, without the dot ("pdf", "md"); any case.
+    pub file_types: Vec<String>,
+}
+
+impl SearchFilter {
+    /// Files under `folder` only.
+    pub fn folder(folder: impl Into<PathBuf>) -> SearchFilter {
+        SearchFilter {
+            folder: Some(folder.into()),
+            file_types: Vec::new(),
+        }
+    }
+
+    pub fn is_everything(&self) -> bool {
+        self.folder.is_none() && self.file_types.is_empty()
+    }
+
+    /// Whether the file at `path` (canonical, as the catalog holds it) passes. `folder`
+    /// must be canonical too.
+    pub(crate) fn admits(&self, path: &std::path::Path) -> bool {
+        let in_folder = self.folder.as_ref().is_none_or(|folder| path.starts_with(folder));
+        let of_type = self.file_types.is_empty()
+            || path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|extension| {
+                    self.file_types
+                        .iter()
+                        .any(|wanted| wanted.trim_start_matches('.').eq_ignore_ascii_case(extension))
+                });
+        in_folder && of_type
+    }
+}
+
+/// The files and passages a [`SearchFilter`] leaves, looked up in the catalog once per search.
+pub(crate) struct Scope {
+    files: Vec<FileId>,
+    chunks: HashSet<ChunkId>,
+}
+
+impl Scope {
+    /// The part of the library `filter` admits; `filter.folder` must be canonical.
+    pub(crate) async fn of(catalog: &Catalog, filter: &SearchFilter) -> Result<Scope> {
+        let files: HashSet<FileId> = catalog
+            .file_paths()
+            .await?
+            .into_iter()
+            .filter(|(_, path)| filter.admits(path))
+            .map(|(id, _)| id)
+            .collect();
+        let chunks = catalog
+            .chunk_files()
+            .await?
+            .into_iter()
+            .filter(|(_, file)| files.contains(file))
+            .map(|(chunk, _)| chunk)
+            .collect();
+        let mut files: Vec<FileId> = files.into_iter().collect();
+        files.sort_unstable();
+        Ok(Scope { files, chunks })
+    }
+}
+
 /// Reciprocal rank fusion's constant: how fast the weight of lower ranks decays.
 pub const RRF_K: f32 = 60.0;
 
@@ -117,52 +188,112 @@ pub(crate) struct SearchStores<'a> {
     pub semantic: Option<(&'a Arc<Embedder>, &'a Arc<VectorIndex>)>,
 }
 
-/// The best `limit` passages for `query`. Vector and hybrid results keep at
-/// most `per_file` passages of one file, so one long document cannot fill the page.
+/// The best `limit` passages for `query`, within `scope` when given (the restriction
+/// is applied inside both searches, so a folder's best passages are found however the
+/// rest of the library ranks). Vector and hybrid results keep at most `per_file`
+/// passages of one file, so one long document cannot fill the page.
 pub(crate) async fn search(
     stores: &SearchStores<'_>,
     query: &str,
     mode: SearchMode,
     limit: usize,
     per_file: usize,
+    scope: Option<Arc<Scope>>,
 ) -> Result<Vec<SearchHit>> {
-    if query.trim().is_empty() || limit == 0 {
+    if query.trim().is_empty() || limit == 0 || scope.as_ref().is_some_and(|s| s.files.is_empty()) {
         return Ok(Vec::new());
     }
     // Deeper than asked: stale entries are dropped and files capped afterwards.
     let depth = (limit * 4).max(50);
+    let candidates = find_candidates(stores, query, mode, depth, scope).await?;
+    let mut details = candidates.details(stores.catalog).await?;
+    let ranked = rank(mode, &candidates, &details);
+    let cap = if mode == SearchMode::Bm25 {
+        usize::MAX
+    } else {
+        per_file
+    };
+    Ok(hits_with_snippets(ranked, &mut details, &candidates, cap, limit))
+}
+
+/// What each search found: the keyword hits (with what cuts snippets for this query)
+/// and the nearest passages by meaning with their similarity.
+struct Candidates {
+    keyword: LexicalResults,
+    nearest: Vec<(ChunkId, f32)>,
+}
+
+/// A passage's place in the ranking: its score, and the file the full-text index
+/// believes it belongs to (None for a match by meaning alone).
+struct Ranked {
+    chunk_id: ChunkId,
+    score: f32,
+    lexical_file: Option<FileId>,
+}
+
+/// Runs the keyword search, and the vector search unless `mode` is keywords only.
+async fn find_candidates(
+    stores: &SearchStores<'_>,
+    query: &str,
+    mode: SearchMode,
+    depth: usize,
+    scope: Option<Arc<Scope>>,
+) -> Result<Candidates> {
     let lexical = stores.lexical.clone();
     let query_text = query.to_string();
     // In vector mode the keyword query is still built: it highlights query words in the snippets.
     let keyword_depth = if mode == SearchMode::Vector { 1 } else { depth };
-    let keyword = tokio::task::spawn_blocking(move || lexical.search(&query_text, keyword_depth)).await??;
-    let nearest = if mode == SearchMode::Bm25 {
-        Vec::new()
-    } else {
-        let Some((embedder, vectors)) = stores.semantic else {
-            return Err(Error::Task(
-                "semantic search needs the embedding model, which is not loaded".into(),
-            ));
-        };
-        let (embedder, vectors, query_text) = (embedder.clone(), vectors.clone(), query.to_string());
-        tokio::task::spawn_blocking(move || -> Result<Vec<(ChunkId, f32)>> {
-            let vector = embedder.embed_query(&query_text)?;
-            Ok(vectors.search(&vector, depth))
+    let keyword = {
+        let scope = scope.clone();
+        tokio::task::spawn_blocking(move || {
+            let files = scope.as_ref().map(|s| s.files.as_slice());
+            lexical.search_within(&query_text, keyword_depth, files)
         })
         .await??
     };
-    // Details of every candidate, fetched once: they also put tied keyword scores in order.
-    let mut candidates: Vec<ChunkId> = keyword.hits.iter().map(|h| h.chunk_id).collect();
-    candidates.extend(nearest.iter().map(|&(c, _)| c));
-    candidates.sort_unstable();
-    candidates.dedup();
-    let mut details: HashMap<ChunkId, _> = stores
-        .catalog
-        .chunk_details(&candidates)
-        .await?
-        .into_iter()
-        .map(|d| (d.chunk_id, d))
-        .collect();
+    if mode == SearchMode::Bm25 {
+        return Ok(Candidates {
+            keyword,
+            nearest: Vec::new(),
+        });
+    }
+    let Some((embedder, vectors)) = stores.semantic else {
+        // Engine::search_in reports the model's own problem before it gets here.
+        return Err(Error::Embedding(
+            "semantic search needs the embedding model, which is not loaded".into(),
+        ));
+    };
+    let (embedder, vectors, query_text) = (embedder.clone(), vectors.clone(), query.to_string());
+    let nearest = tokio::task::spawn_blocking(move || -> Result<Vec<(ChunkId, f32)>> {
+        let vector = embedder.embed_query(&query_text)?;
+        Ok(match &scope {
+            None => vectors.search(&vector, depth),
+            Some(scope) => vectors.search_among(&vector, depth, &|chunk| scope.chunks.contains(&chunk)),
+        })
+    })
+    .await??;
+    Ok(Candidates { keyword, nearest })
+}
+
+impl Candidates {
+    /// The catalog's details of every candidate, fetched once: path, page and text, which also
+    /// put tied keyword scores in order. A candidate the catalog lacks (an interrupted write) has none.
+    async fn details(&self, catalog: &Catalog) -> Result<HashMap<ChunkId, ChunkDetail>> {
+        let mut ids: Vec<ChunkId> = self.keyword.hits.iter().map(|h| h.chunk_id).collect();
+        ids.extend(self.nearest.iter().map(|&(c, _)| c));
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(catalog
+            .chunk_details(&ids)
+            .await?
+            .into_iter()
+            .map(|d| (d.chunk_id, d))
+            .collect())
+    }
+}
+
+/// The candidates in `mode`'s order: keyword score, similarity, or both fused by reciprocal rank.
+fn rank(mode: SearchMode, candidates: &Candidates, details: &HashMap<ChunkId, ChunkDetail>) -> Vec<Ranked> {
     // Equal keyword scores come back in the order passages were indexed; order them by where they
     // are instead, so that the same library ranks the same however (and after whatever crash) it was built.
     let place = |chunk: ChunkId| {
@@ -170,82 +301,110 @@ pub(crate) async fn search(
             .get(&chunk)
             .map(|d| (d.path.clone(), d.page, d.span_start))
     };
-    let mut keyword_hits: Vec<_> = keyword.hits.iter().collect();
+    let mut keyword_hits: Vec<_> = candidates.keyword.hits.iter().collect();
     keyword_hits.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
             .then_with(|| place(a.chunk_id).cmp(&place(b.chunk_id)))
     });
-    // (chunk, score, the file the full-text index believes it belongs to)
-    let ranked: Vec<(ChunkId, f32, Option<FileId>)> = match mode {
+    match mode {
         SearchMode::Bm25 => keyword_hits
             .iter()
-            .map(|h| (h.chunk_id, h.score, Some(h.file_id)))
+            .map(|h| Ranked {
+                chunk_id: h.chunk_id,
+                score: h.score,
+                lexical_file: Some(h.file_id),
+            })
             .collect(),
-        SearchMode::Vector => nearest.iter().map(|&(c, s)| (c, s, None)).collect(),
+        SearchMode::Vector => candidates
+            .nearest
+            .iter()
+            .map(|&(chunk_id, score)| Ranked {
+                chunk_id,
+                score,
+                lexical_file: None,
+            })
+            .collect(),
         SearchMode::Hybrid => {
             let lists = [
                 keyword_hits.iter().map(|h| h.chunk_id).collect::<Vec<_>>(),
-                nearest.iter().map(|&(c, _)| c).collect(),
+                candidates.nearest.iter().map(|&(c, _)| c).collect(),
             ];
-            let files: HashMap<ChunkId, FileId> =
-                keyword.hits.iter().map(|h| (h.chunk_id, h.file_id)).collect();
+            let files: HashMap<ChunkId, FileId> = candidates
+                .keyword
+                .hits
+                .iter()
+                .map(|h| (h.chunk_id, h.file_id))
+                .collect();
             reciprocal_rank_fusion(&lists)
                 .into_iter()
-                .map(|(c, s)| (c, s, files.get(&c).copied()))
+                .map(|(chunk_id, score)| Ranked {
+                    chunk_id,
+                    score,
+                    lexical_file: files.get(&chunk_id).copied(),
+                })
                 .collect()
         }
-    };
-    let similarities: HashMap<ChunkId, f32> = nearest.iter().copied().collect();
-    let cap = if mode == SearchMode::Bm25 {
-        usize::MAX
-    } else {
-        per_file
-    };
+    }
+}
+
+/// The first `limit` ranked passages that the catalog still holds as indexed, at most
+/// `per_file` of one file, each with its snippet.
+fn hits_with_snippets(
+    ranked: Vec<Ranked>,
+    details: &mut HashMap<ChunkId, ChunkDetail>,
+    candidates: &Candidates,
+    per_file: usize,
+    limit: usize,
+) -> Vec<SearchHit> {
+    let similarities: HashMap<ChunkId, f32> = candidates.nearest.iter().copied().collect();
     let mut per_file_count: HashMap<FileId, usize> = HashMap::new();
     let mut hits = Vec::with_capacity(limit);
-    for (chunk_id, score, lexical_file) in ranked {
-        let Some(detail) = details.remove(&chunk_id) else {
+    for ranked in ranked {
+        let Some(detail) = details.remove(&ranked.chunk_id) else {
             continue;
         };
-        if lexical_file.is_some_and(|f| f != detail.file_id) {
+        if ranked.lexical_file.is_some_and(|f| f != detail.file_id) {
             continue; // A full-text entry left by an interrupted write.
         }
         let count = per_file_count.entry(detail.file_id).or_default();
-        if *count >= cap {
+        if *count >= per_file {
             continue;
         }
         *count += 1;
-        let snippet = keyword.snippet(&detail.text);
-        let snippet = if snippet.is_empty() {
-            // No query word in the passage (a match by meaning, or in the title): its start.
-            Snippet {
-                text: detail.text.chars().take(200).collect(),
-                highlights: Vec::new(),
-            }
-        } else {
-            Snippet {
-                text: snippet.fragment().to_string(),
-                highlights: snippet.highlighted().to_vec(),
-            }
-        };
         hits.push(SearchHit {
+            snippet: snippet_of(&candidates.keyword, &detail.text),
             path: detail.path,
             title: detail.title,
             page: detail.page,
-            score,
-            similarity: similarities.get(&chunk_id).copied(),
+            score: ranked.score,
+            similarity: similarities.get(&ranked.chunk_id).copied(),
             chunk_id: detail.chunk_id,
             file_id: detail.file_id,
             span: detail.span_start..detail.span_end,
-            snippet,
             passage: detail.text,
         });
         if hits.len() == limit {
             break;
         }
     }
-    Ok(hits)
+    hits
+}
+
+/// The best fragment of `text` for the query with its matches marked; the passage's start
+/// when no query word is in it (a match by meaning, or in the title).
+fn snippet_of(keyword: &LexicalResults, text: &str) -> Snippet {
+    let snippet = keyword.snippet(text);
+    if snippet.is_empty() {
+        return Snippet {
+            text: text.chars().take(200).collect(),
+            highlights: Vec::new(),
+        };
+    }
+    Snippet {
+        text: snippet.fragment().to_string(),
+        highlights: snippet.highlighted().to_vec(),
+    }
 }
 
 #[cfg(test)]

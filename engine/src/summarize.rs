@@ -27,6 +27,7 @@ const SUMMARY_VERSION: u32 = 2;
 const SYSTEM_PROMPT: &str = "You summarise documents faithfully and briefly, using only the text given.";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Bullet {
     pub text: String,
     /// The pages this point rests on, ascending.
@@ -34,6 +35,7 @@ pub struct Bullet {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Summary {
     #[serde(serialize_with = "crate::serde_path::lossy", skip_deserializing)]
     pub path: PathBuf,
@@ -59,10 +61,23 @@ struct Piece {
     tokens: usize,
 }
 
+impl Engine {
+    /// Summarises the file at `path` (it need not be in the library): every point cites
+    /// its page(s). Cached per content and model, so the same file is summarised once.
+    pub async fn summarize(
+        &self,
+        path: &Path,
+        progress: &dyn ProgressSink,
+        cancel: &Cancel,
+    ) -> Result<Summary> {
+        summarize(self, path, progress, cancel).await
+    }
+}
+
 /// Summarises the file at `path` (it need not be in the library). A link given by
 /// name is followed once; what is read is then only that regular file, off the
 /// async threads, and its text comes from an extraction helper (crate::helper).
-pub async fn summarize(
+async fn summarize(
     engine: &Engine,
     path: &Path,
     progress: &dyn ProgressSink,
@@ -98,7 +113,10 @@ pub async fn summarize(
         })?;
     let mut summary = summarize_document(&generator, &document, progress, cancel).await?;
     summary.path = path.to_path_buf();
-    let json = serde_json::to_string(&summary).map_err(|e| Error::Task(e.to_string()))?;
+    let json = serde_json::to_string(&summary).map_err(|e| Error::Encoding {
+        what: "the summary",
+        message: e.to_string(),
+    })?;
     engine.catalog().store_summary(&hash, &model_key, &json).await?;
     Ok(summary)
 }

@@ -108,7 +108,7 @@ impl Engine {
         let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
             let _ = sender.send(result);
         })
-        .map_err(|e| Error::Task(format!("cannot watch folders: {e}")))?;
+        .map_err(|e| Error::Watch(e.to_string()))?;
         let mut folders = Vec::new();
         let mut pending = BTreeSet::new();
         self.follow_library(&mut debouncer, &mut folders, &mut pending, on_update)
@@ -188,7 +188,14 @@ impl Engine {
         pending: &mut BTreeSet<PathBuf>,
         on_update: &(dyn Fn(&WatchUpdate) + Send + Sync),
     ) -> Result<()> {
-        let library: Vec<PathBuf> = self.folders().await?.into_iter().map(|f| f.path).collect();
+        // A corpus (Engine::index_corpus) is a file with no files to watch.
+        let library: Vec<PathBuf> = self
+            .folders()
+            .await?
+            .into_iter()
+            .map(|f| f.path)
+            .filter(|path| !path.is_file())
+            .collect();
         let before = watched.len();
         watched.retain(|folder| {
             let keep = library.contains(folder);

@@ -8,8 +8,9 @@ use quire_engine::answer::Answer;
 use quire_engine::engine::LibraryStatus;
 use quire_engine::llm::Cancel;
 use quire_engine::progress::Progress;
-use quire_engine::store::conversations::{Chat, ChatId, ChatSummary};
+use quire_engine::retrieve::SearchFilter;
 use quire_engine::summarize::Summary;
+use quire_engine::{Chat, ChatId, ChatSummary};
 use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State, WebviewWindow};
@@ -20,7 +21,7 @@ use crate::error::{CommandError, CommandResult, ErrorKind};
 use crate::state::Desktop;
 use crate::{indexing, open, shortcut};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct LibraryView {
     #[serde(flatten)]
     pub status: LibraryStatus,
@@ -72,14 +73,14 @@ pub fn resume_indexing<R: Runtime>(app: AppHandle<R>) {
     indexing::set_paused(&app, false);
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AnswerEvent {
     /// The next piece of the answer.
     Text { text: String },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Answered {
     pub chat_id: ChatId,
     pub answer: Answer,
@@ -103,8 +104,10 @@ pub async fn ask(
             text: text.to_string(),
         });
     };
-    let (chat_id, answer) =
-        quire_engine::chat::ask_in_chat(&state.engine, chat, question, None, &cancel, &mut on_text).await?;
+    let (chat_id, answer) = state
+        .engine
+        .ask_in_chat(chat, question, SearchFilter::default(), &cancel, &mut on_text)
+        .await?;
     Ok(Answered { chat_id, answer })
 }
 
@@ -129,17 +132,17 @@ fn start_generation(state: &Desktop) -> Cancel {
 
 #[tauri::command]
 pub async fn list_chats(state: State<'_, Desktop>) -> CommandResult<Vec<ChatSummary>> {
-    Ok(state.engine.catalog().chats().await?)
+    Ok(state.engine.chats().await?)
 }
 
 #[tauri::command]
 pub async fn get_chat(state: State<'_, Desktop>, id: ChatId) -> CommandResult<Chat> {
-    Ok(state.engine.catalog().chat(id).await?)
+    Ok(state.engine.chat(id).await?)
 }
 
 #[tauri::command]
 pub async fn delete_chat(state: State<'_, Desktop>, id: ChatId) -> CommandResult<()> {
-    Ok(state.engine.catalog().delete_chat(id).await?)
+    Ok(state.engine.delete_chat(id).await?)
 }
 
 /// Saves a conversation as Markdown where the user chooses. None: cancelled.
@@ -149,7 +152,7 @@ pub async fn export_chat<R: Runtime>(
     state: State<'_, Desktop>,
     id: ChatId,
 ) -> CommandResult<Option<String>> {
-    let chat = state.engine.catalog().chat(id).await?;
+    let chat = state.engine.chat(id).await?;
     let markdown = quire_engine::chat::to_markdown(&chat);
     let name: String = chat
         .title
@@ -197,7 +200,7 @@ pub async fn open_source<R: Runtime>(
         .map_err(|e| CommandError::new(ErrorKind::Engine, format!("cannot open {}: {e}", path.display())))
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SummaryEvent {
     Progress { progress: Progress },
@@ -217,7 +220,7 @@ pub async fn summarize(
             progress: progress.clone(),
         });
     };
-    Ok(quire_engine::summarize::summarize(&state.engine, &path, &sink, &cancel).await?)
+    Ok(state.engine.summarize(&path, &sink, &cancel).await?)
 }
 
 /// Files to summarise, chosen with the system dialog.
@@ -259,7 +262,7 @@ pub fn take_dropped_files<R: Runtime>(window: WebviewWindow<R>, state: State<'_,
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SettingsView {
     pub shortcut: String,
     /// Why the shortcut is not active, when it is not.

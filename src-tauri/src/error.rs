@@ -3,14 +3,14 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, Serialize, thiserror::Error, ts_rs::TS)]
 #[error("{message}")]
 pub struct CommandError {
     pub kind: ErrorKind,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// A path the user never added, dropped or picked.
@@ -38,18 +38,27 @@ impl CommandError {
 
 impl From<quire_engine::Error> for CommandError {
     fn from(error: quire_engine::Error) -> CommandError {
+        use quire_engine::error::Audience;
         use quire_engine::Error;
         let kind = match &error {
             Error::Busy { .. } => ErrorKind::Busy,
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Model { .. } | Error::Generator { .. } => ErrorKind::Model,
-            Error::NotFound { .. } | Error::UnknownFolder { .. } | Error::NotAFolder { .. } => {
-                ErrorKind::NotFound
-            }
+            Error::NotFound { .. }
+            | Error::UnknownFolder { .. }
+            | Error::UnknownChat { .. }
+            | Error::NotAFolder { .. } => ErrorKind::NotFound,
             Error::Config { .. } => ErrorKind::Invalid,
             _ => ErrorKind::Engine,
         };
-        CommandError::new(kind, error.to_string())
+        // The engine says what is wrong; the remedy is worded for this window.
+        let message = match &error {
+            Error::UnknownFolder { .. } => format!("{error}. Add the folder to the library first."),
+            Error::UnknownChat { .. } => format!("{error}; it may have been deleted."),
+            _ if error.audience() == Audience::Internal => format!("Quire failed: {error}"),
+            _ => error.to_string(),
+        };
+        CommandError::new(kind, message)
     }
 }
 

@@ -8,7 +8,7 @@ pub const LIBRARY_CHANGED: &str = "library-changed";
 /// An indexing run reports progress.
 pub const INDEXING_PROGRESS: &str = "indexing-progress";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct LibraryChanged {
     /// What happened, in words for the status line.
     pub message: String,

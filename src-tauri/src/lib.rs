@@ -2,6 +2,7 @@
 //! in ui/; everything they do goes through the commands in [`commands`].
 
 mod access;
+pub mod bindings;
 pub mod commands;
 pub mod error;
 mod events;
@@ -50,11 +51,9 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
 pub fn run() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(
-                    "warn,mistralrs_core=error,mistralrs=error,llama-cpp-2=error,llama_cpp_2=error",
-                )
-            }),
+            tracing_subscriber::EnvFilter::try_from_env(quire_engine::logging::FILTER_ENV).unwrap_or_else(
+                |_| tracing_subscriber::EnvFilter::new(quire_engine::logging::DEFAULT_FILTER),
+            ),
         )
         .init();
     if let Err(e) = try_run() {

@@ -16,8 +16,7 @@ use crate::eval::{self, Benchmark, Mode};
 use anyhow::{anyhow, Result};
 use quire_engine::config::Config;
 use quire_engine::embed::EmbeddingWork;
-use quire_engine::engine::Engine;
-use quire_engine::extract::Document;
+use quire_engine::engine::{CorpusRecord, Engine};
 use quire_engine::ingest::IndexTimings;
 use quire_engine::progress::ProgressSink;
 use quire_engine::retrieve::SearchMode;
@@ -88,11 +87,11 @@ pub async fn index(
     let source = benchmark.dir.join("corpus.jsonl");
     // A corpus's "extraction" is turning its records into documents.
     let extract_started = Instant::now();
-    let documents: Vec<(PathBuf, Document)> = benchmark
+    let documents: Vec<CorpusRecord> = benchmark
         .corpus
         .iter()
         .take(limit.unwrap_or(usize::MAX))
-        .map(|doc| eval::corpus_document(&source, doc))
+        .map(eval::corpus_record)
         .collect();
     let count = documents.len();
     let extract_secs = extract_started.elapsed().as_secs_f64();
@@ -107,7 +106,7 @@ pub async fn index(
     })
     .await?;
     let started = Instant::now();
-    let (_, mut timings) = engine.index_documents(&source, documents, progress).await?;
+    let mut timings = engine.index_corpus(&source, documents, progress).await?.timings;
     timings.extract_secs = extract_secs;
     let total_secs = started.elapsed().as_secs_f64() + extract_secs;
     let records = IndexRun::of(chunk_total(&engine).await?, total_secs, timings);
@@ -161,14 +160,14 @@ async fn chunk_total(engine: &Engine) -> Result<u64> {
 
 /// Writes each document as `<folder>/<n>.html` with its title and text, which the
 /// HTML extractor reads back as the same title and text.
-fn write_as_html(documents: &[(PathBuf, Document)], folder: &Path) -> Result<()> {
+fn write_as_html(documents: &[CorpusRecord], folder: &Path) -> Result<()> {
     std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
     let escape = |text: &str| {
         text.replace('&', "&amp;")
             .replace('<', "&lt;")
             .replace('>', "&gt;")
     };
-    for (n, (_, document)) in documents.iter().enumerate() {
+    for (n, CorpusRecord { document, .. }) in documents.iter().enumerate() {
         let title = document.title.as_deref().map(escape).unwrap_or_default();
         let body: String = document
             .pages

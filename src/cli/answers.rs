@@ -9,11 +9,11 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use quire_engine::answer::Answer;
-use quire_engine::chat;
 use quire_engine::llm::{Cancel, GenerationStats};
-use quire_engine::store::conversations::{ChatId, Citation, Claim, Support};
-use quire_engine::summarize::{self, page_label};
+use quire_engine::retrieve::SearchFilter;
+use quire_engine::summarize::page_label;
 use quire_engine::Engine;
+use quire_engine::{ChatId, Citation, Claim, Support};
 
 use super::progress_bar::ProgressBarSink;
 use super::terminal::{printable, printable_path};
@@ -31,12 +31,9 @@ pub enum ChatsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Export a conversation, with citations and quoted passages.
+    /// Export a conversation as Markdown, with citations and quoted passages.
     Export {
         id: ChatId,
-        /// As Markdown (the only format so far, and the default).
-        #[arg(long, default_value_t = true)]
-        markdown: bool,
         /// Write to this file instead of the terminal.
         #[arg(long, short, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -64,14 +61,16 @@ fn print_piece(piece: &str) {
     let _ = out.flush();
 }
 
-pub async fn ask(engine: &Engine, question: &str, folder: Option<&Path>, json: bool) -> Result<ExitCode> {
+pub async fn ask(engine: &Engine, question: &str, filter: SearchFilter, json: bool) -> Result<ExitCode> {
     let cancel = cancel_on_ctrl_c();
     let mut sink: Box<dyn FnMut(&str) + Send> = if json {
         Box::new(|_| {})
     } else {
         Box::new(print_piece)
     };
-    let (_, answer) = chat::ask_in_chat(engine, None, question, folder, &cancel, &mut *sink).await?;
+    let (_, answer) = engine
+        .ask_in_chat(None, question, filter, &cancel, &mut *sink)
+        .await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
@@ -153,10 +152,10 @@ fn print_stats(stats: &GenerationStats) {
 }
 
 /// An interactive conversation: each line is a question; follow-ups see the earlier exchanges.
-pub async fn chat_loop(engine: &Engine, resume: Option<ChatId>, folder: Option<&Path>) -> Result<ExitCode> {
+pub async fn chat_loop(engine: &Engine, resume: Option<ChatId>, filter: SearchFilter) -> Result<ExitCode> {
     let mut chat_id = resume;
     if let Some(id) = resume {
-        let chat = engine.catalog().chat(id).await?;
+        let chat = engine.chat(id).await?;
         println!(
             "Resuming “{}” ({} messages).",
             printable(&chat.title),
@@ -180,22 +179,22 @@ pub async fn chat_loop(engine: &Engine, resume: Option<ChatId>, folder: Option<&
             break;
         }
         let cancel = cancel_on_ctrl_c();
-        let (id, answer) =
-            chat::ask_in_chat(engine, chat_id, question, folder, &cancel, &mut print_piece).await?;
+        let (id, answer) = engine
+            .ask_in_chat(chat_id, question, filter.clone(), &cancel, &mut print_piece)
+            .await?;
         chat_id = Some(id);
         print_answer_tail(&answer);
     }
     if let Some(id) = chat_id {
-        println!("\nSaved as chat {id}: `quire chats show {id}`, `quire chats export {id} --markdown`.");
+        println!("\nSaved as chat {id}: `quire chats show {id}`, `quire chats export {id}`.");
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn chats(engine: &Engine, command: &ChatsCommand) -> Result<ExitCode> {
-    let catalog = engine.catalog();
     match command {
         ChatsCommand::List { json } => {
-            let chats = catalog.chats().await?;
+            let chats = engine.chats().await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&chats)?);
             } else if chats.is_empty() {
@@ -212,7 +211,7 @@ pub async fn chats(engine: &Engine, command: &ChatsCommand) -> Result<ExitCode> 
             }
         }
         ChatsCommand::Show { id, json } => {
-            let chat = catalog.chat(*id).await?;
+            let chat = engine.chat(*id).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&chat)?);
             } else {
@@ -237,8 +236,8 @@ pub async fn chats(engine: &Engine, command: &ChatsCommand) -> Result<ExitCode> 
                 }
             }
         }
-        ChatsCommand::Export { id, markdown: _, out } => {
-            let text = chat::to_markdown(&catalog.chat(*id).await?);
+        ChatsCommand::Export { id, out } => {
+            let text = engine.chat_markdown(*id).await?;
             match out {
                 Some(path) => {
                     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
@@ -248,7 +247,7 @@ pub async fn chats(engine: &Engine, command: &ChatsCommand) -> Result<ExitCode> 
             }
         }
         ChatsCommand::Delete { id } => {
-            catalog.delete_chat(*id).await?;
+            engine.delete_chat(*id).await?;
             println!("Deleted chat {id}.");
         }
     }
@@ -258,7 +257,7 @@ pub async fn chats(engine: &Engine, command: &ChatsCommand) -> Result<ExitCode> 
 pub async fn summarize(engine: &Engine, file: &Path, json: bool) -> Result<ExitCode> {
     let cancel = cancel_on_ctrl_c();
     let sink = ProgressBarSink::new();
-    let summary = summarize::summarize(engine, file, &sink, &cancel).await;
+    let summary = engine.summarize(file, &sink, &cancel).await;
     sink.finish();
     let summary = summary?;
     if json {

@@ -17,9 +17,9 @@ use crate::eval::{self, Benchmark, Mode};
 use quire_engine::answer::SourcePolicy;
 use quire_engine::engine::LibraryStatus;
 use quire_engine::ingest::IndexReport;
-use quire_engine::retrieve::{SearchHit, SearchMode};
-use quire_engine::store::catalog::FileProblem;
-use quire_engine::store::FileStatus;
+use quire_engine::retrieve::{SearchFilter, SearchHit, SearchMode};
+use quire_engine::FileProblem;
+use quire_engine::FileStatus;
 use quire_engine::{Config, Engine};
 
 use eval_answers::run_answer_eval;
@@ -79,6 +79,26 @@ impl From<SearchModeArg> for SearchMode {
     }
 }
 
+/// Which documents a search or an answer may use.
+#[derive(Debug, Clone, clap::Args)]
+struct ScopeArgs {
+    /// Only documents under this folder (a library folder or a folder inside one).
+    #[arg(long)]
+    folder: Option<PathBuf>,
+    /// Only documents of these types, by extension (`--type pdf --type md`, or `--type pdf,md`).
+    #[arg(long = "type", value_name = "EXTENSION", value_delimiter = ',')]
+    file_types: Vec<String>,
+}
+
+impl ScopeArgs {
+    fn filter(self) -> SearchFilter {
+        SearchFilter {
+            folder: self.folder,
+            file_types: self.file_types,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Add folders to the library and index them; with no folder, update every folder.
@@ -92,6 +112,8 @@ enum Command {
         /// Keywords, meaning, or both.
         #[arg(long, value_enum, default_value_t = SearchModeArg::Hybrid)]
         mode: SearchModeArg,
+        #[command(flatten)]
+        scope: ScopeArgs,
         /// Print results as JSON.
         #[arg(long)]
         json: bool,
@@ -111,9 +133,8 @@ enum Command {
     /// Answer a question from your documents, with cited sources (page and quoted passage).
     Ask {
         question: String,
-        /// Only use documents under this folder.
-        #[arg(long)]
-        folder: Option<PathBuf>,
+        #[command(flatten)]
+        scope: ScopeArgs,
         /// Print the answer, its citations and timings as JSON.
         #[arg(long)]
         json: bool,
@@ -123,8 +144,8 @@ enum Command {
         /// Continue an earlier conversation (see `quire chats list`).
         #[arg(long, value_name = "ID")]
         resume: Option<i64>,
-        #[arg(long)]
-        folder: Option<PathBuf>,
+        #[command(flatten)]
+        scope: ScopeArgs,
     },
     /// Stored conversations.
     Chats {
@@ -245,14 +266,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG")
-                // mistralrs warns about device mapping and paged attention on every CPU load, llama.cpp about
-                // quirks of model files: not news to users.
-                .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new(
-                        "warn,mistralrs_core=error,mistralrs=error,llama-cpp-2=error,llama_cpp_2=error",
-                    )
-                }),
+            tracing_subscriber::EnvFilter::try_from_env(quire_engine::logging::FILTER_ENV).unwrap_or_else(
+                |_| tracing_subscriber::EnvFilter::new(quire_engine::logging::DEFAULT_FILTER),
+            ),
         )
         .with_writer(std::io::stderr)
         .with_target(false)
@@ -268,8 +284,29 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("quire: {}", printable(&format!("{err:#}")));
+            if let Some(remedy) = err
+                .chain()
+                .find_map(|e| e.downcast_ref::<quire_engine::Error>())
+                .and_then(remedy)
+            {
+                eprintln!("{}", printable(&remedy));
+            }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What to do about an engine error, in this command's terms.
+fn remedy(error: &quire_engine::Error) -> Option<String> {
+    use quire_engine::error::{Audience, Error};
+    match error {
+        Error::UnknownFolder { path } => Some(format!("Add it with `quire index {}`.", path.display())),
+        Error::UnknownChat { .. } => Some("`quire chats list` shows the chats there are.".into()),
+        Error::Generator { .. } => Some("`--model FILE` answers with another GGUF chat model.".into()),
+        _ if error.audience() == Audience::Internal => {
+            Some("This is a fault in Quire, not in what you asked; QUIRE_LOG=debug shows more.".into())
+        }
+        _ => None,
     }
 }
 
@@ -290,17 +327,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             query,
             limit,
             mode,
+            scope,
             json,
-        } => run_search(&engine, &query, limit, mode, json).await?,
+        } => run_search(&engine, &query, limit, mode, scope.filter(), json).await?,
         Command::Status { verbose, json } => run_status(&engine, verbose, json).await?,
         Command::Remove { folder } => run_remove(&engine, &folder).await?,
         Command::Watch => run_watch(&engine).await?,
         Command::Ask {
             question,
-            folder,
+            scope,
             json,
-        } => answers::ask(&engine, &question, folder.as_deref(), json).await?,
-        Command::Chat { resume, folder } => answers::chat_loop(&engine, resume, folder.as_deref()).await?,
+        } => answers::ask(&engine, &question, scope.filter(), json).await?,
+        Command::Chat { resume, scope } => answers::chat_loop(&engine, resume, scope.filter()).await?,
         Command::Chats { what } => answers::chats(&engine, &what).await?,
         Command::Summarize { file, json } => answers::summarize(&engine, &file, json).await?,
         Command::Eval(_) | Command::Bench { .. } => unreachable!("handled above"),
@@ -356,9 +394,10 @@ async fn run_search(
     query: &str,
     limit: usize,
     mode: SearchModeArg,
+    filter: SearchFilter,
     json: bool,
 ) -> Result<ExitCode> {
-    let hits = engine.search(query, mode.into(), limit).await?;
+    let hits = engine.search_in(query, mode.into(), limit, &filter).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&hits)?);
     } else {

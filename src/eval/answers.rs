@@ -2,7 +2,7 @@
 //! `docs/` (the library), `questions.jsonl` (questions with their gold answers) and
 //! `paragraphs.jsonl` (the paragraph each question was written from).
 //!
-//! Two cases, each asked exactly as `quire ask` asks (the engine's [`answer::ask`]):
+//! Two cases, each asked exactly as `quire ask` asks (the engine's `Engine::ask`):
 //! - answerable: a seeded sample of questions over the whole library;
 //! - held out: a second seeded sample (at most one question per paragraph) asked over a copy
 //!   of the library without any of their gold paragraphs, where the right outcome is to decline.
@@ -511,14 +511,14 @@ async fn ask_one(
     gold_elsewhere: bool,
 ) -> Result<QuestionOutcome> {
     let started = Instant::now();
-    let answer = answer::ask(
-        engine,
-        &question.question,
-        AskOptions::default(),
-        &Cancel::new(),
-        &mut |_| {},
-    )
-    .await?;
+    let answer = engine
+        .ask(
+            &question.question,
+            AskOptions::default(),
+            &Cancel::new(),
+            &mut |_| {},
+        )
+        .await?;
     let seconds = started.elapsed().as_secs_f64();
     let gold_paragraph = set
         .paragraph(question)

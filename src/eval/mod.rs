@@ -14,7 +14,7 @@ use anyhow::Result;
 #[cfg(feature = "generation")]
 use quire_engine::answer::{build_prompt, SourcePolicy};
 use quire_engine::config::Config;
-use quire_engine::engine::Engine;
+use quire_engine::engine::{CorpusRecord, Engine};
 use quire_engine::extract::Document;
 use quire_engine::progress::{Phase, ProgressSink, ProgressTracker};
 use quire_engine::retrieve::{reciprocal_rank_fusion, SearchMode};
@@ -356,12 +356,8 @@ async fn open_indexed(
         return Ok((engine, true, 0.0));
     }
     let started = Instant::now();
-    let documents = benchmark
-        .corpus
-        .iter()
-        .map(|doc| corpus_document(&source, doc))
-        .collect();
-    engine.index_documents(&source, documents, progress).await?;
+    let documents = benchmark.corpus.iter().map(corpus_record).collect();
+    engine.index_corpus(&source, documents, progress).await?;
     Ok((engine, false, started.elapsed().as_secs_f64()))
 }
 
@@ -443,12 +439,12 @@ async fn best_similarities(
 /// A corpus entry as a document named `source/<id>`. The title goes to the
 /// title field of every chunk (and before each passage the embedder reads),
 /// the text is the body.
-pub fn corpus_document(source: &Path, doc: &CorpusDoc) -> (PathBuf, Document) {
+pub fn corpus_record(doc: &CorpusDoc) -> CorpusRecord {
     let title = (!doc.title.trim().is_empty()).then(|| doc.title.clone());
-    (
-        source.join(&doc.id),
-        Document::from_pages(title, [doc.text.clone()]),
-    )
+    CorpusRecord {
+        id: doc.id.clone(),
+        document: Document::from_pages(title, [doc.text.clone()]),
+    }
 }
 
 /// One query's document ranking in `mode`.

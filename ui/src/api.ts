@@ -1,130 +1,49 @@
 // Typed calls to the desktop shell's commands (src-tauri/src/commands.rs).
 import { Channel, invoke } from "@tauri-apps/api/core";
+// Generated from the Rust types (src-tauri/src/bindings.rs); never edited by hand.
+import type { Answer } from "./bindings/Answer";
+import type { Answered } from "./bindings/Answered";
+import type { AnswerEvent } from "./bindings/AnswerEvent";
+import type { Bullet } from "./bindings/Bullet";
+import type { Chat } from "./bindings/Chat";
+import type { ChatSummary } from "./bindings/ChatSummary";
+import type { Citation } from "./bindings/Citation";
+import type { Claim } from "./bindings/Claim";
+import type { CommandError } from "./bindings/CommandError";
+import type { FileProblem } from "./bindings/FileProblem";
+import type { FolderSummary } from "./bindings/FolderSummary";
+import type { GenerationStats } from "./bindings/GenerationStats";
+import type { LibraryChanged } from "./bindings/LibraryChanged";
+import type { LibraryView } from "./bindings/LibraryView";
+import type { Progress } from "./bindings/Progress";
+import type { SearchHit } from "./bindings/SearchHit";
+import type { SettingsView } from "./bindings/SettingsView";
+import type { StoredMessage } from "./bindings/StoredMessage";
+import type { Summary } from "./bindings/Summary";
+import type { SummaryEvent } from "./bindings/SummaryEvent";
 
-export interface Progress {
-  phase: "scanning" | "indexing" | "querying" | "summarizing";
-  done: number;
-  total: number;
-  unit: string;
-  rate: number;
-  eta_secs: number | null;
-  chunks: number;
-  chunk_rate: number;
-}
-
-export interface FolderSummary {
-  path: string;
-  indexed: number;
-  skipped: number;
-  errors: number;
-  chunks: number;
-}
-
-export interface FileProblem {
-  path: string;
-  status: "indexed" | "skipped" | "error";
-  message: string;
-}
-
-export interface LibraryView {
-  data_dir: string;
-  folders: FolderSummary[];
-  problems: FileProblem[];
-  vectors: number | null;
-  model_problem: string | null;
-  paused: boolean;
-  indexing: Progress | null;
-}
-
-export interface Citation {
-  number: number;
-  path: string;
-  page: number;
-  quote: string;
-  passage: string;
-  attributed: boolean;
-}
-
-/** A sentence of an answer that states something, and how its sources stand behind it. */
-export interface Claim {
-  text: string;
-  sources: number[];
-  support: "cited" | "corrected" | "unsupported";
-}
-
-export interface SearchHit {
-  path: string;
-  title: string | null;
-  page: number;
-  similarity: number | null;
-  snippet: { text: string; highlights: [number, number][] };
-}
-
-export interface Answer {
-  question: string;
-  text: string;
-  abstained: boolean;
-  citations: Citation[];
-  claims: Claim[];
-  closest: SearchHit[];
-  evidence: number | null;
-  stats: { time_to_first_token: { secs: number; nanos: number }; generated_tokens_per_sec: number } | null;
-}
-
-export interface Answered {
-  chat_id: number;
-  answer: Answer;
-}
-
-export interface ChatSummary {
-  id: number;
-  title: string;
-  created_at: number;
-  updated_at: number;
-  messages: number;
-}
-
-export interface StoredMessage {
-  id: number;
-  role: "user" | "assistant" | "system";
-  content: string;
-  abstained: boolean;
-  created_at: number;
-  citations: Citation[];
-  claims: Claim[];
-}
-
-export interface Chat {
-  id: number;
-  title: string;
-  created_at: number;
-  messages: StoredMessage[];
-}
-
-export interface Bullet {
-  text: string;
-  pages: number[];
-}
-
-export interface Summary {
-  path: string;
-  title: string | null;
-  pages: number;
-  sections: number;
-  rounds: number;
-  bullets: Bullet[];
-  cached: boolean;
-}
-
-export interface SettingsView {
-  shortcut: string;
-  shortcut_problem: string | null;
-}
-
-export interface CommandError {
-  kind: string;
-  message: string;
-}
+export type {
+  Answer,
+  Answered,
+  AnswerEvent,
+  Bullet,
+  Chat,
+  ChatSummary,
+  Citation,
+  Claim,
+  CommandError,
+  FileProblem,
+  FolderSummary,
+  GenerationStats,
+  LibraryChanged,
+  LibraryView,
+  Progress,
+  SearchHit,
+  SettingsView,
+  StoredMessage,
+  Summary,
+  SummaryEvent,
+};
 
 /** The message of whatever a command threw. */
 export function errorMessage(error: unknown): string {
@@ -154,14 +73,14 @@ export const hideQuick = () => invoke<void>("hide_quick");
 
 /** Asks a question; `onText` gets the answer piece by piece as it is written. */
 export function ask(question: string, chat: number | null, onText: (text: string) => void): Promise<Answered> {
-  const onEvent = new Channel<{ kind: "text"; text: string }>();
+  const onEvent = new Channel<AnswerEvent>();
   onEvent.onmessage = (event) => onText(event.text);
   return invoke<Answered>("ask", { question, chat, onEvent });
 }
 
 /** Summarises a file; `onProgress` hears about each section. */
 export function summarize(path: string, onProgress: (progress: Progress) => void): Promise<Summary> {
-  const onEvent = new Channel<{ kind: "progress"; progress: Progress }>();
+  const onEvent = new Channel<SummaryEvent>();
   onEvent.onmessage = (event) => onProgress(event.progress);
   return invoke<Summary>("summarize", { path, onEvent });
 }

@@ -116,7 +116,7 @@ void listen<api.Progress>("indexing-progress", (event) => {
   }
 });
 
-void listen<{ message: string }>("library-changed", (event) => {
+void listen<api.LibraryChanged>("library-changed", (event) => {
   status.textContent = event.payload.message;
   void refreshLibrary();
 });

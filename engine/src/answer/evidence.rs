@@ -18,6 +18,7 @@ use crate::error::Result;
 
 /// What the sources hold of the question.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct EvidenceCheck {
     /// The best weighted share of the question's terms that one sentence of a source, or
     /// two neighbouring ones, contain (terms weighted by how rare they are among the sources).

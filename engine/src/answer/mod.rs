@@ -14,14 +14,14 @@ mod prompt;
 mod text;
 mod verify;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::llm::{Cancel, GenerationStats};
-use crate::retrieve::{SearchHit, SearchMode};
+use crate::retrieve::{SearchFilter, SearchHit, SearchMode};
 use crate::store::conversations::Citation;
 
 pub use evidence::EvidenceCheck;
@@ -50,14 +50,15 @@ pub struct Turn {
 
 #[derive(Debug, Clone, Default)]
 pub struct AskOptions<'a> {
-    /// Only passages from files under this folder.
-    pub folder: Option<&'a Path>,
+    /// Which files the answer may come from (a folder, file types); all by default.
+    pub filter: SearchFilter,
     /// Earlier exchanges of the conversation, oldest first.
     pub history: &'a [Turn],
 }
 
 /// A passage placed in the prompt under its number.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Source {
     pub number: usize,
     #[serde(serialize_with = "crate::serde_path::lossy")]
@@ -69,6 +70,7 @@ pub struct Source {
 
 /// Why Quire declined to answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Declined {
     /// No passage is close enough in meaning to the question (`abstain_below`).
@@ -84,6 +86,7 @@ pub enum Declined {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Answer {
     pub question: String,
     /// The answer as shown: every marker checked against its source.
@@ -138,9 +141,24 @@ impl Answer {
     }
 }
 
+impl Engine {
+    /// Answers `question` from the library (or the part `options.filter` admits), streaming
+    /// the answer's text to `on_text`: each sentence once it is complete and its citations
+    /// are checked. Declines, with the closest passages, when the documents do not answer.
+    pub async fn ask(
+        &self,
+        question: &str,
+        options: AskOptions<'_>,
+        cancel: &Cancel,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Answer> {
+        ask(self, question, options, cancel, on_text).await
+    }
+}
+
 /// Answers `question` from the library, streaming the answer's text to `on_text`: each
 /// sentence once it is complete and its citations are checked.
-pub async fn ask(
+pub(crate) async fn ask(
     engine: &Engine,
     question: &str,
     options: AskOptions<'_>,
@@ -154,12 +172,9 @@ pub async fn ask(
         Some(previous) => format!("{} {}", previous.question, question),
         None => question.to_string(),
     };
-    let mut hits = engine.search(&query, SearchMode::Hybrid, CANDIDATES).await?;
-    if let Some(folder) = options.folder {
-        // Library paths are canonical; so must the folder be to compare with them.
-        let folder = std::fs::canonicalize(folder).map_err(|e| Error::io(folder, e))?;
-        hits.retain(|h| h.path.starts_with(&folder));
-    }
+    let hits = engine
+        .search_in(&query, SearchMode::Hybrid, CANDIDATES, &options.filter)
+        .await?;
     let evidence = hits.iter().filter_map(|h| h.similarity).reduce(f32::max);
     let mut answer = Answer::new(question, evidence);
     if evidence.is_none_or(|e| e < config.abstain_below) {

@@ -138,6 +138,7 @@ impl LoadOptions {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
@@ -178,8 +179,10 @@ impl Cancel {
     }
 }
 
-/// Timings of one generation, as the user feels them.
+/// Timings of one generation, as the user feels them. JSON gives the durations in
+/// seconds, as `time_to_first_token_secs` and `total_secs`.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct GenerationStats {
     pub prompt_tokens: usize,
     /// Prompt tokens whose work the runtime kept from an earlier prompt that began the
@@ -187,7 +190,14 @@ pub struct GenerationStats {
     pub reused_prompt_tokens: usize,
     pub generated_tokens: usize,
     /// From the request to the first streamed text.
+    #[serde(
+        rename = "time_to_first_token_secs",
+        serialize_with = "crate::serde_secs::secs"
+    )]
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
     pub time_to_first_token: Duration,
+    #[serde(rename = "total_secs", serialize_with = "crate::serde_secs::secs")]
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
     pub total: Duration,
     pub prompt_tokens_per_sec: f64,
     pub generated_tokens_per_sec: f64,

@@ -18,6 +18,7 @@ pub type FileId = i64;
 pub type ChunkId = i64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum FileStatus {
     Indexed,
@@ -61,7 +62,6 @@ pub struct Folder {
 #[derive(Debug, Clone)]
 pub struct FileRecord {
     pub id: FileId,
-    pub folder_id: FolderId,
     pub path: PathBuf,
     pub size: u64,
     pub mtime_ns: i64,
@@ -109,6 +109,7 @@ pub struct IndexedContent {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct FolderSummary {
     #[serde(serialize_with = "crate::serde_path::lossy")]
     pub path: PathBuf,
@@ -119,6 +120,7 @@ pub struct FolderSummary {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct FileProblem {
     #[serde(serialize_with = "crate::serde_path::lossy")]
     pub path: PathBuf,
@@ -223,22 +225,20 @@ impl Catalog {
     }
 
     pub async fn files_in_folder(&self, folder: FolderId) -> Result<Vec<FileRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, folder_id, path, size, mtime_ns, hash, status FROM files WHERE folder_id = ?",
-        )
-        .bind(folder)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT id, path, size, mtime_ns, hash, status FROM files WHERE folder_id = ?")
+                .bind(folder)
+                .fetch_all(&self.pool)
+                .await?;
         rows.into_iter()
             .map(|r| {
                 Ok(FileRecord {
                     id: r.get(0),
-                    folder_id: r.get(1),
-                    path: path_from_bytes(r.get(2)),
-                    size: u64::try_from(r.get::<i64, _>(3)).unwrap_or(0),
-                    mtime_ns: r.get(4),
-                    hash: r.get(5),
-                    status: r.get::<String, _>(6).parse()?,
+                    path: path_from_bytes(r.get(1)),
+                    size: u64::try_from(r.get::<i64, _>(2)).unwrap_or(0),
+                    mtime_ns: r.get(3),
+                    hash: r.get(4),
+                    status: r.get::<String, _>(5).parse()?,
                 })
             })
             .collect()

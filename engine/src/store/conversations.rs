@@ -14,6 +14,7 @@ pub type ChatId = i64;
 pub type MessageId = i64;
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ChatSummary {
     pub id: ChatId,
     pub title: String,
@@ -24,6 +25,7 @@ pub struct ChatSummary {
 
 /// A passage an answer rests on: where it is and what it says.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Citation {
     /// The source number the answer uses, as in "[2]".
     pub number: usize,
@@ -40,6 +42,7 @@ pub struct Citation {
 
 /// How an answer's sentence stands against its sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Support {
     /// The model cited a source that supports it.
@@ -52,6 +55,7 @@ pub enum Support {
 
 /// A sentence of an answer that states something, with the sources that back it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Claim {
     /// Byte range of the sentence in the answer's text.
     pub start: usize,
@@ -75,6 +79,7 @@ pub struct Exchange<'a> {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct StoredMessage {
     pub id: MessageId,
     pub role: Role,
@@ -91,6 +96,7 @@ pub struct StoredMessage {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Chat {
     pub id: ChatId,
     pub title: String,
@@ -98,25 +104,34 @@ pub struct Chat {
     pub messages: Vec<StoredMessage>,
 }
 
-impl Catalog {
-    pub async fn create_chat(&self, title: &str) -> Result<ChatId> {
-        let now = now_secs();
-        let id = sqlx::query_scalar(
-            "INSERT INTO chats (title, created_at, updated_at) VALUES (?, ?, ?) RETURNING id",
-        )
-        .bind(title)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
-    }
+/// Where an exchange is stored: in a chat that exists, or in a new chat made with it
+/// (so a first question that fails or is stopped leaves no empty chat behind).
+#[derive(Debug, Clone, Copy)]
+pub enum ChatTarget<'a> {
+    Existing(ChatId),
+    New { title: &'a str },
+}
 
+impl Catalog {
     /// Stores one exchange: the question (with the prompt sent) and the answer with its
-    /// citations and claims.
-    pub async fn add_exchange(&self, chat: ChatId, exchange: &Exchange<'_>) -> Result<()> {
+    /// citations and claims, in one transaction with the new chat when there is one.
+    /// Returns the chat's id.
+    pub async fn add_exchange(&self, target: ChatTarget<'_>, exchange: &Exchange<'_>) -> Result<ChatId> {
         let now = now_secs();
         let mut tx = self.pool.begin().await?;
+        let chat: ChatId = match target {
+            ChatTarget::Existing(id) => id,
+            ChatTarget::New { title } => {
+                sqlx::query_scalar(
+                    "INSERT INTO chats (title, created_at, updated_at) VALUES (?, ?, ?) RETURNING id",
+                )
+                .bind(title)
+                .bind(now)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
         let insert = "INSERT INTO messages (chat_id, role, content, prompt, abstained, created_at, claims) \
                       VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id";
         let _: MessageId = sqlx::query_scalar(insert)
@@ -129,7 +144,10 @@ impl Catalog {
             .bind(None::<String>)
             .fetch_one(&mut *tx)
             .await?;
-        let claims = serde_json::to_string(exchange.claims).map_err(|e| Error::Task(e.to_string()))?;
+        let claims = serde_json::to_string(exchange.claims).map_err(|e| Error::Encoding {
+            what: "the answer's claims",
+            message: e.to_string(),
+        })?;
         let answer_id: MessageId = sqlx::query_scalar(insert)
             .bind(chat)
             .bind("assistant")
@@ -164,7 +182,7 @@ impl Catalog {
             return Err(no_chat(chat));
         }
         tx.commit().await?;
-        Ok(())
+        Ok(chat)
     }
 
     /// Every chat, the most recently used first.
@@ -285,8 +303,5 @@ impl Catalog {
 }
 
 fn no_chat(id: ChatId) -> Error {
-    Error::NotFound {
-        what: format!("chat {id}"),
-        message: "there is no such conversation; `quire chats list` shows them".into(),
-    }
+    Error::UnknownChat { id }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryParser, TermQuery, TermSetQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value,
 };
@@ -119,10 +119,11 @@ impl LexicalIndex {
 
     /// Runs `write` with the one writer, creating it on first use.
     fn with_writer<T>(&self, write: impl FnOnce(&mut IndexWriter) -> Result<T>) -> Result<T> {
-        let mut guard = self
-            .writer
-            .lock()
-            .map_err(|_| Error::Task("the full-text writer was poisoned by an earlier failure".into()))?;
+        let mut guard = self.writer.lock().map_err(|_| {
+            Error::Lexical(tantivy::TantivyError::SystemError(
+                "the full-text writer was poisoned by an earlier failure".into(),
+            ))
+        })?;
         let writer = match guard.as_mut() {
             Some(writer) => writer,
             None => guard.insert(self.index.writer(WRITER_HEAP_BYTES)?),
@@ -192,9 +193,33 @@ impl LexicalIndex {
     /// ("exact phrase", -exclude, +require, title:word) goes through tantivy's
     /// parser in lenient mode, which drops what it cannot read instead of failing.
     pub fn search(&self, query_text: &str, limit: usize) -> Result<LexicalResults> {
+        self.search_within(query_text, limit, None)
+    }
+
+    /// [`LexicalIndex::search`] over the passages of `files` only, when given: the
+    /// restriction is part of the query, so the best `limit` passages of those files come
+    /// back however the rest of the library ranks.
+    pub fn search_within(
+        &self,
+        query_text: &str,
+        limit: usize,
+        files: Option<&[FileId]>,
+    ) -> Result<LexicalResults> {
         let searcher = self.reader.searcher();
         let query = self.parse(query_text);
-        let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1)))?;
+        let restricted: Box<dyn Query> = match files {
+            None => query.box_clone(),
+            Some(files) => {
+                let terms = files
+                    .iter()
+                    .map(|&file| Term::from_field_u64(self.fields.file_id, id_u64(file)));
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, query.box_clone()),
+                    (Occur::Must, Box::new(TermSetQuery::new(terms))),
+                ]))
+            }
+        };
+        let top = searcher.search(&restricted, &TopDocs::with_limit(limit.max(1)))?;
         let f = self.fields;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {

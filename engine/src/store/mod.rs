@@ -6,6 +6,6 @@ pub mod conversations;
 pub mod lexical;
 pub mod vectors;
 
-pub use catalog::{Catalog, FileStatus};
+pub use catalog::Catalog;
 pub use lexical::LexicalIndex;
 pub use vectors::VectorIndex;

@@ -137,10 +137,6 @@ impl VectorIndex {
         Ok(index)
     }
 
-    pub fn dimension(&self) -> usize {
-        self.dimension
-    }
-
     /// Adds vectors, and tombstones the chunks that were removed, as of catalog `generation`.
     pub fn update(&self, added: &[(ChunkId, Vec<f32>)], removed: &[ChunkId], generation: i64) {
         let mut graph = self.write();
@@ -164,10 +160,6 @@ impl VectorIndex {
         true
     }
 
-    pub fn generation(&self) -> i64 {
-        self.read().generation
-    }
-
     /// The `k` nearest live chunks to `query`, nearest first, with cosine similarity.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<(ChunkId, f32)> {
         let graph = self.read();
@@ -177,25 +169,33 @@ impl VectorIndex {
         let tombstones = &graph.tombstones;
         let alive = |id: &usize| !tombstones.contains(id);
         if graph.points <= EXACT_SEARCH_UP_TO {
-            let mut scored: Vec<(usize, f32)> = graph
-                .hnsw
-                .get_point_indexation()
-                .into_iter()
-                .filter(|point| alive(&point.get_origin_id()))
-                .map(|point| (point.get_origin_id(), UnitCosine.eval(query, point.get_v())))
-                .collect();
-            scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-            scored.truncate(k);
-            return scored
-                .into_iter()
-                .map(|(id, distance)| (i64::try_from(id).unwrap_or(i64::MAX), 1.0 - distance))
-                .collect();
+            return exact_search(&graph, query, k, alive);
         }
         let neighbours = graph.hnsw.search_filter(query, k, EF_SEARCH.max(k), Some(&alive));
         neighbours
             .into_iter()
             .map(|n| (i64::try_from(n.d_id).unwrap_or(i64::MAX), 1.0 - n.distance))
             .collect()
+    }
+
+    /// The `k` nearest live chunks to `query` among those `keep` accepts (a folder's, a
+    /// file type's). Exact: the graph's walk would find few or none of the accepted
+    /// chunks when they are a small part of the library, so every point is checked
+    /// against `keep` and only accepted ones are compared with the query.
+    pub fn search_among(
+        &self,
+        query: &[f32],
+        k: usize,
+        keep: &dyn Fn(ChunkId) -> bool,
+    ) -> Vec<(ChunkId, f32)> {
+        let graph = self.read();
+        if graph.points == 0 || k == 0 {
+            return Vec::new();
+        }
+        let tombstones = &graph.tombstones;
+        exact_search(&graph, query, k, |id: &usize| {
+            !tombstones.contains(id) && keep(i64::try_from(*id).unwrap_or(i64::MAX))
+        })
     }
 
     pub fn tombstone_fraction(&self) -> f64 {
@@ -258,6 +258,28 @@ impl VectorIndex {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Graph> {
         self.graph.write().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The `k` points nearest to `query` among those `include` accepts, by comparing each.
+fn exact_search(
+    graph: &Graph,
+    query: &[f32],
+    k: usize,
+    include: impl Fn(&usize) -> bool,
+) -> Vec<(ChunkId, f32)> {
+    let mut scored: Vec<(usize, f32)> = graph
+        .hnsw
+        .get_point_indexation()
+        .into_iter()
+        .filter(|point| include(&point.get_origin_id()))
+        .map(|point| (point.get_origin_id(), UnitCosine.eval(query, point.get_v())))
+        .collect();
+    scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    scored.truncate(k);
+    scored
+        .into_iter()
+        .map(|(id, distance)| (i64::try_from(id).unwrap_or(i64::MAX), 1.0 - distance))
+        .collect()
 }
 
 fn build(vectors: Vec<(ChunkId, Vec<f32>)>, generation: i64) -> Graph {
