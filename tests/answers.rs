@@ -10,7 +10,8 @@ use std::path::Path;
 
 use common::*;
 use quire_engine::answer::{self, AskOptions};
-use quire_engine::llm::{Cancel, Runtime};
+use quire_engine::cancel::CancelToken;
+use quire_engine::llm::Runtime;
 use quire_engine::progress::NoProgress;
 use quire_engine::retrieve::SearchFilter;
 use quire_engine::{chat, Engine, Error};
@@ -49,7 +50,7 @@ async fn an_answer_cites_the_file_and_page_that_hold_it(runtime: Runtime) {
         .ask(
             "When must the gas boiler be serviced, and by whom?",
             AskOptions::default(),
-            &Cancel::new(),
+            &CancelToken::new(),
             &mut |piece| streamed.push_str(piece),
         )
         .await
@@ -98,7 +99,7 @@ async fn a_question_the_documents_cannot_answer_gets_an_abstention_and_the_close
         .ask(
             "What is the orbital period of the moons of Neptune?",
             AskOptions::default(),
-            &Cancel::new(),
+            &CancelToken::new(),
             &mut |piece| streamed.push_str(piece),
         )
         .await
@@ -119,7 +120,7 @@ async fn a_question_the_documents_cannot_answer_gets_an_abstention_and_the_close
 async fn a_follow_up_sees_the_conversation_and_the_chat_exports_with_its_sources(runtime: Runtime) {
     let tmp = tempfile::tempdir().unwrap();
     let (engine, _) = indexed_household(tmp.path(), runtime).await;
-    let cancel = Cancel::new();
+    let cancel = CancelToken::new();
     let (chat_id, first) = engine
         .ask_in_chat(
             None,
@@ -193,7 +194,7 @@ async fn a_first_question_that_fails_or_is_stopped_leaves_no_chat_behind(runtime
     let tmp = tempfile::tempdir().unwrap();
     let question = "When must the gas boiler be serviced, and by whom?";
     let (engine, _) = indexed_household(tmp.path(), runtime).await;
-    let stopped = Cancel::new();
+    let stopped = CancelToken::new();
     stopped.cancel();
     let asked = engine
         .ask_in_chat(None, question, SearchFilter::default(), &stopped, &mut |_| {})
@@ -214,7 +215,7 @@ async fn a_first_question_that_fails_or_is_stopped_leaves_no_chat_behind(runtime
             None,
             question,
             SearchFilter::default(),
-            &Cancel::new(),
+            &CancelToken::new(),
             &mut |_| {},
         )
         .await;
@@ -232,7 +233,7 @@ async fn a_first_question_that_fails_or_is_stopped_leaves_no_chat_behind(runtime
             None,
             question,
             SearchFilter::default(),
-            &Cancel::new(),
+            &CancelToken::new(),
             &mut |_| {},
         )
         .await
@@ -273,7 +274,7 @@ async fn a_forty_page_document_is_summarised_with_page_citations_within_the_cont
     config.context_tokens = 1024;
     let engine = Engine::open(config).await.unwrap();
     let summary = engine
-        .summarize(&file, &NoProgress, &Cancel::new())
+        .summarize(&file, &NoProgress, &CancelToken::new())
         .await
         .unwrap();
     assert_eq!(summary.pages, 40);
@@ -292,7 +293,7 @@ async fn a_forty_page_document_is_summarised_with_page_citations_within_the_cont
     }
     // The same content is not summarised twice.
     let again = engine
-        .summarize(&file, &NoProgress, &Cancel::new())
+        .summarize(&file, &NoProgress, &CancelToken::new())
         .await
         .unwrap();
     assert!(again.cached);

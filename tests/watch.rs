@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use quire_engine::llm::Cancel;
+use quire_engine::cancel::CancelToken;
 use quire_engine::progress::NoProgress;
 use quire_engine::retrieve::SearchMode;
 use quire_engine::watch::WatchUpdate;
@@ -56,7 +56,7 @@ async fn changes_in_a_watched_folder_reach_the_index_within_seconds() {
     // A change made while nothing watched is reconciled when watching starts.
     write(&root.join("offline.txt"), "Minutes of the beekeeping society.");
 
-    let stop = Cancel::new();
+    let stop = CancelToken::new();
     let batches = Arc::new(AtomicUsize::new(0));
     let watcher = {
         let (engine, stop, batches) = (engine.clone(), stop.clone(), batches.clone());
@@ -128,7 +128,7 @@ async fn the_watcher_follows_new_folders_and_waits_while_indexing_is_paused() {
     let engine = Arc::new(Engine::open(config(&tmp.path().join("data"))).await.unwrap());
     engine.index_folder(&first, &NoProgress).await.unwrap();
 
-    let stop = Cancel::new();
+    let stop = CancelToken::new();
     let watcher = {
         let (engine, stop) = (engine.clone(), stop.clone());
         tokio::spawn(async move { engine.watch(&stop, &|_: &WatchUpdate| {}).await })

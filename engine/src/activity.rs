@@ -3,73 +3,101 @@
 //! embedder on the same cores an answer was written about 7× slower. So while an
 //! answer or a summary is being generated, indexing steps aside: its workers take
 //! no new file and the embedder starts no new slice of passages until it is done.
+//! The last generation to end wakes them.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-/// How often a waiting indexer looks again.
-const RECHECK: Duration = Duration::from_millis(20);
+use tokio::sync::Notify;
+
+use crate::cancel::{CancelToken, ParkedThreads};
 
 /// The generations running now, shared by the engine's chat model and its indexer.
 #[derive(Debug, Clone, Default)]
-pub struct GenerationActivity(Arc<AtomicUsize>);
+pub struct GenerationActivity(Arc<Running>);
+
+#[derive(Debug, Default)]
+struct Running {
+    count: AtomicUsize,
+    /// Tasks waiting for the last generation to end.
+    tasks: Notify,
+    /// Threads waiting for the last generation to end.
+    threads: ParkedThreads,
+}
 
 /// Held for as long as one generation runs.
 #[derive(Debug)]
-pub struct ActiveGeneration(Arc<AtomicUsize>);
+pub struct ActiveGeneration(Arc<Running>);
 
 impl GenerationActivity {
     pub fn begin(&self) -> ActiveGeneration {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        self.0.count.fetch_add(1, Ordering::SeqCst);
         ActiveGeneration(self.0.clone())
     }
 
     pub fn is_generating(&self) -> bool {
-        self.0.load(Ordering::SeqCst) > 0
+        self.0.count.load(Ordering::SeqCst) > 0
     }
 
-    /// Blocks while a generation runs, or until `stop` is set. Says whether it waited.
-    pub fn wait_blocking(&self, stop: &AtomicBool) -> bool {
+    /// Blocks this thread while a generation runs, until `stop` is cancelled. Says
+    /// whether it waited.
+    pub fn wait_blocking(&self, stop: &CancelToken) -> bool {
+        // Joined before looking: an end or a cancel in between still wakes this thread.
+        let _for_the_end = self.0.threads.join();
+        let _for_the_stop = stop.parked_threads().join();
         let mut waited = false;
-        while self.is_generating() && !stop.load(Ordering::Relaxed) {
+        while self.is_generating() && !stop.is_cancelled() {
             waited = true;
-            std::thread::sleep(RECHECK);
+            std::thread::park();
         }
         waited
     }
 
-    /// Waits while a generation runs, or until `stop` is set. Says whether it waited.
-    pub async fn wait(&self, stop: &AtomicBool) -> bool {
+    /// Waits while a generation runs, until `stop` is cancelled. Says whether it waited.
+    pub async fn wait(&self, stop: &CancelToken) -> bool {
         let mut waited = false;
-        while self.is_generating() && !stop.load(Ordering::Relaxed) {
+        loop {
+            let ended = self.0.tasks.notified();
+            tokio::pin!(ended);
+            // Registered before looking, so an end in between still wakes this task.
+            ended.as_mut().enable();
+            if !self.is_generating() || stop.is_cancelled() {
+                return waited;
+            }
             waited = true;
-            tokio::time::sleep(RECHECK).await;
+            tokio::select! {
+                () = ended => {}
+                () = stop.cancelled() => {}
+            }
         }
-        waited
     }
 }
 
 impl Drop for ActiveGeneration {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.tasks.notify_waiters();
+            self.0.threads.wake_all();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
     fn indexing_waits_for_every_generation_to_end() {
         let activity = GenerationActivity::default();
-        let never = AtomicBool::new(false);
+        let never = CancelToken::new();
         assert!(!activity.wait_blocking(&never), "nothing runs: no wait");
         let first = activity.begin();
         let second = activity.begin();
         let waiter = {
             let activity = activity.clone();
-            std::thread::spawn(move || activity.wait_blocking(&AtomicBool::new(false)))
+            std::thread::spawn(move || activity.wait_blocking(&CancelToken::new()))
         };
         drop(first);
         std::thread::sleep(Duration::from_millis(60));
@@ -83,6 +111,44 @@ mod tests {
     fn a_pause_ends_the_wait() {
         let activity = GenerationActivity::default();
         let _running = activity.begin();
-        assert!(!activity.wait_blocking(&AtomicBool::new(true)));
+        let paused = CancelToken::new();
+        paused.cancel();
+        assert!(!activity.wait_blocking(&paused));
+        // And a pause that comes while the thread waits wakes it.
+        let pause = CancelToken::new();
+        let waiter = {
+            let (activity, pause) = (activity.clone(), pause.clone());
+            std::thread::spawn(move || activity.wait_blocking(&pause))
+        };
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!waiter.is_finished(), "the generation still runs");
+        pause.cancel();
+        assert!(waiter.join().unwrap_or(false));
+    }
+
+    #[tokio::test]
+    async fn a_task_waits_for_the_end_or_the_pause() {
+        let activity = GenerationActivity::default();
+        let running = activity.begin();
+        let waiter = {
+            let activity = activity.clone();
+            tokio::spawn(async move { activity.wait(&CancelToken::new()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(!waiter.is_finished(), "the generation still runs");
+        drop(running);
+        let waited = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+        assert!(waited.expect("woken by the end").unwrap_or(false));
+
+        let _running = activity.begin();
+        let pause = CancelToken::new();
+        let waiter = {
+            let (activity, pause) = (activity.clone(), pause.clone());
+            tokio::spawn(async move { activity.wait(&pause).await })
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        pause.cancel();
+        let waited = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+        assert!(waited.expect("woken by the pause").unwrap_or(false));
     }
 }

@@ -6,9 +6,10 @@
 use std::fmt::Write as _;
 
 use crate::answer::{self, Answer, AskOptions, Turn};
+use crate::cancel::CancelToken;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::llm::{Cancel, Role};
+use crate::llm::Role;
 use crate::retrieve::SearchFilter;
 use crate::store::conversations::{Chat, ChatId, ChatSummary, ChatTarget, Claim, Exchange, Support};
 
@@ -23,7 +24,7 @@ pub(crate) async fn ask_in_chat(
     chat: Option<ChatId>,
     question: &str,
     filter: SearchFilter,
-    cancel: &Cancel,
+    cancel: &CancelToken,
     on_text: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(ChatId, Answer)> {
     let catalog = engine.catalog();
@@ -62,7 +63,7 @@ impl Engine {
         chat: Option<ChatId>,
         question: &str,
         filter: SearchFilter,
-        cancel: &Cancel,
+        cancel: &CancelToken,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(ChatId, Answer)> {
         ask_in_chat(self, chat, question, filter, cancel, on_text).await

@@ -2,12 +2,12 @@
 //! them, search, report status. It owns the stores and the embedding model.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
 use crate::activity::GenerationActivity;
+use crate::cancel::CancelToken;
 use crate::config::Config;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
@@ -16,6 +16,7 @@ use crate::ingest::{self, passage_text, BatchWriter, IndexReport, Outcome, Proce
 #[cfg(feature = "generation")]
 use crate::llm::Generator;
 use crate::lock::IndexLock;
+use crate::pause::IndexingPause;
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
 use crate::retrieve::{self, Scope, SearchFilter, SearchHit, SearchMode, SearchStores};
 use crate::store::catalog::{ChunkId, FileId, FileProblem, Folder, FolderSummary, IndexedContent};
@@ -37,8 +38,9 @@ pub struct Engine {
     background: Mutex<Option<tokio::task::JoinHandle<Result<()>>>>,
     /// One writer at a time within this process (the file lock covers other processes).
     writers: tokio::sync::Mutex<()>,
-    /// Set by [`Engine::pause_indexing`]; indexing runs stop taking new files.
-    paused: Arc<AtomicBool>,
+    /// The token indexing runs stop on: [`Engine::pause_indexing`] cancels it, and
+    /// [`Engine::resume_indexing`] gives later runs a fresh one.
+    pause: IndexingPause,
     /// Answers and summaries being generated; indexing steps aside meanwhile.
     generating: GenerationActivity,
     /// The chat model, loaded on first use: searching needs none of its memory.
@@ -139,7 +141,7 @@ impl Engine {
             semantic,
             background: Mutex::new(None),
             writers: tokio::sync::Mutex::new(()),
-            paused: Arc::new(AtomicBool::new(false)),
+            pause: IndexingPause::default(),
             generating: GenerationActivity::default(),
             #[cfg(feature = "generation")]
             generator: tokio::sync::OnceCell::new(),
@@ -192,12 +194,12 @@ impl Engine {
     /// them and returns with `paused` set; later runs return at once the same way
     /// until [`Engine::resume_indexing`]. Nothing finished is lost or redone.
     pub fn pause_indexing(&self) {
-        self.paused.store(true, Ordering::Relaxed);
+        self.pause.pause();
     }
 
     /// Lets indexing runs take files again (start one to carry on).
     pub fn resume_indexing(&self) {
-        self.paused.store(false, Ordering::Relaxed);
+        self.pause.resume();
     }
 
     /// What indexing watches to step aside while the chat model runs; a generator
@@ -207,7 +209,12 @@ impl Engine {
     }
 
     pub fn indexing_paused(&self) -> bool {
-        self.paused.load(Ordering::Relaxed)
+        self.pause.is_paused()
+    }
+
+    /// While indexing is paused, a token that [`Engine::resume_indexing`] cancels.
+    pub(crate) fn indexing_resumed(&self) -> Option<CancelToken> {
+        self.pause.resumed()
     }
 
     /// Adds `path` to the library and indexes it (or brings its index up to date).
@@ -441,7 +448,7 @@ impl Engine {
             lexical: self.lexical.clone(),
             embedder: semantic.embedder.clone(),
             vectors: semantic.vectors.clone(),
-            paused: self.paused.clone(),
+            pause: self.pause.token(),
             generating: self.generating.clone(),
         }
     }

@@ -6,6 +6,7 @@
 pub mod activity;
 #[cfg(feature = "generation")]
 pub mod answer;
+pub mod cancel;
 #[cfg(feature = "generation")]
 pub mod chat;
 pub mod chunk;
@@ -19,6 +20,7 @@ pub mod ingest;
 pub mod llm;
 mod lock;
 pub mod logging;
+mod pause;
 pub mod progress;
 pub mod retrieve;
 pub mod serde_path;

@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::answer::content_terms;
+use crate::cancel::CancelToken;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::extract::{Document, ExtractError};
 use crate::helper::{Extractor, HelperSettings};
 use crate::ingest::{read_settled, FileIdentity, ReadFailure};
-use crate::llm::{Cancel, ChatMessage, Generator, Role};
+use crate::llm::{ChatMessage, Generator, Role};
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
 
 /// Tokens a section summary or a combined summary may use.
@@ -68,7 +69,7 @@ impl Engine {
         &self,
         path: &Path,
         progress: &dyn ProgressSink,
-        cancel: &Cancel,
+        cancel: &CancelToken,
     ) -> Result<Summary> {
         summarize(self, path, progress, cancel).await
     }
@@ -81,7 +82,7 @@ async fn summarize(
     engine: &Engine,
     path: &Path,
     progress: &dyn ProgressSink,
-    cancel: &Cancel,
+    cancel: &CancelToken,
 ) -> Result<Summary> {
     let config = engine.config();
     let limit = config.max_file_bytes;
@@ -169,7 +170,7 @@ pub async fn summarize_document(
     generator: &Generator,
     document: &Document,
     progress: &dyn ProgressSink,
-    cancel: &Cancel,
+    cancel: &CancelToken,
 ) -> Result<Summary> {
     // Room for the text of one prompt: the context less the answer and the instructions around it.
     let overhead = generator.count_prompt_tokens(&map_messages(1, 1, "")).await?;

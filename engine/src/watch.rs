@@ -15,19 +15,19 @@ use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, RecommendedCache};
 use serde::Serialize;
 
+use crate::cancel::CancelToken;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::ingest::IndexReport;
-use crate::llm::Cancel;
 use crate::progress::NoProgress;
 
 /// How long the file system must be quiet before a batch of changes is indexed.
 pub const DEBOUNCE: Duration = Duration::from_millis(750);
-/// How often a stop request is noticed while nothing changes.
-const STOP_POLL: Duration = Duration::from_millis(200);
-/// How often the library's folder list is checked for folders added or removed.
+/// How often the library's folder list is checked for folders added or removed. A
+/// timer, because another process (`quire index`) may change it: only the catalog knows.
 const FOLLOW_EVERY: Duration = Duration::from_secs(2);
-/// How long to wait before trying again when another process holds the library.
+/// How long to wait before trying again when another process holds the library. A
+/// timer, because the lock file tells nobody when it is let go.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
 
 type Debouncer = notify_debouncer_full::Debouncer<RecommendedWatcher, RecommendedCache>;
@@ -98,12 +98,24 @@ fn add_touched(
     }
 }
 
+/// Returns when `token` is cancelled; without a token, never.
+async fn cancelled_or_never(token: Option<&CancelToken>) {
+    match token {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Engine {
     /// Watches every folder of the library until `stop` is cancelled, keeping
     /// the index up to date; `on_update` hears about each batch. Folders added to
     /// or removed from the library meanwhile are followed. While indexing is
     /// paused, changes are collected and indexed on resume.
-    pub async fn watch(&self, stop: &Cancel, on_update: &(dyn Fn(&WatchUpdate) + Send + Sync)) -> Result<()> {
+    pub async fn watch(
+        &self,
+        stop: &CancelToken,
+        on_update: &(dyn Fn(&WatchUpdate) + Send + Sync),
+    ) -> Result<()> {
         let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel::<DebounceEventResult>();
         let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
             let _ = sender.send(result);
@@ -131,20 +143,25 @@ impl Engine {
             report,
         });
         let data_dir = self.config().data_dir.clone();
-        let mut followed = std::time::Instant::now();
-        while !stop.is_cancelled() {
-            match tokio::time::timeout(STOP_POLL, changes.recv()).await {
-                Ok(Some(batch)) => {
+        let mut follow = tokio::time::interval_at(tokio::time::Instant::now() + FOLLOW_EVERY, FOLLOW_EVERY);
+        // After a long batch, one look is enough, not one for every tick missed.
+        follow.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            // While indexing is paused the changes wait for the resume, which wakes the loop.
+            let resumed = self.indexing_resumed();
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                batch = changes.recv() => {
+                    let Some(batch) = batch else { break };
                     add_touched(batch, &folders, &data_dir, &mut pending, on_update);
                     // Whatever else arrived meanwhile goes into the same batch.
                     while let Ok(more) = changes.try_recv() {
                         add_touched(more, &folders, &data_dir, &mut pending, on_update);
                     }
                 }
-                Ok(None) => break,
-                Err(_) if followed.elapsed() < FOLLOW_EVERY => {}
-                Err(_) => {
-                    followed = std::time::Instant::now();
+                () = cancelled_or_never(resumed.as_ref()) => {}
+                _ = follow.tick() => {
                     if let Err(e) = self
                         .follow_library(&mut debouncer, &mut folders, &mut pending, on_update)
                         .await
@@ -231,11 +248,14 @@ impl Engine {
     }
 
     /// Indexes `folders`, waiting while another process holds the library.
-    async fn index_until_free(&self, folders: &[PathBuf], stop: &Cancel) -> Result<IndexReport> {
+    async fn index_until_free(&self, folders: &[PathBuf], stop: &CancelToken) -> Result<IndexReport> {
         loop {
             match self.index_folders(folders).await {
-                Err(Error::Busy { .. }) if !stop.is_cancelled() => tokio::time::sleep(BUSY_RETRY).await,
-                Err(Error::Busy { .. }) => return Err(Error::Cancelled),
+                Err(Error::Busy { .. }) => tokio::select! {
+                    biased;
+                    () = stop.cancelled() => return Err(Error::Cancelled),
+                    () = tokio::time::sleep(BUSY_RETRY) => {}
+                },
                 other => return other,
             }
         }

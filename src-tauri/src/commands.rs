@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use quire_engine::answer::Answer;
+use quire_engine::cancel::CancelToken;
 use quire_engine::engine::LibraryStatus;
-use quire_engine::llm::Cancel;
 use quire_engine::progress::Progress;
 use quire_engine::retrieve::SearchFilter;
 use quire_engine::summarize::Summary;
@@ -120,8 +120,8 @@ pub fn stop_generation(state: State<'_, Desktop>) {
 }
 
 /// A fresh stop switch for a new generation; one that is still running is stopped.
-fn start_generation(state: &Desktop) -> Cancel {
-    let cancel = Cancel::new();
+fn start_generation(state: &Desktop) -> CancelToken {
+    let cancel = CancelToken::new();
     if let Ok(mut current) = state.answering.lock() {
         if let Some(previous) = current.replace(cancel.clone()) {
             previous.cancel();

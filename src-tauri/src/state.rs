@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use quire_engine::llm::Cancel;
+use quire_engine::cancel::CancelToken;
 use quire_engine::progress::Progress;
 use quire_engine::Engine;
 
@@ -21,14 +21,14 @@ pub struct Desktop {
     /// Indexing runs started by the window and not finished.
     pub runs: Mutex<usize>,
     /// Stops the answer being written.
-    pub answering: Mutex<Option<Cancel>>,
+    pub answering: Mutex<Option<CancelToken>>,
     /// Files dropped on (or opened with) each window, not yet taken by it.
     pub dropped: Mutex<HashMap<String, Vec<PathBuf>>>,
     pub settings: Mutex<Settings>,
     /// Why the global shortcut could not be registered, when it could not.
     pub shortcut_problem: Mutex<Option<String>>,
     /// Stops the folder watcher when the app quits.
-    pub watcher: Cancel,
+    pub watcher: CancelToken,
 }
 
 impl Desktop {
@@ -43,7 +43,7 @@ impl Desktop {
             dropped: Mutex::new(HashMap::new()),
             settings: Mutex::new(settings),
             shortcut_problem: Mutex::new(None),
-            watcher: Cancel::new(),
+            watcher: CancelToken::new(),
         }
     }
 

@@ -11,12 +11,13 @@ use serde::Serialize;
 
 use anyhow::{anyhow, Result};
 use quire_engine::answer::{rag_messages, Source, Turn};
+use quire_engine::cancel::CancelToken;
 use quire_engine::chunk::Chunker;
 use quire_engine::config::Config;
 use quire_engine::engine::Engine;
 use quire_engine::extract;
 use quire_engine::ingest::IndexReport;
-use quire_engine::llm::{Cancel, ChatMessage, Generator, LoadOptions, ModelInfo, Role, Runtime};
+use quire_engine::llm::{ChatMessage, Generator, LoadOptions, ModelInfo, Role, Runtime};
 use quire_engine::progress::{Phase, Progress};
 use quire_engine::Error;
 
@@ -197,7 +198,7 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
         // A first short generation pays one-time costs (thread pools, allocations) outside the measurement.
         let warm_up = [ChatMessage::new(Role::User, "Say hello.")];
         generator
-            .generate(&warm_up, 4, &Cancel::new(), &mut |_| {})
+            .generate(&warm_up, 4, &CancelToken::new(), &mut |_| {})
             .await?;
         let answer = generator
             .generate_exactly(messages, options.generate_tokens)

@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use quire_engine::answer::Answer;
-use quire_engine::llm::{Cancel, GenerationStats};
+use quire_engine::cancel::CancelToken;
+use quire_engine::llm::GenerationStats;
 use quire_engine::retrieve::SearchFilter;
 use quire_engine::summarize::page_label;
 use quire_engine::Engine;
@@ -43,8 +44,8 @@ pub enum ChatsCommand {
 }
 
 /// Cancels generation on Ctrl-C; the answer stops at its next token.
-fn cancel_on_ctrl_c() -> Cancel {
-    let cancel = Cancel::new();
+fn cancel_on_ctrl_c() -> CancelToken {
+    let cancel = CancelToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

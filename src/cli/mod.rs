@@ -433,7 +433,7 @@ async fn run_watch(engine: &Engine) -> Result<ExitCode> {
         }
         .into());
     }
-    let stop = quire_engine::llm::Cancel::new();
+    let stop = quire_engine::cancel::CancelToken::new();
     let on_signal = stop.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -26,7 +26,8 @@ use quire_engine::engine::Engine;
 use quire_engine::Error;
 
 use super::BadBenchmarkFile;
-use quire_engine::llm::{Cancel, Generator};
+use quire_engine::cancel::CancelToken;
+use quire_engine::llm::Generator;
 use quire_engine::progress::{NoProgress, Phase, ProgressSink, ProgressTracker};
 
 use super::{percentile, read_jsonl};
@@ -515,7 +516,7 @@ async fn ask_one(
         .ask(
             &question.question,
             AskOptions::default(),
-            &Cancel::new(),
+            &CancelToken::new(),
             &mut |_| {},
         )
         .await?;

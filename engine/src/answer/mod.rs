@@ -18,9 +18,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::cancel::CancelToken;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::llm::{Cancel, GenerationStats};
+use crate::llm::GenerationStats;
 use crate::retrieve::{SearchFilter, SearchHit, SearchMode};
 use crate::store::conversations::Citation;
 
@@ -149,7 +150,7 @@ impl Engine {
         &self,
         question: &str,
         options: AskOptions<'_>,
-        cancel: &Cancel,
+        cancel: &CancelToken,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Answer> {
         ask(self, question, options, cancel, on_text).await
@@ -162,7 +163,7 @@ pub(crate) async fn ask(
     engine: &Engine,
     question: &str,
     options: AskOptions<'_>,
-    cancel: &Cancel,
+    cancel: &CancelToken,
     on_text: &mut (dyn FnMut(&str) + Send),
 ) -> Result<Answer> {
     let config = engine.config();

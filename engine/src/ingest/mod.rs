@@ -13,13 +13,13 @@ mod write;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::activity::GenerationActivity;
+use crate::cancel::CancelToken;
 use crate::config::Config;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
@@ -43,8 +43,8 @@ pub(crate) struct Stores<'a> {
     pub lexical: Arc<LexicalIndex>,
     pub embedder: Arc<Embedder>,
     pub vectors: Arc<VectorIndex>,
-    /// Set while the user has paused indexing: workers take no new file.
-    pub paused: Arc<AtomicBool>,
+    /// Cancelled when the user pauses indexing: workers take no new file.
+    pub pause: CancelToken,
     /// Answers and summaries being generated: indexing steps aside while there are any.
     pub generating: GenerationActivity,
 }
@@ -319,7 +319,7 @@ async fn extract(
         interrupted: reads.interrupted,
         max_file_bytes: config.max_file_bytes,
         folder: folder.id,
-        paused: stores.paused.clone(),
+        pause: stores.pause.clone(),
         generating: stores.generating.clone(),
     });
     let workers = config.worker_threads();
@@ -435,7 +435,7 @@ struct WorkerShared {
     interrupted: HashMap<PathBuf, (String, u32)>,
     max_file_bytes: u64,
     folder: i64,
-    paused: Arc<AtomicBool>,
+    pause: CancelToken,
     generating: GenerationActivity,
 }
 
@@ -444,8 +444,8 @@ impl WorkerShared {
         let mut extractor = Extractor::new(self.helper.clone());
         let in_flight = in_flight::InFlight::slot(&self.in_flight, worker);
         loop {
-            self.generating.wait_blocking(&self.paused);
-            if self.paused.load(Ordering::Relaxed) || sender.is_closed() {
+            self.generating.wait_blocking(&self.pause);
+            if self.pause.is_cancelled() || sender.is_closed() {
                 return; // Files left in the queue wait for the next run.
             }
             let next = self.queue.lock().ok().and_then(|mut q| q.pop_front());

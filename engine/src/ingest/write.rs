@@ -150,7 +150,7 @@ impl<'a> BatchWriter<'a> {
         let mut passages = passages.into_iter().peekable();
         while passages.peek().is_some() {
             // An answer being written gets the cores; the slice in hand is short.
-            stores.generating.wait(&stores.paused).await;
+            stores.generating.wait(&stores.pause).await;
             let slice: Vec<String> = passages.by_ref().take(EMBED_SLICE).collect();
             let started = Instant::now();
             vectors.extend(stores.embedder.embed_passages_blocking(slice).await?);

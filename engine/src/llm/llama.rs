@@ -18,7 +18,8 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
-use super::{Cancel, ChatMessage, LoadOptions, ModelInfo, RawGeneration, Reply, Role};
+use super::{ChatMessage, LoadOptions, ModelInfo, RawGeneration, Reply, Role};
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
 /// Prompt tokens handed to llama.cpp per decode call (it splits them into micro-batches).
@@ -144,7 +145,7 @@ struct Job {
     prompt: Vec<LlamaToken>,
     max_tokens: usize,
     reply: Reply,
-    cancel: Cancel,
+    cancel: CancelToken,
     /// Set by the caller when it wants no more text (the loop guard stopped it).
     enough: Arc<AtomicBool>,
     events: tokio::sync::mpsc::UnboundedSender<Event>,
@@ -271,7 +272,7 @@ impl LlamaCppModel {
         messages: &[ChatMessage],
         max_tokens: usize,
         reply: Reply,
-        cancel: &Cancel,
+        cancel: &CancelToken,
         on_piece: &mut (dyn FnMut(&str) -> bool + Send),
     ) -> Result<RawGeneration> {
         let prompt = self.prompt_tokens(messages)?;

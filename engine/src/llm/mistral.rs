@@ -6,7 +6,8 @@ use std::path::Path;
 
 use mistralrs::{GgufModelBuilder, RequestBuilder, Response, TextMessageRole, TokenSource};
 
-use super::{Cancel, ChatMessage, LoadOptions, ModelInfo, RawGeneration, Reply, Role};
+use super::{ChatMessage, LoadOptions, ModelInfo, RawGeneration, Reply, Role};
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
 /// Architectures mistralrs 0.8 runs from GGUF (`general.architecture`).
@@ -119,7 +120,7 @@ impl MistralModel {
         messages: &[ChatMessage],
         max_tokens: usize,
         reply: Reply,
-        cancel: &Cancel,
+        cancel: &CancelToken,
         on_piece: &mut (dyn FnMut(&str) -> bool + Send),
     ) -> Result<RawGeneration> {
         let mut request = RequestBuilder::from(text_messages(messages))

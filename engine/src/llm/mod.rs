@@ -1,12 +1,11 @@
-//! The on-device generator: what every runtime shares (messages, cancellation,
-//! timings, reading a GGUF header, the loop guard) and [`Generator`], the one
+//! The on-device generator: what every runtime shares (messages, timings,
+//! reading a GGUF header, the loop guard) and [`Generator`], the one
 //! interface answers, summaries and benchmarks use. The runtimes live beside it:
 //! `llama.rs` (llama.cpp, feature `llama-cpp`) and `mistral.rs` (mistralrs,
 //! feature `mistralrs`). Nothing here can reach a network: models are files on disk.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 #[cfg(feature = "generation")]
 use std::time::Instant;
@@ -15,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "generation")]
 use crate::activity::GenerationActivity;
+#[cfg(feature = "generation")]
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
 #[cfg(all(
@@ -158,24 +159,6 @@ impl ChatMessage {
             role,
             content: content.into(),
         }
-    }
-}
-
-/// Stops a generation from another task or thread (a closed window, Ctrl-C).
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
-
-impl Cancel {
-    pub fn new() -> Cancel {
-        Cancel::default()
-    }
-
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -502,7 +485,7 @@ impl Generator {
         &self,
         messages: &[ChatMessage],
         max_tokens: usize,
-        cancel: &Cancel,
+        cancel: &CancelToken,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Generation> {
         self.run(messages, max_tokens, Reply::Answer, cancel, on_text)
@@ -512,7 +495,7 @@ impl Generator {
     /// For benchmarks: exactly `tokens` tokens after `messages`, as llama-bench times
     /// them: the end of the reply is not allowed and no loop is cut.
     pub async fn generate_exactly(&self, messages: &[ChatMessage], tokens: usize) -> Result<Generation> {
-        self.run(messages, tokens, Reply::Exactly, &Cancel::new(), &mut |_| {})
+        self.run(messages, tokens, Reply::Exactly, &CancelToken::new(), &mut |_| {})
             .await
     }
 
@@ -521,7 +504,7 @@ impl Generator {
         messages: &[ChatMessage],
         max_tokens: usize,
         reply: Reply,
-        cancel: &Cancel,
+        cancel: &CancelToken,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Generation> {
         let _active = self.activity.as_ref().map(GenerationActivity::begin);
