@@ -153,6 +153,7 @@ impl Engine {
     }
 
     /// The catalog, for conversations and summaries.
+    #[cfg(feature = "generation")]
     pub(crate) fn catalog(&self) -> &Catalog {
         &self.catalog
     }
@@ -431,6 +432,7 @@ impl Engine {
     }
 
     /// The embedding model, for comparing an answer's sentences with the question.
+    #[cfg(feature = "generation")]
     pub(crate) fn embedder(&self) -> Result<Arc<Embedder>> {
         Ok(self.semantic()?.embedder.clone())
     }
