@@ -16,48 +16,11 @@ use crate::store::conversations::{Chat, ChatId, ChatSummary, ChatTarget, Claim, 
 /// Longest chat title taken from its first question, in characters.
 const TITLE_CHARS: usize = 60;
 
-/// Asks `question` in chat `chat` (a new chat when None) and stores the exchange. A new
-/// chat is made only with its first answer: a question that fails or is stopped leaves
-/// nothing behind.
-pub(crate) async fn ask_in_chat(
-    engine: &Engine,
-    chat: Option<ChatId>,
-    question: &str,
-    filter: SearchFilter,
-    cancel: &CancelToken,
-    on_text: &mut (dyn FnMut(&str) + Send),
-) -> Result<(ChatId, Answer)> {
-    let catalog = engine.catalog();
-    let history = match chat {
-        Some(id) => history_of(&catalog.chat(id).await?),
-        None => Vec::new(),
-    };
-    let options = AskOptions {
-        filter,
-        history: &history,
-    };
-    let answer = answer::ask(engine, question, options, cancel, on_text).await?;
-    let exchange = Exchange {
-        question,
-        prompt: &answer.prompt,
-        answer: &answer.text,
-        abstained: answer.abstained,
-        citations: &answer.citations,
-        claims: &answer.claims,
-    };
-    let title = title_for(question);
-    let target = match chat {
-        Some(id) => ChatTarget::Existing(id),
-        None => ChatTarget::New { title: &title },
-    };
-    let chat_id = catalog.add_exchange(target, &exchange).await?;
-    Ok((chat_id, answer))
-}
-
 impl Engine {
     /// Asks `question` in chat `chat`, or in a new chat when None, with the chat's earlier
     /// exchanges in view, and stores the exchange; the answer streams to `on_text` as for
-    /// [`Engine::ask`]. A new chat exists only once its first answer is stored.
+    /// [`Engine::ask`]. A new chat is written with its first answer, in one transaction: a
+    /// question that fails or is stopped leaves nothing behind.
     pub async fn ask_in_chat(
         &self,
         chat: Option<ChatId>,
@@ -66,7 +29,31 @@ impl Engine {
         cancel: &CancelToken,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(ChatId, Answer)> {
-        ask_in_chat(self, chat, question, filter, cancel, on_text).await
+        let catalog = self.catalog();
+        let history = match chat {
+            Some(id) => history_of(&catalog.chat(id).await?),
+            None => Vec::new(),
+        };
+        let options = AskOptions {
+            filter,
+            history: &history,
+        };
+        let answer = answer::ask(self, question, options, cancel, on_text).await?;
+        let exchange = Exchange {
+            question,
+            prompt: &answer.prompt,
+            answer: &answer.text,
+            abstained: answer.abstained,
+            citations: &answer.citations,
+            claims: &answer.claims,
+        };
+        let title = title_for(question);
+        let target = match chat {
+            Some(id) => ChatTarget::Existing(id),
+            None => ChatTarget::New { title: &title },
+        };
+        let chat_id = catalog.add_exchange(target, &exchange).await?;
+        Ok((chat_id, answer))
     }
 
     /// Every chat, the most recently used first.

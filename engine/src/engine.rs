@@ -361,10 +361,10 @@ impl Engine {
     ) -> Result<CorpusIndexed> {
         let _lock = self.lock().await?;
         let semantic = self.semantic()?;
-        let corpus = absolute(corpus)?;
-        let metadata = std::fs::metadata(&corpus).map_err(|e| Error::io(&corpus, e))?;
+        // Kept under the name it is given, as callers look it up by that name.
+        let metadata = std::fs::metadata(corpus).map_err(|e| Error::io(corpus, e))?;
         let stamp = ingest::stamp_of(&metadata);
-        let folder = self.catalog.add_folder(&corpus).await?;
+        let folder = self.catalog.add_folder(corpus).await?;
         let chunker = crate::chunk::Chunker::new(&self.config);
         let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "documents", records.len() as u64);
         let stores = self.stores(semantic);
