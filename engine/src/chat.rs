@@ -107,8 +107,13 @@ fn title_for(question: &str) -> String {
 }
 
 /// A conversation as Markdown: each question, its answer, and under the answer
-/// the sources it cites with their quoted passages.
+/// the sources it cites with their quoted passages. What a model or a document
+/// wrote cannot make the viewer of the file fetch anything (see [`without_remote_content`]).
 pub fn to_markdown(chat: &Chat) -> String {
+    without_remote_content(&conversation_markdown(chat))
+}
+
+fn conversation_markdown(chat: &Chat) -> String {
     let mut out = format!("# {}\n\n", chat.title);
     for message in &chat.messages {
         match message.role {
@@ -153,6 +158,47 @@ pub fn to_markdown(chat: &Chat) -> String {
     out
 }
 
+/// `markdown` safe to open or paste elsewhere: an image becomes `[image: alt]`, its
+/// address dropped (a viewer would fetch it, telling a server the file was read), and
+/// raw HTML is escaped to show as text (an `<img>`, `<iframe>` or `<script>` would load
+/// or run). Code, links and everything else stay as written.
+pub fn without_remote_content(markdown: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    // The image being read: where it is and its alt text so far.
+    let mut image: Option<(std::ops::Range<usize>, String)> = None;
+    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_FOOTNOTES;
+    for (event, range) in Parser::new_ext(markdown, options).into_offset_iter() {
+        match (event, image.as_mut()) {
+            (Event::Start(Tag::Image { .. }), None) => image = Some((range, String::new())),
+            (Event::End(TagEnd::Image), Some(_)) => {
+                if let Some((at, alt)) = image.take() {
+                    let alt = alt.split_whitespace().collect::<Vec<_>>().join(" ");
+                    edits.push((at, format!("[image: {}]", alt.replace(['[', ']'], ""))));
+                }
+            }
+            (Event::Text(text) | Event::Code(text), Some((_, alt))) => alt.push_str(&text),
+            (Event::Html(html) | Event::InlineHtml(html), None) => {
+                edits.push((range, html.replace('<', "&lt;")));
+            }
+            _ => {}
+        }
+    }
+    let mut out = String::with_capacity(markdown.len());
+    let mut last = 0;
+    for (range, replacement) in edits {
+        // Ranges come in document order; one inside another was already replaced.
+        if range.start < last {
+            continue;
+        }
+        out.push_str(&markdown[last..range.start]);
+        out.push_str(&replacement);
+        last = range.end;
+    }
+    out.push_str(&markdown[last..]);
+    out
+}
+
 /// `text` with each unsupported claim wrapped in `open` … `close` (emphasis, terminal colours).
 pub fn mark_unsupported(text: &str, claims: &[Claim], open: &str, close: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -175,6 +221,27 @@ pub fn mark_unsupported(text: &str, claims: &[Claim], open: &str, close: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exports_load_nothing_remote() {
+        let answer = "Service it yearly. ![tracker](https://example.com/t.png?doc=boiler)\n\n\
+                      <img src=\"https://example.com/x.png\"> and <iframe src=\"https://e.com\"></iframe>\n\n\
+                      Inline <script>fetch('https://e.com')</script> too.\n\n\
+                      Keep `<b>code</b>` and ![](https://e.com/blank.png) and [a link](https://example.com).";
+        let safe = without_remote_content(answer);
+        assert!(!safe.contains("https://example.com/t.png"), "{safe}");
+        assert!(!safe.contains("blank.png"), "{safe}");
+        assert!(safe.contains("[image: tracker]"), "{safe}");
+        assert!(
+            !safe.contains("<img") && !safe.contains("<iframe") && !safe.contains("<script"),
+            "{safe}"
+        );
+        assert!(safe.contains("&lt;img src="), "{safe}");
+        // Code and links are left as written.
+        assert!(safe.contains("`<b>code</b>`"), "{safe}");
+        assert!(safe.contains("[a link](https://example.com)"), "{safe}");
+        assert!(safe.starts_with("Service it yearly."), "{safe}");
+    }
 
     #[test]
     fn long_questions_make_short_titles_at_a_word_boundary() {

@@ -152,8 +152,7 @@ impl Engine {
         &self.config
     }
 
-    /// The catalog, for conversations and summaries.
-    #[cfg(feature = "generation")]
+    /// The catalog, for conversations, summaries and pages in context.
     pub(crate) fn catalog(&self) -> &Catalog {
         &self.catalog
     }

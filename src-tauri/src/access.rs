@@ -24,6 +24,11 @@ impl Access {
         }
     }
 
+    /// Whether the user handed over the file `canonical` themselves (dropped, picked, opened with).
+    pub fn was_given(&self, canonical: &Path) -> bool {
+        self.granted.lock().is_ok_and(|g| g.contains(canonical))
+    }
+
     /// The canonical form of `path` when the window may use it; otherwise a clear refusal.
     pub async fn check(&self, engine: &Engine, path: &str) -> CommandResult<PathBuf> {
         let canonical = Path::new(path).canonicalize().map_err(|e| {

@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 
+use quire_engine::passage::PageText;
 use quire_engine::progress::Progress;
+use quire_engine::retrieve::SearchHit;
 use quire_engine::summarize::Summary;
 use quire_engine::{Chat, ChatSummary};
 use ts_rs::{Config, TypeVisitor, TS};
 
-use crate::commands::{AnswerEvent, Answered, LibraryView, SettingsView, SummaryEvent};
+use crate::commands::{AnswerEvent, Answered, LibraryView, Opened, SettingsView, SummaryEvent};
 use crate::error::CommandError;
 use crate::events::LibraryChanged;
 
@@ -36,6 +38,9 @@ pub fn generate() -> Result<BTreeMap<String, String>, ts_rs::ExportError> {
     files.visit::<Summary>();
     files.visit::<SummaryEvent>();
     files.visit::<SettingsView>();
+    files.visit::<Opened>();
+    files.visit::<PageText>();
+    files.visit::<Vec<SearchHit>>();
     files.visit::<CommandError>();
     // Event payloads.
     files.visit::<Progress>();

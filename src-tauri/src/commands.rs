@@ -2,15 +2,17 @@
 //! path against what the user granted, calls the engine and returns plain data
 //! or a [`CommandError`]; long work streams through a channel.
 
+use std::ops::Range;
 use std::path::PathBuf;
 
 use quire_engine::answer::Answer;
 use quire_engine::cancel::CancelToken;
 use quire_engine::engine::LibraryStatus;
+use quire_engine::passage::{Mark, PageText};
 use quire_engine::progress::Progress;
-use quire_engine::retrieve::SearchFilter;
+use quire_engine::retrieve::{SearchFilter, SearchHit, SearchMode};
 use quire_engine::summarize::Summary;
-use quire_engine::{Chat, ChatId, ChatSummary};
+use quire_engine::{Chat, ChatId, ChatSummary, FileStatus};
 use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State, WebviewWindow};
@@ -19,7 +21,7 @@ use tauri_plugin_opener::OpenerExt;
 
 use crate::error::{CommandError, CommandResult, ErrorKind};
 use crate::state::Desktop;
-use crate::{indexing, open, shortcut};
+use crate::{confirm, indexing, open, shortcut};
 
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct LibraryView {
@@ -56,11 +58,27 @@ pub async fn add_folder<R: Runtime>(app: AppHandle<R>) -> CommandResult<Option<S
     Ok(Some(folder.to_string_lossy().into_owned()))
 }
 
+/// Removes a folder of the library once the user confirms; false: they kept it.
 #[tauri::command]
-pub async fn remove_folder(state: State<'_, Desktop>, path: String) -> CommandResult<()> {
-    // Only a folder of the library can be named here; the engine refuses any other.
-    state.engine.remove_folder(&PathBuf::from(path)).await?;
-    Ok(())
+pub async fn remove_folder<R: Runtime>(
+    window: WebviewWindow<R>,
+    state: State<'_, Desktop>,
+    path: String,
+) -> CommandResult<bool> {
+    let folder = PathBuf::from(&path);
+    // Only a folder of the library can be named here; ask about nothing else.
+    if !state.engine.folders().await?.iter().any(|f| f.path == folder) {
+        return Err(quire_engine::Error::UnknownFolder { path: folder }.into());
+    }
+    let question = format!(
+        "Remove {path} and everything indexed from it? Your files stay where they are; \
+         Quire forgets what it read in them."
+    );
+    if !confirm::ask(&window, "Remove folder?", &question, "Remove").await {
+        return Ok(false);
+    }
+    state.engine.remove_folder(&folder).await?;
+    Ok(true)
 }
 
 #[tauri::command]
@@ -140,9 +158,23 @@ pub async fn get_chat(state: State<'_, Desktop>, id: ChatId) -> CommandResult<Ch
     Ok(state.engine.chat(id).await?)
 }
 
+/// Deletes a conversation once the user confirms; false: they kept it.
 #[tauri::command]
-pub async fn delete_chat(state: State<'_, Desktop>, id: ChatId) -> CommandResult<()> {
-    Ok(state.engine.delete_chat(id).await?)
+pub async fn delete_chat<R: Runtime>(
+    window: WebviewWindow<R>,
+    state: State<'_, Desktop>,
+    id: ChatId,
+) -> CommandResult<bool> {
+    let chat = state.engine.chat(id).await?;
+    let question = format!(
+        "Delete the conversation “{}”? It cannot be brought back.",
+        chat.title
+    );
+    if !confirm::ask(&window, "Delete conversation?", &question, "Delete").await {
+        return Ok(false);
+    }
+    state.engine.delete_chat(id).await?;
+    Ok(true)
 }
 
 /// Saves a conversation as Markdown where the user chooses. None: cancelled.
@@ -181,24 +213,101 @@ pub async fn export_chat<R: Runtime>(
     Ok(Some(path.to_string_lossy().into_owned()))
 }
 
-/// Opens a cited file at its page with the system's viewer.
+/// How a file was shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Opened {
+    /// In the system's viewer (at the page, where the viewer can).
+    Viewer,
+    /// Selected in the file manager: it is not a document Quire has read.
+    Revealed,
+}
+
+/// Opens a cited file at its page with the system's viewer, when it is a document
+/// Quire read (or one the user handed over); anything else is revealed in the file
+/// manager, never launched.
 #[tauri::command]
 pub async fn open_source<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, Desktop>,
     path: String,
     page: u32,
-) -> CommandResult<()> {
+) -> CommandResult<Opened> {
     let path = state.access.check(&state.engine, &path).await?;
+    let known =
+        state.access.was_given(&path) || state.engine.file_status(&path).await? == Some(FileStatus::Indexed);
+    let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+    let cannot_open =
+        |e: String| CommandError::new(ErrorKind::Engine, format!("cannot open {}: {e}", path.display()));
+    if !(known && regular && open::is_viewable_document(&path)) {
+        app.opener()
+            .reveal_item_in_dir(&path)
+            .map_err(|e| cannot_open(e.to_string()))?;
+        return Ok(Opened::Revealed);
+    }
     if let Some(mut viewer) = open::pdf_viewer_at_page(&path, page) {
         if viewer.spawn().is_ok() {
-            return Ok(());
+            return Ok(Opened::Viewer);
         }
     }
     app.opener()
         .open_path(path.to_string_lossy(), None::<&str>)
-        .map_err(|e| CommandError::new(ErrorKind::Engine, format!("cannot open {}: {e}", path.display())))
+        .map_err(|e| cannot_open(e.to_string()))?;
+    Ok(Opened::Viewer)
 }
+
+/// A page of a cited or found file with the passage marked: the quote (citations)
+/// or the byte span of the extracted page (search hits).
+#[tauri::command]
+pub async fn read_passage(
+    state: State<'_, Desktop>,
+    path: String,
+    page: u32,
+    quote: Option<String>,
+    span: Option<Range<usize>>,
+) -> CommandResult<PageText> {
+    let path = state.access.check(&state.engine, &path).await?;
+    let mark = match (&quote, span) {
+        (Some(quote), _) => Mark::Quote(quote),
+        (None, Some(span)) => Mark::Span(span),
+        (None, None) => Mark::Nothing,
+    };
+    Ok(state.engine.page_text(&path, page, mark).await?)
+}
+
+/// Hybrid search over the library as the user types, optionally within one folder
+/// and some file types ("pdf", "md", …).
+#[tauri::command]
+pub async fn search_library(
+    state: State<'_, Desktop>,
+    query: String,
+    folder: Option<String>,
+    file_types: Vec<String>,
+) -> CommandResult<Vec<SearchHit>> {
+    let query = query.trim();
+    if query.is_empty() {
+        return Ok(Vec::new());
+    }
+    let filter = SearchFilter {
+        folder: folder.filter(|f| !f.is_empty()).map(PathBuf::from),
+        file_types,
+    };
+    match state
+        .engine
+        .search_in(query, SearchMode::Hybrid, SEARCH_HITS, &filter)
+        .await
+    {
+        // Without the embedder (not installed yet, say), words alone still find documents.
+        Err(quire_engine::Error::Model { .. }) => Ok(state
+            .engine
+            .search_in(query, SearchMode::Bm25, SEARCH_HITS, &filter)
+            .await?),
+        result => Ok(result?),
+    }
+}
+
+/// Results the search view shows.
+const SEARCH_HITS: usize = 30;
 
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]

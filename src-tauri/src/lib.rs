@@ -4,9 +4,11 @@
 mod access;
 pub mod bindings;
 pub mod commands;
+mod confirm;
 pub mod error;
 mod events;
 mod indexing;
+mod navigation;
 mod open;
 pub mod settings;
 mod shortcut;
@@ -38,6 +40,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::delete_chat,
         commands::export_chat,
         commands::open_source,
+        commands::read_passage,
+        commands::search_library,
         commands::summarize,
         commands::pick_files,
         commands::take_dropped_files,
@@ -72,6 +76,7 @@ fn try_run() -> anyhow::Result<()> {
             windows::show_main(app);
             open_arguments(app, &args, Path::new(&cwd));
         }))
+        .plugin(navigation::guard())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(shortcut::plugin())

@@ -1,8 +1,27 @@
 //! Opening a cited file at its page. System openers take no page, so for PDFs a
 //! viewer that does (when one is installed) is started directly.
+//!
+//! Only documents are handed to a viewer. The system opener runs what it is
+//! given by type, so a cited `.desktop`, `.sh`, `.bat`, `.js` or `.hta` file (or
+//! an executable a compromised page names) would be launched, not shown: anything
+//! but a document type Quire reads is revealed in the file manager instead.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// Extensions of documents a viewer shows and never runs: what Quire extracts,
+/// less the source code and scripts it also indexes as text.
+const VIEWABLE_DOCUMENTS: &[&str] = &[
+    "pdf", "docx", "md", "markdown", "mdown", "mkd", "txt", "text", "rst", "org", "csv", "tsv", "log", "tex",
+    "html", "htm", "xhtml",
+];
+
+/// Whether `path` names a document type that is safe to hand to the system's viewer.
+pub fn is_viewable_document(path: &Path) -> bool {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .is_some_and(|e| VIEWABLE_DOCUMENTS.contains(&e.as_str()))
+}
 
 /// A viewer's arguments for opening a file at a page.
 type PageArguments = fn(&Path, u32) -> Vec<String>;
@@ -43,4 +62,28 @@ fn find_in_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_documents_go_to_a_viewer() {
+        for document in ["a/report.PDF", "notes.md", "letter.docx", "log.txt", "page.html"] {
+            assert!(is_viewable_document(Path::new(document)), "{document}");
+        }
+        for runnable in [
+            "evil.desktop",
+            "run.sh",
+            "setup.bat",
+            "payload.js",
+            "app.hta",
+            "tool",
+            "script.py",
+            "x.pdf.exe",
+        ] {
+            assert!(!is_viewable_document(Path::new(runnable)), "{runnable}");
+        }
+    }
 }

@@ -122,8 +122,20 @@ fn commands_touch_only_what_the_user_gave_and_report_the_library() {
         false
     );
 
-    // Removing the folder empties the library.
-    invoke(&window, "remove_folder", json!({ "path": folder })).unwrap();
-    let library = invoke(&window, "library_status", json!({})).unwrap();
-    assert!(library["folders"].as_array().unwrap().is_empty(), "{library}");
+    // A shortcut without a modifier would take a key from all typing, everywhere: refused.
+    for bare in ["Q", "Space", "Shift+Q"] {
+        let error = invoke(&window, "set_shortcut", json!({ "shortcut": bare })).unwrap_err();
+        assert_eq!(error["kind"], "invalid", "{bare}: {error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("needs Ctrl, Alt or Super"),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        invoke(&window, "get_settings", json!({})).unwrap()["shortcut"],
+        "Ctrl+Shift+Space"
+    );
 }

@@ -52,6 +52,17 @@ impl FromStr for FileStatus {
     }
 }
 
+/// One page of an indexed file as its chunks hold it: each chunk's byte span in
+/// the page's text and its text (`page_text[span] == text`; chunks overlap, and
+/// only whitespace lies outside every chunk).
+#[derive(Debug, Clone)]
+pub struct PageChunks {
+    pub title: Option<String>,
+    /// Pages the file has.
+    pub pages: u32,
+    pub chunks: Vec<(std::ops::Range<usize>, String)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Folder {
     pub id: FolderId,
@@ -384,6 +395,48 @@ impl Catalog {
             .into_iter()
             .map(|r| (r.get(0), path_from_bytes(r.get(1))))
             .collect())
+    }
+
+    /// What became of the file at `path` when it was last indexed; None: Quire never saw it.
+    pub async fn file_status(&self, path: &Path) -> Result<Option<FileStatus>> {
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM files WHERE path = ?")
+            .bind(path_bytes(path))
+            .fetch_optional(&self.pool)
+            .await?;
+        status.map(|s| s.parse()).transpose()
+    }
+
+    /// The indexed file at `path` and the chunks of its page `page`, in page order;
+    /// None when no indexed file has that path.
+    pub async fn page_chunks(&self, path: &Path, page: u32) -> Result<Option<PageChunks>> {
+        let file =
+            sqlx::query("SELECT id, title, page_count FROM files WHERE path = ? AND status = 'indexed'")
+                .bind(path_bytes(path))
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(file) = file else {
+            return Ok(None);
+        };
+        let file_id: FileId = file.get(0);
+        let rows = sqlx::query(
+            "SELECT span_start, span_end, text FROM chunks WHERE file_id = ? AND page = ? ORDER BY span_start, span_end",
+        )
+        .bind(file_id)
+        .bind(i64::from(page))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(PageChunks {
+            title: file.get(1),
+            pages: u32::try_from(file.get::<i64, _>(2)).unwrap_or(0),
+            chunks: rows
+                .into_iter()
+                .map(|r| {
+                    let start = usize::try_from(r.get::<i64, _>(0)).unwrap_or(0);
+                    let end = usize::try_from(r.get::<i64, _>(1)).unwrap_or(start);
+                    (start..end, r.get(2))
+                })
+                .collect(),
+        }))
     }
 
     /// Which file each chunk belongs to.
