@@ -1,22 +1,41 @@
-// How an answer looks in both windows: streamed text, citation chips that show
-// the quoted passage and open the file at its page, the abstention notice, and
-// "copy answer with sources".
+// How an answer looks in both windows: streamed text, the answer rendered as
+// Markdown with inline citation buttons, citation chips that show the quoted
+// passage and open the file at its page, the abstention notice, and "copy
+// answer with sources".
 import { type Answer, type Bullet, type Citation, type Claim, errorMessage, openSource } from "./api";
 import { fileName, h } from "./dom";
+import { markSentences, renderMarkdown } from "./markdown";
 
-/** A chip for a source; clicking it shows the quote with a button to open the file at that page. */
-export function citationChip(citation: Citation, quoteBox: HTMLElement): HTMLElement {
+/** What clicking a citation (an inline "[n]" or its chip) does. */
+export type OnCite = (citation: Citation, button: HTMLElement) => void;
+
+export interface RenderAnswerOptions {
+  /** Replaces the default: the quote box under the answer. */
+  onCite?: OnCite;
+}
+
+/** A chip for a source; clicking it calls `onCite` (by default: shows the quote under the answer). */
+export function citationChip(citation: Citation, onCite: OnCite): HTMLElement {
   const label = `[${citation.number}] ${fileName(citation.path)}, p. ${citation.page}`;
   const chip = h("button", { type: "button", class: "chip", title: citation.path, "aria-expanded": "false" }, label);
-  chip.addEventListener("click", () => {
-    const open = chip.getAttribute("aria-expanded") === "true";
-    for (const other of quoteBox.parentElement?.querySelectorAll(".chip") ?? []) {
+  chip.addEventListener("click", () => onCite(citation, chip));
+  return chip;
+}
+
+/**
+ * The default citation behaviour: toggles `quoteBox` to show the citation's quote and a
+ * button that opens the file at its page; `button` (a chip or an inline "[n]") is marked expanded.
+ */
+export function showQuote(quoteBox: HTMLElement): OnCite {
+  return (citation, button) => {
+    const open = button.getAttribute("aria-expanded") === "true";
+    for (const other of quoteBox.parentElement?.querySelectorAll(".chip, .cite") ?? []) {
       other.setAttribute("aria-expanded", "false");
     }
     quoteBox.replaceChildren();
     quoteBox.hidden = open;
     if (open) return;
-    chip.setAttribute("aria-expanded", "true");
+    button.setAttribute("aria-expanded", "true");
     const opener = h("button", { type: "button", class: "open-source" }, `Open ${fileName(citation.path)} at page ${citation.page}`);
     const problem = h("span", { class: "error-text", role: "alert" });
     opener.addEventListener("click", () => {
@@ -29,12 +48,25 @@ export function citationChip(citation: Citation, quoteBox: HTMLElement): HTMLEle
       opener,
       problem,
     );
-  });
-  return chip;
+  };
 }
 
-/** Renders a finished answer (text, chips or the abstention notice) into `box`. */
-export function renderAnswer(box: HTMLElement, answer: Pick<Answer, "text" | "abstained" | "citations" | "claims"> & Partial<Answer>) {
+/** An answer's text while it streams in: Markdown, without citation buttons yet. */
+export function renderStreaming(live: HTMLElement, text: string) {
+  live.classList.add("markdown");
+  live.replaceChildren(renderMarkdown(text));
+}
+
+/**
+ * Renders a finished answer into `box`: its Markdown with a button at each citation marker,
+ * unsupported sentences marked, the chips of its sources and "copy"; or the abstention notice.
+ * Clicking a citation calls `options.onCite`, by default showing its quote under the answer.
+ */
+export function renderAnswer(
+  box: HTMLElement,
+  answer: Pick<Answer, "text" | "abstained" | "citations" | "claims"> & Partial<Answer>,
+  options: RenderAnswerOptions = {},
+) {
   box.replaceChildren();
   box.classList.toggle("abstained", answer.abstained);
   if (answer.abstained) {
@@ -50,11 +82,14 @@ export function renderAnswer(box: HTMLElement, answer: Pick<Answer, "text" | "ab
     }
     return;
   }
-  box.append(h("div", { class: "answer-text" }, ...markUnsupported(answer.text, answer.claims ?? [])));
+  const quote = h("div", { class: "quote" });
+  quote.hidden = true;
+  const onCite = options.onCite ?? showQuote(quote);
+  const text = h("div", { class: "answer-text markdown" }, renderMarkdown(answer.text, { citations: answer.citations, onCite }));
+  markUnsupported(text, answer.claims ?? []);
+  box.append(text);
   if (answer.citations.length > 0) {
-    const quote = h("div", { class: "quote" });
-    quote.hidden = true;
-    const chips = h("div", { class: "chips", role: "group", "aria-label": "Sources" }, ...uniqueCitations(answer.citations).map((c) => citationChip(c, quote)));
+    const chips = h("div", { class: "chips", role: "group", "aria-label": "Sources" }, ...uniqueCitations(answer.citations).map((c) => citationChip(c, onCite)));
     box.append(chips, quote);
   }
   const copy = h("button", { type: "button", class: "copy" }, "Copy answer with sources");
@@ -66,20 +101,13 @@ export function renderAnswer(box: HTMLElement, answer: Pick<Answer, "text" | "ab
   box.append(copy);
 }
 
-/** The answer's text with each sentence no source supports set apart, saying so. */
-function markUnsupported(text: string, claims: Claim[]): (string | HTMLElement)[] {
-  const parts: (string | HTMLElement)[] = [];
-  let from = 0;
-  for (const claim of claims) {
-    if (claim.support !== "unsupported") continue;
-    const at = text.indexOf(claim.text, from);
-    if (at < 0) continue;
-    parts.push(text.slice(from, at));
-    parts.push(h("span", { class: "unsupported", title: "No source supports this sentence: check it before relying on it." }, claim.text));
-    from = at + claim.text.length;
-  }
-  parts.push(text.slice(from));
-  return parts;
+/** Sets apart each sentence of the rendered answer that no source supports, saying so. */
+export function markUnsupported(root: HTMLElement, claims: Claim[]): number {
+  return markSentences(
+    root,
+    claims.map((claim) => ({ text: claim.text, mark: claim.support === "unsupported" })),
+    () => h("span", { class: "unsupported", title: "No source supports this sentence: check it before relying on it." }),
+  );
 }
 
 /** One chip per source and page, in the order they are cited. */
@@ -93,9 +121,22 @@ function uniqueCitations(citations: Citation[]): Citation[] {
   });
 }
 
+/**
+ * The answer as Markdown with its sources listed, for the clipboard. Nothing in it loads
+ * anything where it is pasted: images become "[image: alt]", HTML tags are escaped.
+ */
 export function answerWithSources(answer: Pick<Answer, "text" | "citations">): string {
   const sources = uniqueCitations(answer.citations).map((c) => `[${c.number}] ${c.path}, page ${c.page}\n    “${c.quote}”`);
-  return sources.length > 0 ? `${answer.text}\n\nSources:\n${sources.join("\n")}` : answer.text;
+  const text = sources.length > 0 ? `${answer.text}\n\nSources:\n${sources.join("\n")}` : answer.text;
+  return inert(text);
+}
+
+/** Markdown that can load nothing: no images (inline or by reference), no HTML tags. */
+export function inert(markdown: string): string {
+  return markdown
+    .replace(/!\[((?:[^\[\]\\]|\\.)*)\]\((?:[^()\s]|\([^()]*\))*(?:\s+(?:"[^"]*"|'[^']*'|\([^()]*\)))?\s*\)/g, (_, alt: string) => (alt.trim() ? `[image: ${alt.trim()}]` : "[image]"))
+    .replace(/!\[/g, "!\\[")
+    .replace(/<(?=[A-Za-z!?/])/g, "&lt;");
 }
 
 async function copyText(text: string) {

@@ -2,7 +2,7 @@
 import { listen } from "@tauri-apps/api/event";
 import { getCurrentWebview } from "@tauri-apps/api/webview";
 import * as api from "./api";
-import { renderAnswer } from "./answer";
+import { renderAnswer, renderStreaming } from "./answer";
 import { byId, duration, fileName, h } from "./dom";
 import { SummaryQueue } from "./summaries";
 
@@ -191,13 +191,15 @@ async function submitQuestion() {
   messages.append(questionBubble(text));
   const box = h("div", { class: "message assistant streaming", "aria-busy": "true" });
   const live = h("div", { class: "answer-text" });
+  let streamed = "";
   box.append(live, h("p", { class: "hint thinking" }, "Reading your documents…"));
   messages.append(box);
   messages.scrollTop = messages.scrollHeight;
   try {
     const { chat_id, answer } = await api.ask(text, currentChat, (piece) => {
       box.querySelector(".thinking")?.remove();
-      live.textContent += piece;
+      streamed += piece;
+      renderStreaming(live, streamed);
       messages.scrollTop = messages.scrollHeight;
     });
     renderAnswer(box, answer);

@@ -2,7 +2,7 @@
 // the conversation in the main window, Esc hides this one.
 import { listen } from "@tauri-apps/api/event";
 import * as api from "./api";
-import { renderAnswer } from "./answer";
+import { renderAnswer, renderStreaming } from "./answer";
 import { byId, h } from "./dom";
 import { SummaryQueue } from "./summaries";
 
@@ -23,11 +23,13 @@ byId("quick-form").addEventListener("submit", async (event) => {
   busy = true;
   answeredChat = null;
   const live = h("div", { class: "answer-text" });
+  let streamed = "";
   answerBox.replaceChildren(h("p", { class: "hint thinking" }, "Reading your documents…"), live);
   try {
     const { chat_id, answer } = await api.ask(text, null, (piece) => {
       answerBox.querySelector(".thinking")?.remove();
-      live.textContent += piece;
+      streamed += piece;
+      renderStreaming(live, streamed);
     });
     renderAnswer(answerBox, answer);
     answeredChat = chat_id;
