@@ -10,13 +10,12 @@ fi
 
 (
     cd ui
-    # Install only when the lock file changed since the last install. `npm install`
-    # rather than `npm ci`: the lock holds only this platform's optional packages
-    # (rollup's native parts), which `npm ci` refuses; install keeps the locked versions.
+    # Install only when the lock file changed since the last install; `npm ci` installs
+    # exactly what the lock says and never rewrites it.
     stamp=node_modules/.quire-lock-hash
     hash=$(sha256sum package-lock.json | cut -d' ' -f1)
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
-        npm install --no-fund --no-audit --loglevel=error
+        npm ci --no-fund --no-audit --loglevel=error
         echo "$hash" > "$stamp"
     fi
     npm run --silent build >/dev/null

@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 bash scripts/fetch-models.sh embedder smollm2 >/dev/null
 
 cargo fmt --all --check
+# The windows' own tests: Markdown rendering, what answers may and may not create.
+(cd ui && npm test --silent)
 . scripts/build.sh
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace

@@ -23,6 +23,7 @@ const COMMANDS: &[&str] = &[
     "take_dropped_files",
     "get_settings",
     "set_shortcut",
+    "set_theme",
     "pick_model",
     "save_engine_settings",
     "open_in_main",

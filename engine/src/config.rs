@@ -115,6 +115,68 @@ impl Default for Config {
     }
 }
 
+/// The settings of answers that may change while Quire runs (the desktop's settings
+/// view): applied by [`crate::Engine::apply_answer_settings`], kept in config.toml by
+/// [`AnswerSettings::save`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+pub struct AnswerSettings {
+    /// The GGUF chat model, absolute or inside the models folder.
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
+    pub generator: PathBuf,
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
+    pub runtime: Runtime,
+    /// Threads for the chat model; 0: one per core.
+    pub threads: usize,
+    pub context_tokens: usize,
+    pub answer_max_tokens: usize,
+    pub max_sources: usize,
+    pub abstain_below: f32,
+}
+
+/// The keys of config.toml that [`AnswerSettings`] holds.
+const ANSWER_KEYS: [&str; 7] = [
+    "generator",
+    "runtime",
+    "threads",
+    "context_tokens",
+    "answer_max_tokens",
+    "max_sources",
+    "abstain_below",
+];
+
+impl AnswerSettings {
+    /// Writes these settings into `data_dir`'s config.toml, keeping every other key and
+    /// comment the file has.
+    pub fn save(&self, data_dir: &Path) -> Result<()> {
+        let path = data_dir.join(CONFIG_FILE);
+        let invalid = |message: String| Error::Config {
+            path: path.clone(),
+            message,
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let mut document: toml_edit::DocumentMut = text.parse().map_err(|e| invalid(format!("{e}")))?;
+        let values: toml_edit::DocumentMut = toml::to_string(self)
+            .map_err(|e| invalid(e.to_string()))?
+            .parse()
+            .map_err(|e| invalid(format!("{e}")))?;
+        for key in ANSWER_KEYS {
+            if let Some(value) = values.get(key) {
+                document[key] = value.clone();
+            }
+        }
+        std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
+        // Written whole beside the old file and renamed over it: a crash leaves one or the other.
+        let partial = path.with_extension("toml.partial");
+        std::fs::write(&partial, document.to_string()).map_err(|e| Error::io(&partial, e))?;
+        std::fs::rename(&partial, &path).map_err(|e| Error::io(&path, e))
+    }
+}
+
 impl Config {
     /// The configuration of `data_dir`: its `config.toml` when there is one, the defaults otherwise.
     pub fn load(data_dir: impl Into<PathBuf>) -> Result<Config> {
@@ -170,6 +232,34 @@ impl Config {
                     message,
                 })?;
         }
+        Ok(config)
+    }
+
+    pub fn answer_settings(&self) -> AnswerSettings {
+        AnswerSettings {
+            generator: self.generator.clone(),
+            runtime: self.runtime,
+            threads: self.threads,
+            context_tokens: self.context_tokens,
+            answer_max_tokens: self.answer_max_tokens,
+            max_sources: self.max_sources,
+            abstain_below: self.abstain_below,
+        }
+    }
+
+    /// This configuration with `settings` in place of its own, checked as a config file is.
+    pub fn with_answer_settings(&self, settings: &AnswerSettings) -> Result<Config> {
+        let config = Config {
+            generator: settings.generator.clone(),
+            runtime: settings.runtime,
+            threads: settings.threads,
+            context_tokens: settings.context_tokens,
+            answer_max_tokens: settings.answer_max_tokens,
+            max_sources: settings.max_sources,
+            abstain_below: settings.abstain_below,
+            ..self.clone()
+        };
+        config.validate(&self.data_dir.join(CONFIG_FILE))?;
         Ok(config)
     }
 

@@ -4,6 +4,10 @@
 //! sorted by length and run in padded batches; token vectors are pooled as the
 //! model's sentence-transformers config says (mean or CLS) and L2-normalised, so
 //! cosine similarity is a dot product. Matrix work uses every core.
+//!
+//! The weights (some 90 MB for MiniLM) are read when the first text is embedded,
+//! not when the library opens: an app that starts, finds nothing new to index and
+//! waits for a question holds none of them. Opening checks that they can be read.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +37,12 @@ enum Pooling {
 }
 
 pub struct Embedder {
-    model: BertModel,
+    /// Loaded from `weights` on first use (see the module's note).
+    model: std::sync::OnceLock<BertModel>,
+    /// One load at a time: two threads embedding at once must not read the weights twice.
+    loading: std::sync::Mutex<()>,
+    weights: PathBuf,
+    config: BertConfig,
     tokenizer: Tokenizer,
     device: Device,
     dimension: usize,
@@ -130,11 +139,8 @@ impl Embedder {
         let config: BertConfig = serde_json::from_slice(&config_text)
             .map_err(|e| problem(format!("config.json is not a BERT configuration: {e}")))?;
         let device = Device::Cpu;
-        let weights = read(&dir.join("model.safetensors"))?;
-        let vars = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
-            .map_err(|e| problem(format!("model.safetensors cannot be read: {e}")))?;
-        let model = BertModel::load(vars, &config)
-            .map_err(|e| problem(format!("the weights do not fit a BERT model: {e}")))?;
+        let weights = dir.join("model.safetensors");
+        check_safetensors_header(&weights).map_err(|e| problem(format!("model.safetensors cannot be read: {e}")))?;
 
         let sentence_config: Option<SentenceBertConfig> =
             read_optional_json(&dir.join("sentence_bert_config.json"))?;
@@ -167,7 +173,10 @@ impl Embedder {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         Ok(Embedder {
-            model,
+            model: std::sync::OnceLock::new(),
+            loading: std::sync::Mutex::new(()),
+            weights,
+            config: config.clone(),
             tokenizer,
             device,
             dimension: config.hidden_size,
@@ -188,6 +197,28 @@ impl Embedder {
 
     pub fn dimension(&self) -> usize {
         self.dimension
+    }
+
+    /// The encoder, read from its weights the first time it is needed.
+    fn model(&self) -> Result<&BertModel> {
+        if let Some(model) = self.model.get() {
+            return Ok(model);
+        }
+        let _loading = self.loading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(model) = self.model.get() {
+            return Ok(model);
+        }
+        let problem = |message: String| Error::Model {
+            path: self.weights.parent().map(Path::to_path_buf).unwrap_or_default(),
+            message,
+        };
+        let bytes = read(&self.weights)?;
+        let vars = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &self.device)
+            .map_err(|e| problem(format!("model.safetensors cannot be read: {e}")))?;
+        let model = BertModel::load(vars, &self.config)
+            .map_err(|e| problem(format!("the weights do not fit a BERT model: {e}")))?;
+        tracing::debug!("embedding model loaded from {}", self.weights.display());
+        Ok(self.model.get_or_init(|| model))
     }
 
     pub fn max_tokens(&self) -> usize {
@@ -250,6 +281,7 @@ impl Embedder {
             batches.push(&order[start..end]);
             start = end;
         }
+        let model = self.model()?;
         // Batches run side by side: candle parallelises its matrix products but
         // runs element-wise work (GELU, softmax, layer norm) on one thread, so
         // one batch at a time leaves cores idle.
@@ -257,7 +289,7 @@ impl Embedder {
             .par_iter()
             .map(|batch| {
                 let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
-                self.forward(&ids)
+                self.forward(model, &ids)
             })
             .collect();
         let mut vectors = vec![Vec::new(); encodings.len()];
@@ -277,7 +309,7 @@ impl Embedder {
         self.work.snapshot(&self.shape)
     }
 
-    fn forward(&self, sequences: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
+    fn forward(&self, model: &BertModel, sequences: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
         let width = sequences.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
         let mut ids = Vec::with_capacity(sequences.len() * width);
         let mut mask = Vec::with_capacity(sequences.len() * width);
@@ -291,7 +323,7 @@ impl Embedder {
         let ids = Tensor::from_vec(ids, shape, &self.device)?;
         let mask = Tensor::from_vec(mask, shape, &self.device)?;
         let token_types = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &token_types, Some(&mask))?;
+        let hidden = model.forward(&ids, &token_types, Some(&mask))?;
         let pooled = match self.pooling {
             Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
             Pooling::Mean => {
@@ -309,6 +341,29 @@ impl Embedder {
         };
         pooled.to_vec2::<f32>()
     }
+}
+
+/// Checks that `path` starts as a safetensors file does: an 8-byte length and a JSON
+/// header of that length naming tensors. Reads the header only, not the weights.
+fn check_safetensors_header(path: &Path) -> std::result::Result<(), String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut length = [0u8; 8];
+    file.read_exact(&mut length).map_err(|_| "too short for a safetensors file".to_string())?;
+    let length = u64::from_le_bytes(length);
+    // The format caps its header at 100 MB.
+    if length == 0 || length > 100_000_000 || length + 8 > size {
+        return Err(format!("its header length ({length} bytes) does not fit the file"));
+    }
+    let mut header = vec![0u8; usize::try_from(length).map_err(|e| e.to_string())?];
+    file.read_exact(&mut header).map_err(|e| e.to_string())?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| format!("its header is not JSON: {e}"))?;
+    if !header.keys().any(|name| name != "__metadata__") {
+        return Err("it holds no tensors".into());
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {

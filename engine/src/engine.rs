@@ -28,7 +28,9 @@ use crate::store::{Catalog, LexicalIndex, VectorIndex};
 const CATCH_UP_BATCH: usize = 256;
 
 pub struct Engine {
-    config: Config,
+    /// Replaced whole when answer settings change ([`Engine::apply_answer_settings`]);
+    /// what indexes and stores read from it never changes while the engine is open.
+    config: std::sync::RwLock<Arc<Config>>,
     catalog: Catalog,
     lexical: Arc<LexicalIndex>,
     /// The embedder and the vector graph, or why the model could not be loaded
@@ -43,9 +45,10 @@ pub struct Engine {
     pause: IndexingPause,
     /// Answers and summaries being generated; indexing steps aside meanwhile.
     generating: GenerationActivity,
-    /// The chat model, loaded on first use: searching needs none of its memory.
+    /// The chat model, loaded on first use: searching needs none of its memory. Emptied
+    /// when the settings name another model (or runtime, context, threads).
     #[cfg(feature = "generation")]
-    generator: tokio::sync::OnceCell<Arc<Generator>>,
+    generator: tokio::sync::Mutex<Option<Arc<Generator>>>,
 }
 
 /// Fields drop in order: the file lock is released before the next writer of this
@@ -135,7 +138,7 @@ impl Engine {
             Err(other) => return Err(other),
         };
         Ok(Engine {
-            config,
+            config: std::sync::RwLock::new(Arc::new(config)),
             catalog,
             lexical,
             semantic,
@@ -144,12 +147,17 @@ impl Engine {
             pause: IndexingPause::default(),
             generating: GenerationActivity::default(),
             #[cfg(feature = "generation")]
-            generator: tokio::sync::OnceCell::new(),
+            generator: tokio::sync::Mutex::new(None),
         })
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The configuration in force: the one the engine opened with, with the answer
+    /// settings applied since.
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(config) => config.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// The catalog, for conversations, summaries and pages in context.
@@ -157,27 +165,27 @@ impl Engine {
         &self.catalog
     }
 
-    /// The chat model named by the configuration, loaded once on first use.
+    /// The chat model named by the configuration, loaded on first use.
     #[cfg(feature = "generation")]
     pub async fn generator(&self) -> Result<Arc<Generator>> {
-        let generator = self
-            .generator
-            .get_or_try_init(|| async {
-                let path = self.config.generator_path();
-                if !path.exists() {
-                    return Err(Error::Generator {
-                        path,
-                        message:
-                            "no such model file. `scripts/fetch-models.sh qwen-1.5b` installs the default \
-                                  one; or point `generator` in config.toml at any GGUF chat model"
-                                .into(),
-                    });
-                }
-                let loaded = Generator::load(&path, &self.config.generator_options()).await?;
-                Ok(Arc::new(loaded.with_activity(self.generating.clone())))
-            })
-            .await?;
-        Ok(generator.clone())
+        let mut loaded = self.generator.lock().await;
+        if let Some(generator) = loaded.as_ref() {
+            return Ok(generator.clone());
+        }
+        let config = self.config();
+        let path = config.generator_path();
+        if !path.exists() {
+            return Err(Error::Generator {
+                path,
+                message: "no such model file. `scripts/fetch-models.sh qwen-1.5b` installs the default \
+                          one; or point `generator` in config.toml at any GGUF chat model"
+                    .into(),
+            });
+        }
+        let generator = Generator::load(&path, &config.generator_options()).await?;
+        let generator = Arc::new(generator.with_activity(self.generating.clone()));
+        *loaded = Some(generator.clone());
+        Ok(generator)
     }
 
     /// Answers with `generator`, already loaded elsewhere, instead of loading the configured
@@ -185,9 +193,51 @@ impl Engine {
     /// once this engine has loaded its own.
     #[cfg(feature = "generation")]
     pub fn use_generator(&self, generator: Arc<Generator>) -> Result<()> {
-        self.generator
-            .set(generator)
-            .map_err(|_| Error::GeneratorAlreadyLoaded)
+        let mut loaded = self
+            .generator
+            .try_lock()
+            .map_err(|_| Error::GeneratorAlreadyLoaded)?;
+        if loaded.is_some() {
+            return Err(Error::GeneratorAlreadyLoaded);
+        }
+        *loaded = Some(generator);
+        Ok(())
+    }
+
+    /// Applies new answer settings from the next question on, without a restart: a
+    /// setting out of range, or a model file Quire cannot run (not GGUF, damaged, no
+    /// chat template), is refused with the reason and changes nothing. A new model,
+    /// runtime, context or thread count unloads the current model; the next answer
+    /// loads the new one (an answer being written finishes with the old).
+    #[cfg(feature = "generation")]
+    pub async fn apply_answer_settings(&self, settings: &crate::config::AnswerSettings) -> Result<()> {
+        let current = self.config();
+        let next = current.with_answer_settings(settings)?;
+        if !next.runtime.is_built() {
+            return Err(Error::Config {
+                path: current.data_dir.join(crate::config::CONFIG_FILE),
+                message: format!(
+                    "this build of Quire has no {} runtime (cargo feature `{}`)",
+                    next.runtime.name(),
+                    next.runtime.cargo_feature()
+                ),
+            });
+        }
+        let reload = next.generator_path() != current.generator_path()
+            || next.generator_options() != current.generator_options();
+        if reload {
+            let path = next.generator_path();
+            tokio::task::spawn_blocking(move || crate::llm::inspect(&path)).await??;
+        }
+        let mut loaded = self.generator.lock().await;
+        match self.config.write() {
+            Ok(mut config) => *config = Arc::new(next),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
+        }
+        if reload {
+            *loaded = None;
+        }
+        Ok(())
     }
 
     /// Pauses indexing: a run in progress finishes the files it is reading, commits
@@ -305,7 +355,15 @@ impl Engine {
             let filter = self.canonical_filter(filter).await?;
             Some(Arc::new(Scope::of(&self.catalog, &filter).await?))
         };
-        retrieve::search(&stores, query, mode, limit, self.config.max_hits_per_file, scope).await
+        retrieve::search(
+            &stores,
+            query,
+            mode,
+            limit,
+            self.config().max_hits_per_file,
+            scope,
+        )
+        .await
     }
 
     /// `filter` with its folder canonical, as the catalog's paths are; the folder must be
@@ -325,13 +383,18 @@ impl Engine {
         })
     }
 
+    /// Why search by meaning (and answers) cannot run, when the embedder could not be loaded.
+    pub fn meaning_search_problem(&self) -> Option<String> {
+        self.semantic().err().map(|e| e.to_string())
+    }
+
     pub async fn status(&self) -> Result<LibraryStatus> {
         Ok(LibraryStatus {
-            data_dir: self.config.data_dir.clone(),
+            data_dir: self.config().data_dir.clone(),
             folders: self.catalog.folder_summaries().await?,
             problems: self.catalog.problems().await?,
             vectors: self.semantic.as_ref().ok().map(|s| s.vectors.live_points()),
-            model_problem: self.semantic().err().map(|e| e.to_string()),
+            model_problem: self.meaning_search_problem(),
         })
     }
 
@@ -364,7 +427,7 @@ impl Engine {
         let metadata = std::fs::metadata(corpus).map_err(|e| Error::io(corpus, e))?;
         let stamp = ingest::stamp_of(&metadata);
         let folder = self.catalog.add_folder(corpus).await?;
-        let chunker = crate::chunk::Chunker::new(&self.config);
+        let chunker = crate::chunk::Chunker::new(&self.config());
         let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "documents", records.len() as u64);
         let stores = self.stores(semantic);
         let mut writer = BatchWriter::new(&stores);
@@ -479,7 +542,7 @@ impl Engine {
         folder: &Folder,
         progress: &dyn ProgressSink,
     ) -> Result<IndexReport> {
-        ingest::index_folder(&self.config, &self.stores(semantic), folder, progress).await
+        ingest::index_folder(&self.config(), &self.stores(semantic), folder, progress).await
     }
 
     /// Embeds passages that have no vector yet: after the embedding model
@@ -553,7 +616,8 @@ impl Engine {
     /// indexes a new folder while its watcher works); another process is Busy.
     async fn lock(&self) -> Result<WriteTurn<'_>> {
         let turn = self.writers.lock().await;
-        let file = IndexLock::acquire(&self.config.lock_path(), &self.config.data_dir)?;
+        let config = self.config();
+        let file = IndexLock::acquire(&config.lock_path(), &config.data_dir)?;
         Ok(WriteTurn {
             _file: file,
             _turn: turn,

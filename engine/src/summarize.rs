@@ -102,7 +102,7 @@ async fn summarize(
             return Ok(summary);
         }
     }
-    let settings = HelperSettings::from_config(config)?;
+    let settings = HelperSettings::from_config(&config)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -11,9 +11,10 @@ use quire_engine::summarize::Summary;
 use quire_engine::{Chat, ChatSummary};
 use ts_rs::{Config, TypeVisitor, TS};
 
-use crate::commands::{AnswerEvent, Answered, LibraryView, Opened, SettingsView, SummaryEvent};
+use crate::commands::{AnswerEvent, Answered, LibraryView, Opened, SummaryEvent};
 use crate::error::CommandError;
 use crate::events::LibraryChanged;
+use crate::preferences::SettingsView;
 
 /// Where the files go, from the workspace's root.
 pub const DIR: &str = "ui/src/bindings";

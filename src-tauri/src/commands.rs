@@ -21,7 +21,7 @@ use tauri_plugin_opener::OpenerExt;
 
 use crate::error::{CommandError, CommandResult, ErrorKind};
 use crate::state::Desktop;
-use crate::{confirm, indexing, open, shortcut};
+use crate::{confirm, indexing, open};
 
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct LibraryView {
@@ -371,50 +371,6 @@ pub fn take_dropped_files<R: Runtime>(window: WebviewWindow<R>, state: State<'_,
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize, ts_rs::TS)]
-pub struct SettingsView {
-    pub shortcut: String,
-    /// Why the shortcut is not active, when it is not.
-    pub shortcut_problem: Option<String>,
-}
-
-#[tauri::command]
-pub fn get_settings(state: State<'_, Desktop>) -> SettingsView {
-    settings_view(&state)
-}
-
-fn settings_view(state: &Desktop) -> SettingsView {
-    SettingsView {
-        shortcut: state
-            .settings
-            .lock()
-            .map(|s| s.shortcut.clone())
-            .unwrap_or_default(),
-        shortcut_problem: state.shortcut_problem.lock().ok().and_then(|p| p.clone()),
-    }
-}
-
-/// Changes the quick-ask shortcut ("Ctrl+Shift+Space", "Alt+Q", …) and saves it.
-#[tauri::command]
-pub fn set_shortcut<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, Desktop>,
-    shortcut: String,
-) -> CommandResult<SettingsView> {
-    let shortcut = shortcut.trim().to_string();
-    shortcut::replace(&app, &shortcut)?;
-    let settings = {
-        let mut settings = state
-            .settings
-            .lock()
-            .map_err(|_| CommandError::new(ErrorKind::Engine, "settings are unavailable"))?;
-        settings.shortcut = shortcut;
-        settings.clone()
-    };
-    settings.save(&state.engine.config().data_dir)?;
-    Ok(settings_view(&state))
-}
-
 /// Shows a conversation in the main window (from the quick-ask window).
 #[tauri::command]
 pub fn open_in_main<R: Runtime>(app: AppHandle<R>, chat: ChatId) -> CommandResult<()> {
@@ -429,6 +385,6 @@ pub fn hide_quick<R: Runtime>(app: AppHandle<R>) {
     crate::windows::hide_quick(&app);
 }
 
-fn local_path(path: FilePath) -> Option<PathBuf> {
+pub(crate) fn local_path(path: FilePath) -> Option<PathBuf> {
     path.into_path().ok()
 }

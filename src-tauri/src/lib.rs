@@ -10,6 +10,7 @@ mod events;
 mod indexing;
 mod navigation;
 mod open;
+pub mod preferences;
 pub mod settings;
 mod shortcut;
 pub mod state;
@@ -45,8 +46,11 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::summarize,
         commands::pick_files,
         commands::take_dropped_files,
-        commands::get_settings,
-        commands::set_shortcut,
+        preferences::get_settings,
+        preferences::set_shortcut,
+        preferences::set_theme,
+        preferences::pick_model,
+        preferences::save_engine_settings,
         commands::open_in_main,
         commands::hide_quick,
     ])

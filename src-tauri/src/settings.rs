@@ -12,12 +12,25 @@ pub const DEFAULT_SHORTCUT: &str = "Ctrl+Shift+Space";
 pub struct Settings {
     /// The global shortcut that opens the quick-ask window.
     pub shortcut: String,
+    pub theme: Theme,
+}
+
+/// How the windows look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Theme {
+    /// Light or dark as the system is.
+    #[default]
+    System,
+    Light,
+    Dark,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             shortcut: DEFAULT_SHORTCUT.into(),
+            theme: Theme::System,
         }
     }
 }

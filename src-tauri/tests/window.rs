@@ -1,9 +1,13 @@
 //! End to end: the real app in a real WebKitGTK window under Xvfb, driven
 //! through tauri-driver and WebKitWebDriver like a person would. It adds a
-//! folder, waits for indexing, asks a question and sees the answer stream in
-//! with a citation chip, opens the citation, summarises a file handed to the
-//! window, and opens the quick-ask box with the global shortcut. Screenshots are
-//! saved under the test's target folder (see the end of the output).
+//! folder, waits for indexing, is asked before a folder is removed (and keeps it
+//! on Cancel), asks a question and sees the answer stream in as Markdown with an
+//! inline citation, opens the cited page in the passage view with the quote
+//! marked and then in the system viewer, is asked before a chat is deleted,
+//! searches the library (Ctrl+K), switches the chat model in the settings and
+//! sees the next answer written by it, summarises a file handed to the window,
+//! and opens the quick-ask box with the global shortcut. Screenshots of each view,
+//! light and dark, are saved under the test's target folder (see the output).
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -126,6 +130,21 @@ impl Driver {
         }
     }
 
+    /// Runs `script` in the page with `args`; its return value.
+    fn script(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/sync", json!({ "script": script, "args": args }))
+            .unwrap_or(Value::Null)
+    }
+
+    /// Sets a <select> as a person choosing an option would (the change event follows).
+    fn choose(&self, css: &str, value: &str) {
+        self.script(
+            "const s = document.querySelector(arguments[0]); s.value = arguments[1]; \
+             s.dispatchEvent(new Event('change', { bubbles: true })); return s.value;",
+            json!([css, value]),
+        );
+    }
+
     fn screenshot(&self, path: &Path) {
         // Let the page paint what it just changed: two animation frames, then a moment.
         let _ = self.post(
@@ -158,6 +177,49 @@ fn base64_decode(text: &str) -> Vec<u8> {
             bytes[1..chunk.len()].to_vec()
         })
         .collect()
+}
+
+/// The system dialog titled `title` (asked from Rust), once it shows: its X window id.
+fn wait_for_dialog(xdotool: &Path, display: &str, title: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let found = Command::new(xdotool)
+            .args(["search", "--onlyvisible", "--name", title])
+            .env("DISPLAY", display)
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|out| out.lines().next().map(String::from));
+        if let Some(window) = found {
+            return window;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no dialog titled {title:?} appeared"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Answers the dialog `window` with Escape (Cancel) and waits for it to go.
+fn cancel_dialog(xdotool: &Path, display: &str, window: &str, title: &str) {
+    let _ = Command::new(xdotool)
+        .args(["windowfocus", "--sync", window, "key", "--clearmodifiers", "Escape"])
+        .env("DISPLAY", display)
+        .status();
+    let started = Instant::now();
+    while Command::new(xdotool)
+        .args(["search", "--onlyvisible", "--name", title])
+        .env("DISPLAY", display)
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the dialog {title:?} stayed after Escape"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn free_port() -> u16 {
@@ -212,6 +274,20 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&viewer, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
+    // The models folder: the real embedder and test model, and a second chat model to
+    // switch to in the settings (the same weights under another name: the answer says
+    // which file wrote it).
+    let models = tmp.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::os::unix::fs::symlink(
+        common::models_dir().join("all-MiniLM-L6-v2"),
+        models.join("all-MiniLM-L6-v2"),
+    )
+    .unwrap();
+    let first_model = models.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    std::fs::copy(common::small_generator(), &first_model).unwrap();
+    let second_model = models.join("second-model.gguf");
+    std::fs::copy(common::small_generator(), &second_model).unwrap();
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
 
@@ -245,8 +321,8 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
             .env("DISPLAY", &display)
             .env("PATH", &path)
             .env("QUIRE_DATA_DIR", tmp.path().join("data"))
-            .env("QUIRE_MODELS_DIR", common::models_dir())
-            .env("QUIRE_MODEL", common::small_generator())
+            .env("QUIRE_MODELS_DIR", &models)
+            .env("QUIRE_MODEL", &first_model)
             .env("XDG_CONFIG_HOME", tmp.path().join("config"))
             .env("XDG_DATA_HOME", tmp.path().join("xdg-data"))
             .spawn()
@@ -290,6 +366,19 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
         let rows = driver.texts("#folders tr");
         (rows.contains(&*folder.to_string_lossy()) && rows.contains("401")).then_some(())
     });
+    driver.screenshot(&shots.join("library-light.png"));
+
+    // Remove asks first; Cancel keeps the folder and everything indexed from it.
+    driver.click("#folders button");
+    let dialog = wait_for_dialog(&xdotool, &display, "Remove folder?");
+    driver.screenshot(&shots.join("remove-asks.png"));
+    cancel_dialog(&xdotool, &display, &dialog, "Remove folder?");
+    std::thread::sleep(Duration::from_secs(2));
+    let rows = driver.texts("#folders tr");
+    assert!(
+        rows.contains(&*folder.to_string_lossy()) && rows.contains("401"),
+        "the folder went although the user cancelled: {rows}"
+    );
 
     // The file handed to the window is summarised, with page-cited bullets.
     driver.click("#tab-summaries");
@@ -299,6 +388,7 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
         (!driver.find_all(".summary .bullets li").is_empty()).then_some(())
     });
     assert!(driver.texts(".summary .chip").contains("p. 1"));
+    driver.screenshot(&shots.join("summaries-light.png"));
 
     // A question: the answer streams in, then carries a citation chip.
     driver.click("#tab-chat");
@@ -325,6 +415,17 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
         answer.starts_with(partial.trim_end_matches('▍').trim()),
         "streamed {partial:?}, final {answer:?}"
     );
+    // The answer is rendered as Markdown (paragraphs, lists, emphasis as elements,
+    // never as raw asterisks), with its citations inline where the claims are.
+    let rendered = driver.script(
+        "const a = [...document.querySelectorAll('.message.assistant .answer-text.markdown')].pop(); \
+         return a ? { blocks: a.querySelectorAll('p, ul, ol, li, h3, pre, table').length, text: a.textContent } : null;",
+        json!([]),
+    );
+    assert!(
+        rendered["blocks"].as_u64().unwrap_or(0) > 0 && !rendered["text"].as_str().unwrap_or("**").contains("**"),
+        "the answer is not rendered as Markdown: {rendered}"
+    );
     // "[1] maintenance.pdf, p. 2": the first chip, and the page it cites.
     let first = chips.lines().next().unwrap_or_default().to_string();
     assert!(first.contains("maintenance.pdf, p. "), "{chips}");
@@ -333,14 +434,19 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
         .next()
         .and_then(|p| p.trim().parse().ok())
         .unwrap();
-    driver.click(".message.assistant .chip");
-    let quote = driver.wait("the quoted passage", 10, || {
-        let quote = driver.texts(".quote blockquote");
-        (!quote.is_empty()).then_some(quote)
+    // Clicking the inline [n] opens the cited page beside the chat, the quote marked.
+    driver.click(".message.assistant .answer-text .cite");
+    let marked = driver.wait("the cited passage marked on its page", 20, || {
+        let marked = driver.texts("#passage:not([hidden]) #passage-text mark");
+        (!marked.trim().is_empty()).then_some(marked)
     });
-    assert!(!quote.trim().is_empty());
-    driver.screenshot(&shots.join("cited-answer.png"));
-    driver.click(".quote .open-source");
+    let where_ = driver.texts("#passage-where");
+    assert!(where_.contains(&format!("page {page} of")), "{where_}");
+    assert!(driver.texts("#passage-title").contains("maintenance.pdf"));
+    let page_text = driver.texts("#passage-text");
+    assert!(page_text.len() > marked.len(), "the page around the quote is shown too");
+    driver.screenshot(&shots.join("passage-light.png"));
+    driver.click("#passage-open");
     let how = driver.wait("the viewer to be started", 10, || {
         std::fs::read_to_string(&opened).ok()
     });
@@ -348,6 +454,74 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
         how.contains(&format!("--page-label={page}")) && how.contains("maintenance.pdf"),
         "{how}"
     );
+    driver.click("#passage-close");
+
+    // Delete asks first; Cancel keeps the conversation.
+    let title = driver.texts("#chat-title");
+    driver.click("#delete-chat");
+    let dialog = wait_for_dialog(&xdotool, &display, "Delete conversation?");
+    cancel_dialog(&xdotool, &display, &dialog, "Delete conversation?");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        driver.texts("#chat-list").contains(title.trim()),
+        "the chat went although the user cancelled"
+    );
+    driver.screenshot(&shots.join("chat-light.png"));
+
+    // Ctrl+K searches the library; a hit opens on its page in the passage view.
+    driver.type_into("#question", "\u{E009}k\u{E000}");
+    driver.wait("the search view", 10, || {
+        driver.find_all("#view-search:not([hidden])").first().cloned()
+    });
+    driver.type_into("#search-query", "gutters cleared");
+    driver.wait("a search hit from the manual", 60, || {
+        driver.texts("#search-results .hit").contains("maintenance.pdf").then_some(())
+    });
+    driver.screenshot(&shots.join("search-light.png"));
+    driver.click("#search-results .hit");
+    driver.wait("the hit on its page", 20, || {
+        let marked = driver.texts("#passage:not([hidden]) #passage-text mark");
+        (!marked.trim().is_empty()).then_some(())
+    });
+    driver.click("#passage-close");
+
+    // Settings: another chat model, applied without a restart, writes the next answer.
+    driver.click("#tab-settings");
+    driver.wait("the model in use described from its header", 20, || {
+        let card = driver.texts("#model-card");
+        (card.contains("llama") && card.contains("Q4_1")).then_some(())
+    });
+    driver.screenshot(&shots.join("settings-light.png"));
+    driver.choose("#model", &second_model.to_string_lossy());
+    driver.click("#save-answer-settings");
+    driver.wait("the settings to be saved", 30, || {
+        driver.texts("#answer-settings-status").contains("Saved").then_some(())
+    });
+    let saved = std::fs::read_to_string(tmp.path().join("data").join("config.toml")).unwrap();
+    assert!(saved.contains("second-model.gguf"), "{saved}");
+    driver.click("#tab-chat");
+    driver.type_into("#question", "\u{E009}n\u{E000}");
+    driver.type_into("#question", "When should the gutters be cleared?\u{E007}");
+    driver.wait("an answer written by the newly chosen model", 300, || {
+        let by = driver.texts(".message.assistant .written-by");
+        by.contains("second-model.gguf").then_some(())
+    });
+
+    // Dark: every view again.
+    driver.click("#tab-settings");
+    driver.choose("#theme", "dark");
+    driver.screenshot(&shots.join("settings-dark.png"));
+    for view in ["chat", "library", "search", "summaries"] {
+        driver.click(&format!("#tab-{view}"));
+        driver.screenshot(&shots.join(format!("{view}-dark.png")));
+    }
+    driver.click("#tab-chat");
+    driver.click(".message.assistant .chip");
+    driver.wait("the cited passage, dark", 20, || {
+        (!driver.texts("#passage:not([hidden]) #passage-text mark").trim().is_empty()).then_some(())
+    });
+    driver.screenshot(&shots.join("passage-dark.png"));
+    driver.click("#passage-close");
 
     // The global shortcut opens the quick-ask box.
     let _ = Command::new(xdotool)
@@ -376,6 +550,29 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
         (!driver.find_all("#quick-answer .chip").is_empty()).then_some(())
     });
     driver.screenshot(&shots.join("quick-ask.png"));
+    // The quick box may ask and open sources, and nothing more: what only the main
+    // window may do is refused to it, whatever its page says.
+    for (command, args) in [
+        ("remove_folder", json!({ "path": folder })),
+        ("delete_chat", json!({ "id": 1 })),
+        ("save_engine_settings", json!({ "answers": {} })),
+        ("library_status", json!({})),
+    ] {
+        let refusal = driver
+            .post(
+                "/execute/async",
+                json!({
+                    "script": "const done = arguments[2]; window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]).then(() => done('allowed'), (e) => done(String(e && e.message || e)));",
+                    "args": [command, args],
+                }),
+            )
+            .unwrap();
+        let refusal = refusal.as_str().unwrap_or_default();
+        assert!(
+            refusal.contains("not allowed"),
+            "the quick window could call {command}: {refusal}"
+        );
+    }
     let _ = Driver::request(
         "DELETE",
         &format!("{}/session/{}", driver.base, driver.session),

@@ -38,10 +38,7 @@ export function showQuote(quoteBox: HTMLElement): OnCite {
     button.setAttribute("aria-expanded", "true");
     const opener = h("button", { type: "button", class: "open-source" }, `Open ${fileName(citation.path)} at page ${citation.page}`);
     const problem = h("span", { class: "error-text", role: "alert" });
-    opener.addEventListener("click", () => {
-      problem.textContent = "";
-      openSource(citation.path, citation.page).catch((e) => (problem.textContent = errorMessage(e)));
-    });
+    opener.addEventListener("click", () => void openInViewer(citation.path, citation.page, problem));
     quoteBox.append(
       h("blockquote", {}, citation.quote || citation.passage),
       h("p", { class: "source-path" }, citation.path, citation.attributed ? " · matched by Quire (the model named no source)" : ""),
@@ -49,6 +46,23 @@ export function showQuote(quoteBox: HTMLElement): OnCite {
       problem,
     );
   };
+}
+
+/**
+ * Opens `path` at `page` in the system's viewer; what went otherwise (the file was
+ * only revealed in the file manager, or could not be opened) is said in `say` and returned.
+ */
+export async function openInViewer(path: string, page: number, say: HTMLElement | null): Promise<string | null> {
+  let message: string | null = null;
+  try {
+    if ((await openSource(path, page)) === "revealed") {
+      message = `${fileName(path)} is not a document Quire read, so it is shown in your file manager rather than opened.`;
+    }
+  } catch (e) {
+    message = errorMessage(e);
+  }
+  if (say) say.textContent = message ?? "";
+  return message;
 }
 
 /** An answer's text while it streams in: Markdown, without citation buttons yet. */
@@ -98,7 +112,12 @@ export function renderAnswer(
     copy.textContent = "Copied";
     setTimeout(() => (copy.textContent = "Copy answer with sources"), 1500);
   });
-  box.append(copy);
+  const footer = h("div", { class: "answer-footer" }, copy);
+  if (answer.model) {
+    const took = answer.stats ? ` in ${answer.stats.total_secs.toFixed(1)} s` : "";
+    footer.append(h("span", { class: "hint written-by" }, `Written by ${answer.model}${took}`));
+  }
+  box.append(footer);
 }
 
 /** Sets apart each sentence of the rendered answer that no source supports, saying so. */
@@ -163,7 +182,7 @@ export function renderBullets(list: HTMLElement, path: string, bullets: Bullet[]
         " ",
         ...bullet.pages.map((page) => {
           const chip = h("button", { type: "button", class: "chip small", title: `Open at page ${page}` }, `p. ${page}`);
-          chip.addEventListener("click", () => openSource(path, page).catch((e) => (chip.title = errorMessage(e))));
+          chip.addEventListener("click", () => void openInViewer(path, page, null).then((said) => (chip.title = said ?? chip.title)));
           return chip;
         }),
       ),

@@ -15,6 +15,11 @@ import type { FolderSummary } from "./bindings/FolderSummary";
 import type { GenerationStats } from "./bindings/GenerationStats";
 import type { LibraryChanged } from "./bindings/LibraryChanged";
 import type { LibraryView } from "./bindings/LibraryView";
+import type { AnswerSettings } from "./bindings/AnswerSettings";
+import type { ModelInfo } from "./bindings/ModelInfo";
+import type { Theme } from "./bindings/Theme";
+import type { Opened } from "./bindings/Opened";
+import type { PageText } from "./bindings/PageText";
 import type { Progress } from "./bindings/Progress";
 import type { SearchHit } from "./bindings/SearchHit";
 import type { SettingsView } from "./bindings/SettingsView";
@@ -23,6 +28,9 @@ import type { Summary } from "./bindings/Summary";
 import type { SummaryEvent } from "./bindings/SummaryEvent";
 
 export type {
+  AnswerSettings,
+  ModelInfo,
+  Theme,
   Answer,
   Answered,
   AnswerEvent,
@@ -37,6 +45,8 @@ export type {
   GenerationStats,
   LibraryChanged,
   LibraryView,
+  Opened,
+  PageText,
   Progress,
   SearchHit,
   SettingsView,
@@ -55,19 +65,32 @@ export function errorMessage(error: unknown): string {
 
 export const libraryStatus = () => invoke<LibraryView>("library_status");
 export const addFolder = () => invoke<string | null>("add_folder");
-export const removeFolder = (path: string) => invoke<void>("remove_folder", { path });
+/** Asks the user (a system dialog) and removes the folder; false: they kept it. */
+export const removeFolder = (path: string) => invoke<boolean>("remove_folder", { path });
 export const pauseIndexing = () => invoke<void>("pause_indexing");
 export const resumeIndexing = () => invoke<void>("resume_indexing");
 export const stopGeneration = () => invoke<void>("stop_generation");
 export const listChats = () => invoke<ChatSummary[]>("list_chats");
 export const getChat = (id: number) => invoke<Chat>("get_chat", { id });
-export const deleteChat = (id: number) => invoke<void>("delete_chat", { id });
+/** Asks the user (a system dialog) and deletes the chat; false: they kept it. */
+export const deleteChat = (id: number) => invoke<boolean>("delete_chat", { id });
 export const exportChat = (id: number) => invoke<string | null>("export_chat", { id });
-export const openSource = (path: string, page: number) => invoke<void>("open_source", { path, page });
+/** Opens a document in the system's viewer at `page`; anything else is only revealed in the file manager. */
+export const openSource = (path: string, page: number) => invoke<Opened>("open_source", { path, page });
+/** A page of a file with a quote (citations) or a byte span of the page (search hits) marked. */
+export const readPassage = (path: string, page: number, mark: { quote?: string; span?: { start: number; end: number } }) =>
+  invoke<PageText>("read_passage", { path, page, quote: mark.quote ?? null, span: mark.span ?? null });
+export const searchLibrary = (query: string, folder: string | null, fileTypes: string[]) =>
+  invoke<SearchHit[]>("search_library", { query, folder, fileTypes });
 export const pickFiles = () => invoke<string[]>("pick_files");
 export const takeDroppedFiles = () => invoke<string[]>("take_dropped_files");
 export const getSettings = () => invoke<SettingsView>("get_settings");
 export const setShortcut = (shortcut: string) => invoke<SettingsView>("set_shortcut", { shortcut });
+export const setTheme = (theme: Theme) => invoke<SettingsView>("set_theme", { theme });
+/** Asks for a GGUF file (system dialog) and reads its header; null: cancelled. Applies nothing. */
+export const pickModel = () => invoke<ModelInfo | null>("pick_model");
+/** Applies answer settings from the next question on and saves them; refused values change nothing. */
+export const saveEngineSettings = (answers: AnswerSettings) => invoke<SettingsView>("save_engine_settings", { answers });
 export const openInMain = (chat: number) => invoke<void>("open_in_main", { chat });
 export const hideQuick = () => invoke<void>("hide_quick");
 

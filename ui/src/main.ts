@@ -4,16 +4,26 @@ import { getCurrentWebview } from "@tauri-apps/api/webview";
 import * as api from "./api";
 import { renderAnswer, renderStreaming } from "./answer";
 import { byId, duration, fileName, h } from "./dom";
+import { PassageView } from "./passage";
+import { SearchView } from "./search";
+import { SettingsPanel } from "./settings";
 import { SummaryQueue } from "./summaries";
 
-type View = "chat" | "library" | "summaries";
+type View = "chat" | "library" | "search" | "summaries" | "settings";
+const VIEWS: View[] = ["chat", "library", "search", "summaries", "settings"];
 
 const status = byId("status");
 let currentChat: number | null = null;
 let busy = false;
 
+const passages = new PassageView();
+const search = new SearchView(passages);
+const settings = new SettingsPanel((message) => (status.textContent = message));
+/** Opens a citation's page in the passage view (inline [n] and chips alike). */
+const onCite = (citation: api.Citation, button: HTMLElement) => passages.showCitation(citation, button);
+
 function show(view: View) {
-  for (const name of ["chat", "library", "summaries"] as View[]) {
+  for (const name of VIEWS) {
     byId(`view-${name}`).hidden = name !== view;
     const tab = byId(`tab-${name}`);
     if (name === view) tab.setAttribute("aria-current", "page");
@@ -21,6 +31,8 @@ function show(view: View) {
   }
   if (view === "library") void refreshLibrary();
   if (view === "chat") byId("question").focus();
+  if (view === "search") void search.focus();
+  if (view === "settings") void settings.refresh().catch((e) => (status.textContent = api.errorMessage(e)));
 }
 
 for (const tab of document.querySelectorAll<HTMLButtonElement>("nav button")) {
@@ -62,12 +74,18 @@ async function refreshLibrary() {
   problem.hidden = !library.model_problem;
   problem.textContent = library.model_problem ?? "";
   byId("no-folders").hidden = library.folders.length > 0;
+  libraryIsEmpty = library.folders.length === 0;
+  showWelcome();
   byId("folders").replaceChildren(
     ...library.folders.map((folder) => {
       const remove = h("button", { type: "button", "aria-label": `Remove ${folder.path} from the library` }, "Remove");
       remove.addEventListener("click", async () => {
-        if (!confirm(`Remove ${folder.path} and everything indexed from it? Your files stay where they are.`)) return;
-        await api.removeFolder(folder.path).catch((e) => (status.textContent = api.errorMessage(e)));
+        // Quire asks (a system dialog, from Rust) before it forgets the folder.
+        try {
+          if (await api.removeFolder(folder.path)) status.textContent = `Removed ${folder.path} from the library.`;
+        } catch (e) {
+          status.textContent = api.errorMessage(e);
+        }
         void refreshLibrary();
       });
       return h(
@@ -91,14 +109,16 @@ async function refreshLibrary() {
   );
 }
 
-byId("add-folder").addEventListener("click", async () => {
+async function addFolder() {
   try {
     const folder = await api.addFolder();
     if (folder) status.textContent = `Adding ${folder}…`;
   } catch (e) {
     status.textContent = api.errorMessage(e);
   }
-});
+}
+byId("add-folder").addEventListener("click", () => void addFolder());
+byId("welcome-add-folder").addEventListener("click", () => void addFolder());
 
 byId("pause").addEventListener("click", async () => {
   const library = await api.libraryStatus();
@@ -121,26 +141,22 @@ void listen<api.LibraryChanged>("library-changed", (event) => {
   void refreshLibrary();
 });
 
-async function refreshSettings(settings?: api.SettingsView) {
-  const current = settings ?? (await api.getSettings());
-  byId<HTMLInputElement>("shortcut").value = current.shortcut;
-  byId("shortcut-problem").textContent = current.shortcut_problem ?? "";
-}
-
-byId("shortcut-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  try {
-    await refreshSettings(await api.setShortcut(byId<HTMLInputElement>("shortcut").value));
-    status.textContent = "Shortcut saved.";
-  } catch (e) {
-    byId("shortcut-problem").textContent = api.errorMessage(e);
-  }
-});
-
 // ---- Chat ----------------------------------------------------------------
 
 const messages = byId("messages");
 const question = byId<HTMLTextAreaElement>("question");
+let libraryIsEmpty = false;
+let modelProblem: string | null = null;
+
+/** A new, empty chat explains what to do first: add a folder, get a model. */
+function showWelcome() {
+  const empty = currentChat === null && messages.childElementCount === 0;
+  byId("welcome").hidden = !empty;
+  byId("welcome-empty").hidden = !libraryIsEmpty;
+  byId("welcome-add-folder").hidden = !libraryIsEmpty;
+  byId("welcome-model").hidden = modelProblem === null;
+  byId("welcome-model").textContent = modelProblem ?? "";
+}
 
 async function refreshChats() {
   const chats = await api.listChats().catch(() => []);
@@ -171,12 +187,13 @@ async function openChat(id: number | null) {
         messages.append(questionBubble(message.content));
       } else {
         const box = h("div", { class: "message assistant" });
-        renderAnswer(box, { text: message.content, abstained: message.abstained, citations: message.citations, claims: message.claims });
+        renderAnswer(box, { text: message.content, abstained: message.abstained, citations: message.citations, claims: message.claims }, { onCite });
         messages.append(box);
       }
     }
     messages.scrollTop = messages.scrollHeight;
   }
+  showWelcome();
   show("chat");
   void refreshChats();
 }
@@ -189,6 +206,7 @@ async function submitQuestion() {
   byId("ask").hidden = true;
   byId("stop").hidden = false;
   messages.append(questionBubble(text));
+  byId("welcome").hidden = true;
   const box = h("div", { class: "message assistant streaming", "aria-busy": "true" });
   const live = h("div", { class: "answer-text" });
   let streamed = "";
@@ -202,7 +220,7 @@ async function submitQuestion() {
       renderStreaming(live, streamed);
       messages.scrollTop = messages.scrollHeight;
     });
-    renderAnswer(box, answer);
+    renderAnswer(box, answer, { onCite });
     if (currentChat !== chat_id) {
       currentChat = chat_id;
       byId<HTMLButtonElement>("export-chat").disabled = false;
@@ -245,9 +263,16 @@ byId("export-chat").addEventListener("click", async () => {
   }
 });
 byId("delete-chat").addEventListener("click", async () => {
-  if (currentChat === null || !confirm("Delete this conversation?")) return;
-  await api.deleteChat(currentChat).catch((e) => (status.textContent = api.errorMessage(e)));
-  void openChat(null);
+  if (currentChat === null) return;
+  // Quire asks (a system dialog, from Rust) before the conversation is gone for good.
+  try {
+    if (await api.deleteChat(currentChat)) {
+      status.textContent = "Conversation deleted.";
+      void openChat(null);
+    }
+  } catch (e) {
+    status.textContent = api.errorMessage(e);
+  }
 });
 
 void listen<number>("open-chat", (event) => void openChat(event.payload));
@@ -278,14 +303,39 @@ void getCurrentWebview().onDragDropEvent((event) => {
   byId("drop-hint").hidden = !(event.payload.type === "enter" || event.payload.type === "over");
 });
 
+// ---- Keyboard ----------------------------------------------------------------
+
+document.addEventListener("keydown", (event) => {
+  const ctrl = event.ctrlKey || event.metaKey;
+  if (ctrl && !event.shiftKey && !event.altKey && event.key.toLowerCase() === "k") {
+    event.preventDefault();
+    show("search");
+  } else if (ctrl && !event.shiftKey && !event.altKey && event.key.toLowerCase() === "n") {
+    event.preventDefault();
+    void openChat(null);
+  } else if (event.key === "Escape") {
+    if (busy) {
+      event.preventDefault();
+      void api.stopGeneration();
+    } else if (passages.isOpen) {
+      event.preventDefault();
+      passages.close();
+    }
+  }
+});
+
 // ---- Start ---------------------------------------------------------------
 
-void refreshSettings();
+void api
+  .getSettings()
+  .then((current) => {
+    settings.show(current);
+    modelProblem = current.model_problem;
+    showWelcome();
+  })
+  .catch((e) => (status.textContent = api.errorMessage(e)));
 void refreshChats();
-void refreshLibrary().then(async () => {
-  const library = await api.libraryStatus();
-  if (library.folders.length === 0 && library.indexing === null) show("library");
-});
+void refreshLibrary();
 void takeDropped();
 question.focus();
 // Every handler is attached: the window is ready for input (tests wait for this).

@@ -4,6 +4,7 @@ import { listen } from "@tauri-apps/api/event";
 import * as api from "./api";
 import { renderAnswer, renderStreaming } from "./answer";
 import { byId, h } from "./dom";
+import { applyTheme } from "./settings";
 import { SummaryQueue } from "./summaries";
 
 const input = byId<HTMLInputElement>("quick-question");
@@ -61,3 +62,8 @@ void listen("files-dropped", async () => {
 });
 input.focus();
 document.body.dataset.ready = "true";
+
+// The theme chosen in the main window's settings; read again each time the box is shown.
+const followTheme = () => void api.getSettings().then((s) => applyTheme(s.theme)).catch(() => {});
+window.addEventListener("focus", followTheme);
+followTheme();

@@ -114,6 +114,8 @@ pub struct Answer {
     #[serde(skip)]
     pub prompt: String,
     pub stats: Option<GenerationStats>,
+    /// The file of the model that wrote it (None: no model was asked).
+    pub model: Option<String>,
 }
 
 impl Answer {
@@ -133,6 +135,7 @@ impl Answer {
             draft: String::new(),
             prompt: question.to_string(),
             stats: None,
+            model: None,
         }
     }
 
@@ -183,7 +186,7 @@ pub(crate) async fn ask(
         return Ok(answer);
     }
     let generator = engine.generator().await?;
-    let candidates = prompt::numbered(SourcePolicy::of(config).choose(hits.clone()));
+    let candidates = prompt::numbered(SourcePolicy::of(&config).choose(hits.clone()));
     let (check, scored) = evidence::measure(engine, &query, &candidates).await?;
     answer.check = Some(check);
     if check
@@ -227,6 +230,11 @@ pub(crate) async fn ask(
     }
     answer.draft = generation.text;
     answer.stats = Some(generation.stats);
+    answer.model = generator
+        .info()
+        .path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned());
     if checked.declined {
         // The refusal line has been shown already.
         answer.text = NOT_FOUND.to_string();

@@ -196,21 +196,69 @@ pub struct Generation {
 
 /// What a GGUF file says about itself, read without loading its weights.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ModelInfo {
     #[serde(serialize_with = "crate::serde_path::lossy")]
     pub path: PathBuf,
     pub name: String,
     pub architecture: String,
+    /// Size of the file.
+    pub bytes: u64,
+    /// Weights in all tensors.
+    pub parameters: u64,
+    /// How the weights are stored ("Q4_K_M", "F16"), as the file says.
+    pub quantization: Option<String>,
     /// The context length the model was trained for.
     pub trained_context: Option<usize>,
     /// The token that ends a reply (`tokenizer.ggml.eos_token_id`).
     pub end_token: Option<u32>,
     /// The chat template stored in the file (`tokenizer.chat_template`).
     #[serde(skip)]
+    #[cfg_attr(feature = "typescript", ts(skip))]
     pub chat_template: String,
     /// The vocabulary's special tokens, whose text is neutralised in every message.
     #[serde(skip)]
+    #[cfg_attr(feature = "typescript", ts(skip))]
     pub special_tokens: SpecialTokens,
+}
+
+/// The name of a GGUF `general.file_type` (llama.cpp's `llama_ftype`).
+fn file_type_name(file_type: u32) -> Option<&'static str> {
+    Some(match file_type {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        19 => "IQ2_XXS",
+        20 => "IQ2_XS",
+        21 => "Q2_K_S",
+        22 => "IQ3_XS",
+        23 => "IQ3_XXS",
+        24 => "IQ1_S",
+        25 => "IQ4_NL",
+        26 => "IQ3_S",
+        27 => "IQ3_M",
+        28 => "IQ2_S",
+        29 => "IQ2_M",
+        30 => "IQ4_XS",
+        31 => "IQ1_M",
+        32 => "BF16",
+        36 => "TQ1_0",
+        37 => "TQ2_0",
+        _ => return None,
+    })
 }
 
 /// Reads a GGUF file's header and metadata; a file that is not GGUF, is damaged
@@ -267,10 +315,25 @@ pub fn inspect(path: &Path) -> Result<ModelInfo> {
         .metadata
         .get("tokenizer.ggml.eos_token_id")
         .and_then(|v| v.to_u32().ok());
+    let quantization = content
+        .metadata
+        .get("general.file_type")
+        .and_then(|v| v.to_u32().ok())
+        .and_then(file_type_name)
+        .map(String::from);
+    let parameters = content
+        .tensor_infos
+        .values()
+        .map(|t| t.shape.elem_count() as u64)
+        .sum();
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     Ok(ModelInfo {
         path: path.to_path_buf(),
         name,
         architecture,
+        bytes,
+        parameters,
+        quantization,
         trained_context,
         end_token,
         chat_template,

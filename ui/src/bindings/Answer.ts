@@ -47,4 +47,8 @@ answer_coverage: number | null,
 /**
  * The model's reply as it wrote it, before the checks (empty when it was not asked).
  */
-draft: string, stats: GenerationStats | null, };
+draft: string, stats: GenerationStats | null, 
+/**
+ * The file of the model that wrote it (None: no model was asked).
+ */
+model: string | null, };

@@ -1,0 +1,194 @@
+//! The settings view's commands: the chat model and how answers are made (the
+//! engine's, saved to config.toml and applied without a restart), the quick-ask
+//! shortcut and the theme (the desktop's own, in desktop.toml).
+
+use std::path::Path;
+
+use quire_engine::config::AnswerSettings;
+use quire_engine::llm::{ModelInfo, Runtime};
+use serde::Serialize;
+use tauri::{AppHandle, Runtime as TauriRuntime, State};
+use tauri_plugin_dialog::DialogExt;
+
+use crate::commands::local_path;
+use crate::error::{CommandError, CommandResult, ErrorKind};
+use crate::settings::{Settings, Theme};
+use crate::shortcut;
+use crate::state::Desktop;
+
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct SettingsView {
+    pub shortcut: String,
+    /// Why the shortcut is not active, when it is not.
+    pub shortcut_problem: Option<String>,
+    pub theme: Theme,
+    pub answers: AnswerSettings,
+    /// The chat model's file as its header describes it; None with `model_problem`.
+    pub model: Option<ModelInfo>,
+    /// Why the chat model cannot be used, when it cannot (missing, not GGUF, …).
+    pub model_problem: Option<String>,
+    /// The runtimes this build can run models with.
+    pub runtimes: Vec<String>,
+    /// The GGUF files in the models folder, to choose from without a dialog.
+    pub models: Vec<String>,
+    /// The sentence-embedding model's folder (changed in config.toml; it re-embeds the library).
+    pub embedder: String,
+    /// Why search by meaning is unavailable, when it is.
+    pub embedder_problem: Option<String>,
+}
+
+#[tauri::command]
+pub async fn get_settings(state: State<'_, Desktop>) -> CommandResult<SettingsView> {
+    Ok(settings_view(&state).await)
+}
+
+pub(crate) async fn settings_view(state: &Desktop) -> SettingsView {
+    let config = state.engine.config();
+    let desktop = state.settings.lock().map(|s| s.clone()).unwrap_or_default();
+    let path = config.generator_path();
+    let inspected = tokio::task::spawn_blocking(move || quire_engine::llm::inspect(&path))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|inspected| inspected.map_err(|e| model_remedy(&e)));
+    let (model, model_problem) = match inspected {
+        Ok(model) => (Some(model), None),
+        Err(problem) => (None, Some(problem)),
+    };
+    SettingsView {
+        shortcut: desktop.shortcut,
+        shortcut_problem: state.shortcut_problem.lock().ok().and_then(|p| p.clone()),
+        theme: desktop.theme,
+        answers: config.answer_settings(),
+        model,
+        model_problem,
+        models: gguf_files(&config.models_dir),
+        embedder: config.embedder_dir().to_string_lossy().into_owned(),
+        embedder_problem: state.engine.meaning_search_problem(),
+        runtimes: Runtime::ALL
+            .iter()
+            .filter(|r| r.is_built())
+            .map(|r| r.name().to_string())
+            .collect(),
+    }
+}
+
+/// The `.gguf` files directly inside `dir`, sorted.
+fn gguf_files(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<String> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.is_file() && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")))
+        .map(|path| path.to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Whether the window may name `model` as the chat model: the one in use, one in the
+/// models folder, or one the user picked in the dialog. The page is not trusted to
+/// point the model loader at any file on the disk.
+fn may_use_model(state: &Desktop, model: &Path) -> bool {
+    let config = state.engine.config();
+    let candidate = if model.is_absolute() {
+        model.to_path_buf()
+    } else {
+        config.models_dir.join(model)
+    };
+    let Ok(canonical) = candidate.canonicalize() else {
+        // A missing file is the engine's to report, with its reason.
+        return candidate == config.generator_path();
+    };
+    let in_models = config
+        .models_dir
+        .canonicalize()
+        .is_ok_and(|dir| canonical.parent() == Some(dir.as_path()));
+    let current = config.generator_path().canonicalize().is_ok_and(|c| c == canonical);
+    current || in_models || state.access.was_given(&canonical)
+}
+
+/// A model problem with what to do about it, in this window's words.
+fn model_remedy(error: &quire_engine::Error) -> String {
+    format!("{error}. Choose a GGUF chat model file below, or run scripts/fetch-models.sh qwen-1.5b.")
+}
+
+/// Asks for a GGUF file with the system dialog and reads its header. None: the user
+/// cancelled; an error says why the file cannot be used. Nothing is applied yet.
+#[tauri::command]
+pub async fn pick_model<R: TauriRuntime>(
+    app: AppHandle<R>,
+    state: State<'_, Desktop>,
+) -> CommandResult<Option<ModelInfo>> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Choose a chat model (a GGUF file)")
+        .set_directory(&state.engine.config().models_dir)
+        .add_filter("GGUF models", &["gguf"])
+        .pick_file(move |file| {
+            let _ = sender.send(file);
+        });
+    let Some(path) = receiver.await.ok().flatten().and_then(local_path) else {
+        return Ok(None);
+    };
+    state.access.grant(&path);
+    let model = tokio::task::spawn_blocking(move || quire_engine::llm::inspect(&path))
+        .await
+        .map_err(|e| CommandError::new(ErrorKind::Engine, e.to_string()))??;
+    Ok(Some(model))
+}
+
+/// Applies new answer settings from the next question on and saves them to config.toml.
+/// A value out of range or a model Quire cannot run is refused, and nothing changes.
+#[tauri::command]
+pub async fn save_engine_settings(
+    state: State<'_, Desktop>,
+    answers: AnswerSettings,
+) -> CommandResult<SettingsView> {
+    if !may_use_model(&state, &answers.generator) {
+        return Err(CommandError::new(
+            ErrorKind::OutsideLibrary,
+            format!(
+                "{} is not in the models folder, nor a file you chose; choose it with “Choose a model file…”",
+                answers.generator.display()
+            ),
+        ));
+    }
+    state.engine.apply_answer_settings(&answers).await?;
+    answers.save(&state.engine.config().data_dir)?;
+    Ok(settings_view(&state).await)
+}
+
+/// Changes the quick-ask shortcut ("Ctrl+Shift+Space", "Alt+Q", …) and saves it.
+#[tauri::command]
+pub async fn set_shortcut<R: TauriRuntime>(
+    app: AppHandle<R>,
+    state: State<'_, Desktop>,
+    shortcut: String,
+) -> CommandResult<SettingsView> {
+    let shortcut = shortcut.trim().to_string();
+    shortcut::replace(&app, &shortcut)?;
+    save_desktop(&state, |settings| settings.shortcut = shortcut)?;
+    Ok(settings_view(&state).await)
+}
+
+/// Follows the system's theme, or keeps to light or dark.
+#[tauri::command]
+pub async fn set_theme(state: State<'_, Desktop>, theme: Theme) -> CommandResult<SettingsView> {
+    save_desktop(&state, |settings| settings.theme = theme)?;
+    Ok(settings_view(&state).await)
+}
+
+fn save_desktop(state: &Desktop, change: impl FnOnce(&mut Settings)) -> CommandResult<()> {
+    let settings = {
+        let mut settings = state
+            .settings
+            .lock()
+            .map_err(|_| CommandError::new(ErrorKind::Engine, "settings are unavailable"))?;
+        change(&mut settings);
+        settings.clone()
+    };
+    settings.save(&state.engine.config().data_dir)?;
+    Ok(())
+}

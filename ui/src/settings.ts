@@ -1,0 +1,149 @@
+// The settings view: the chat model (any GGUF file, described from its header)
+// and how answers are made, applied from the next question on; the theme; the
+// quick-ask shortcut.
+import * as api from "./api";
+import { byId, fileName, h } from "./dom";
+
+const gigabytes = (bytes: number) => `${(bytes / 1e9).toFixed(bytes < 1e10 ? 2 : 1)} GB`;
+const parameters = (count: number) => (count >= 1e9 ? `${(count / 1e9).toFixed(1)} B` : `${Math.round(count / 1e6)} M`);
+
+/** Sets the windows' theme: the system's, or light or dark whatever the system is. */
+export function applyTheme(theme: api.Theme) {
+  if (theme === "system") delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = theme;
+}
+
+/** A model's header, as the settings show it. */
+function modelCard(model: api.ModelInfo, note: string | null): HTMLElement {
+  return h(
+    "dl",
+    { class: "model-facts" },
+    h("dt", {}, "Model"),
+    h("dd", {}, model.name, note ? h("span", { class: "hint" }, ` · ${note}`) : null),
+    h("dt", {}, "File"),
+    h("dd", { class: "source-path" }, model.path),
+    h("dt", {}, "Architecture"),
+    h("dd", {}, model.architecture),
+    h("dt", {}, "Size"),
+    h("dd", {}, `${gigabytes(model.bytes)} · ${parameters(model.parameters)} parameters`),
+    h("dt", {}, "Quantisation"),
+    h("dd", {}, model.quantization ?? "not stated in the file"),
+    h("dt", {}, "Trained context"),
+    h("dd", {}, model.trained_context ? `${model.trained_context.toLocaleString()} tokens` : "not stated in the file"),
+    h("dt", {}, "Chat template"),
+    h("dd", {}, "yes"),
+  );
+}
+
+export class SettingsPanel {
+  private chosenModel: api.ModelInfo | null = null;
+  private current: api.SettingsView | null = null;
+  private readonly status = byId("answer-settings-status");
+
+  constructor(private readonly say: (message: string) => void) {
+    byId("choose-model").addEventListener("click", () => void this.chooseModel());
+    byId("model").addEventListener("change", () => {
+      const path = byId<HTMLSelectElement>("model").value;
+      const inUse = this.current?.model?.path === path;
+      this.chosenModel = null;
+      this.showModel(inUse ? (this.current?.model ?? null) : null, null, null);
+      this.status.textContent = inUse ? "" : `${fileName(path)} is chosen; Save to use it.`;
+    });
+    byId("answer-settings").addEventListener("submit", (event) => {
+      event.preventDefault();
+      void this.saveAnswers();
+    });
+    byId("theme").addEventListener("change", async () => {
+      const theme = byId<HTMLSelectElement>("theme").value as api.Theme;
+      applyTheme(theme);
+      await api.setTheme(theme).catch((e) => this.say(api.errorMessage(e)));
+    });
+    byId("shortcut-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        this.show(await api.setShortcut(byId<HTMLInputElement>("shortcut").value));
+        this.say("Shortcut saved.");
+      } catch (e) {
+        byId("shortcut-problem").textContent = api.errorMessage(e);
+      }
+    });
+  }
+
+  async refresh() {
+    this.show(await api.getSettings());
+  }
+
+  show(settings: api.SettingsView) {
+    this.current = settings;
+    this.chosenModel = null;
+    applyTheme(settings.theme);
+    byId<HTMLSelectElement>("theme").value = settings.theme;
+    byId<HTMLInputElement>("shortcut").value = settings.shortcut;
+    byId("shortcut-problem").textContent = settings.shortcut_problem ?? "";
+    const answers = settings.answers;
+    byId<HTMLSelectElement>("runtime").replaceChildren(
+      ...settings.runtimes.map((name) => h("option", { value: name, selected: name === answers.runtime }, name)),
+    );
+    byId<HTMLInputElement>("threads").value = String(answers.threads);
+    byId<HTMLInputElement>("context-tokens").value = String(answers.context_tokens);
+    byId<HTMLInputElement>("answer-tokens").value = String(answers.answer_max_tokens);
+    byId<HTMLInputElement>("max-sources").value = String(answers.max_sources);
+    byId<HTMLInputElement>("abstain-below").value = String(Math.round(answers.abstain_below * 1000) / 1000);
+    byId("embedder-info").textContent = settings.embedder_problem
+      ? settings.embedder_problem
+      : `Passages are compared by meaning with ${fileName(settings.embedder)}.`;
+    this.listModels(settings.models, settings.model?.path ?? settings.answers.generator);
+    this.showModel(settings.model, null, settings.model_problem);
+  }
+
+  /** The model files to choose from: the models folder's, and the one in use wherever it is. */
+  private listModels(models: string[], selected: string) {
+    const paths = models.includes(selected) ? models : [selected, ...models];
+    byId<HTMLSelectElement>("model").replaceChildren(
+      ...paths.map((path) => h("option", { value: path, selected: path === selected, title: path }, fileName(path))),
+    );
+  }
+
+  private showModel(model: api.ModelInfo | null, note: string | null, problem: string | null) {
+    const card = byId("model-card");
+    card.replaceChildren(
+      ...(model ? [modelCard(model, note)] : []),
+      ...(problem ? [h("p", { class: "notice", role: "alert" }, problem)] : []),
+    );
+  }
+
+  private async chooseModel() {
+    try {
+      const model = await api.pickModel();
+      if (!model) return;
+      this.chosenModel = model;
+      this.listModels(this.current?.models ?? [], model.path);
+      this.showModel(model, "chosen; Save to use it", null);
+      this.status.textContent = "";
+    } catch (e) {
+      // The file was read and refused: say why, keep what is in use.
+      this.showModel(this.current?.model ?? null, null, `That file cannot be used: ${api.errorMessage(e)}`);
+    }
+  }
+
+  private async saveAnswers() {
+    if (!this.current) return;
+    const number = (id: string) => Number(byId<HTMLInputElement>(id).value);
+    const answers: api.AnswerSettings = {
+      generator: this.chosenModel?.path ?? byId<HTMLSelectElement>("model").value ?? this.current.answers.generator,
+      runtime: byId<HTMLSelectElement>("runtime").value,
+      threads: number("threads"),
+      context_tokens: number("context-tokens"),
+      answer_max_tokens: number("answer-tokens"),
+      max_sources: number("max-sources"),
+      abstain_below: number("abstain-below"),
+    };
+    this.status.textContent = "Saving…";
+    try {
+      this.show(await api.saveEngineSettings(answers));
+      this.status.textContent = "Saved. The next answer uses these settings.";
+    } catch (e) {
+      this.status.textContent = api.errorMessage(e);
+    }
+  }
+}
