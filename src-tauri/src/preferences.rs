@@ -37,22 +37,35 @@ pub struct SettingsView {
     pub embedder_problem: Option<String>,
 }
 
+/// The settings; with `describe_model`, the chat model's header is read too (the
+/// settings view shows it). Reading a header touches tens of MB of vocabulary, so
+/// the windows' start-up asks without it and the app stays small while it waits.
 #[tauri::command]
-pub async fn get_settings(state: State<'_, Desktop>) -> CommandResult<SettingsView> {
-    Ok(settings_view(&state).await)
+pub async fn get_settings(state: State<'_, Desktop>, describe_model: bool) -> CommandResult<SettingsView> {
+    Ok(settings_view(&state, describe_model).await)
 }
 
-pub(crate) async fn settings_view(state: &Desktop) -> SettingsView {
+pub(crate) async fn settings_view(state: &Desktop, describe_model: bool) -> SettingsView {
     let config = state.engine.config();
     let desktop = state.settings.lock().map(|s| s.clone()).unwrap_or_default();
     let path = config.generator_path();
-    let inspected = tokio::task::spawn_blocking(move || quire_engine::llm::inspect(&path))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|inspected| inspected.map_err(|e| model_remedy(&e)));
-    let (model, model_problem) = match inspected {
-        Ok(model) => (Some(model), None),
-        Err(problem) => (None, Some(problem)),
+    let (model, model_problem) = if describe_model {
+        let inspected = tokio::task::spawn_blocking(move || quire_engine::llm::inspect(&path))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|inspected| inspected.map_err(|e| model_remedy(&e)));
+        match inspected {
+            Ok(model) => (Some(model), None),
+            Err(problem) => (None, Some(problem)),
+        }
+    } else if path.is_file() {
+        (None, None)
+    } else {
+        let missing = quire_engine::Error::Generator {
+            path,
+            message: "no such model file".into(),
+        };
+        (None, Some(model_remedy(&missing)))
     };
     SettingsView {
         shortcut: desktop.shortcut,
@@ -157,7 +170,7 @@ pub async fn save_engine_settings(
     }
     state.engine.apply_answer_settings(&answers).await?;
     answers.save(&state.engine.config().data_dir)?;
-    Ok(settings_view(&state).await)
+    Ok(settings_view(&state, true).await)
 }
 
 /// Changes the quick-ask shortcut ("Ctrl+Shift+Space", "Alt+Q", …) and saves it.
@@ -170,14 +183,14 @@ pub async fn set_shortcut<R: TauriRuntime>(
     let shortcut = shortcut.trim().to_string();
     shortcut::replace(&app, &shortcut)?;
     save_desktop(&state, |settings| settings.shortcut = shortcut)?;
-    Ok(settings_view(&state).await)
+    Ok(settings_view(&state, true).await)
 }
 
 /// Follows the system's theme, or keeps to light or dark.
 #[tauri::command]
 pub async fn set_theme(state: State<'_, Desktop>, theme: Theme) -> CommandResult<SettingsView> {
     save_desktop(&state, |settings| settings.theme = theme)?;
-    Ok(settings_view(&state).await)
+    Ok(settings_view(&state, false).await)
 }
 
 fn save_desktop(state: &Desktop, change: impl FnOnce(&mut Settings)) -> CommandResult<()> {

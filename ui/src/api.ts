@@ -84,7 +84,8 @@ export const searchLibrary = (query: string, folder: string | null, fileTypes: s
   invoke<SearchHit[]>("search_library", { query, folder, fileTypes });
 export const pickFiles = () => invoke<string[]>("pick_files");
 export const takeDroppedFiles = () => invoke<string[]>("take_dropped_files");
-export const getSettings = () => invoke<SettingsView>("get_settings");
+/** The settings; `describeModel` reads the chat model's header too (slower, for the settings view). */
+export const getSettings = (describeModel = false) => invoke<SettingsView>("get_settings", { describeModel });
 export const setShortcut = (shortcut: string) => invoke<SettingsView>("set_shortcut", { shortcut });
 export const setTheme = (theme: Theme) => invoke<SettingsView>("set_theme", { theme });
 /** Asks for a GGUF file (system dialog) and reads its header; null: cancelled. Applies nothing. */

@@ -39,8 +39,12 @@ export class SettingsPanel {
   private chosenModel: api.ModelInfo | null = null;
   private current: api.SettingsView | null = null;
   private readonly status = byId("answer-settings-status");
+  /** Counts the user's edits, so that settings read before one do not overwrite it. */
+  private edits = 0;
 
   constructor(private readonly say: (message: string) => void) {
+    byId("view-settings").addEventListener("input", () => this.edits++);
+    byId("view-settings").addEventListener("change", () => this.edits++);
     byId("choose-model").addEventListener("click", () => void this.chooseModel());
     byId("model").addEventListener("change", () => {
       const path = byId<HTMLSelectElement>("model").value;
@@ -70,7 +74,9 @@ export class SettingsPanel {
   }
 
   async refresh() {
-    this.show(await api.getSettings());
+    const edits = this.edits;
+    const settings = await api.getSettings(true);
+    if (edits === this.edits) this.show(settings);
   }
 
   show(settings: api.SettingsView) {
