@@ -164,3 +164,75 @@ async fn the_watcher_follows_new_folders_and_waits_while_indexing_is_paused() {
 
 /// Longer than the debounce and a batch of indexing: a change would have landed by then.
 const DEBOUNCE_AND_MORE: Duration = Duration::from_secs(3);
+
+/// A folder removed from the library while Quire watches stays removed, however
+/// busy it is: changes in it, queued before or after the removal, bring nothing back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_folder_removed_while_watching_stays_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kept = tmp.path().join("kept");
+    let gone = tmp.path().join("gone");
+    std::fs::create_dir_all(&kept).unwrap();
+    std::fs::create_dir_all(&gone).unwrap();
+    write(&kept.join("a.txt"), "The orchard needs pruning in February.");
+    write(&gone.join("b.txt"), "The choir rehearses on Thursdays.");
+    let (kept, gone) = (kept.canonicalize().unwrap(), gone.canonicalize().unwrap());
+    let engine = Arc::new(Engine::open(config(&tmp.path().join("data"))).await.unwrap());
+    engine.index_folder(&kept, &NoProgress).await.unwrap();
+    engine.index_folder(&gone, &NoProgress).await.unwrap();
+
+    let stop = CancelToken::new();
+    let watcher = {
+        let (engine, stop) = (engine.clone(), stop.clone());
+        tokio::spawn(async move { engine.watch(&stop, &|_: &WatchUpdate| {}).await })
+    };
+    // Both watched: a change in the folder about to go is indexed.
+    write(&gone.join("c.txt"), "The harbour ferry timetable changes in May.");
+    until_found(&engine, "harbour ferry timetable", &["c.txt"]).await;
+
+    // Changes keep coming while and after it is removed, for several debounce periods.
+    write(
+        &gone.join("d.txt"),
+        "Lantern parade costumes are sewn in October.",
+    );
+    engine.remove_folder(&gone).await.unwrap();
+    let busy_until = Instant::now() + 3 * DEBOUNCE_AND_MORE / 2;
+    let mut n = 0;
+    while Instant::now() < busy_until {
+        n += 1;
+        write(
+            &gone.join(format!("busy{n}.txt")),
+            &format!("Beekeeping society minutes, meeting {n}."),
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(DEBOUNCE_AND_MORE).await;
+
+    let folders: Vec<_> = engine
+        .folders()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(folders, vec![kept.clone()], "the removed folder came back");
+    for phrase in [
+        "choir rehearses Thursdays",
+        "harbour ferry timetable",
+        "lantern parade costumes",
+        "beekeeping society minutes",
+    ] {
+        let hits = engine.search(phrase, SearchMode::Bm25, 5).await.unwrap();
+        assert!(
+            hits.is_empty(),
+            "{phrase:?} found after its folder was removed: {hits:?}"
+        );
+    }
+    // The watcher still works for the folder that stayed.
+    write(&kept.join("e.txt"), "The allotment rota starts in spring.");
+    until_found(&engine, "allotment rota", &["e.txt"]).await;
+
+    stop.cancel();
+    watcher.await.unwrap().unwrap();
+    Arc::try_unwrap(engine).ok().unwrap().close().await.unwrap();
+}

@@ -98,6 +98,13 @@ fn add_touched(
     }
 }
 
+/// What one run of indexing did, and to which folders.
+#[derive(Default)]
+struct Batch {
+    folders: Vec<PathBuf>,
+    report: IndexReport,
+}
+
 /// Returns when `token` is cancelled; without a token, never.
 async fn cancelled_or_never(token: Option<&CancelToken>) {
     match token {
@@ -133,7 +140,7 @@ impl Engine {
             }
         } else {
             let all: Vec<PathBuf> = std::mem::take(&mut pending).into_iter().collect();
-            self.index_until_free(&all, stop).await?
+            self.index_until_free(&all, stop).await?.report
         };
         if report.paused {
             pending.extend(folders.iter().cloned());
@@ -177,14 +184,17 @@ impl Engine {
             }
             let touched: Vec<PathBuf> = std::mem::take(&mut pending).into_iter().collect();
             match self.index_until_free(&touched, stop).await {
-                Ok(report) => {
-                    if report.paused {
+                Ok(batch) => {
+                    if batch.report.paused {
                         pending.extend(touched.iter().cloned());
                     }
-                    on_update(&WatchUpdate::Indexed {
-                        folders: touched,
-                        report,
-                    })
+                    // Nothing to tell when every touched folder had left the library.
+                    if !batch.folders.is_empty() {
+                        on_update(&WatchUpdate::Indexed {
+                            folders: batch.folders,
+                            report: batch.report,
+                        });
+                    }
                 }
                 Err(Error::Cancelled) => break,
                 Err(e) => on_update(&WatchUpdate::Problem {
@@ -247,8 +257,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Indexes `folders`, waiting while another process holds the library.
-    async fn index_until_free(&self, folders: &[PathBuf], stop: &CancelToken) -> Result<IndexReport> {
+    /// Brings `folders` up to date, waiting while another process holds the library.
+    async fn index_until_free(&self, folders: &[PathBuf], stop: &CancelToken) -> Result<Batch> {
         loop {
             match self.index_folders(folders).await {
                 Err(Error::Busy { .. }) => tokio::select! {
@@ -261,11 +271,16 @@ impl Engine {
         }
     }
 
-    async fn index_folders(&self, folders: &[PathBuf]) -> Result<IndexReport> {
-        let mut report = IndexReport::default();
+    /// Only folders still in the library are indexed: one removed since its changes
+    /// were queued stays removed (`update_folder_in_library` never adds a folder).
+    async fn index_folders(&self, folders: &[PathBuf]) -> Result<Batch> {
+        let mut batch = Batch::default();
         for folder in folders {
-            report.merge(self.index_folder(Path::new(folder), &NoProgress).await?);
+            if let Some(report) = self.update_folder_in_library(folder, &NoProgress).await? {
+                batch.report.merge(report);
+                batch.folders.push(folder.clone());
+            }
         }
-        Ok(report)
+        Ok(batch)
     }
 }
