@@ -278,6 +278,31 @@ impl Engine {
         Ok(report)
     }
 
+    /// Brings `path` up to date if it is still a folder of the library; `None` when
+    /// it is not (removed, or merged into a folder around it). For the watcher, whose
+    /// batches are queued before they run: unlike [`Engine::index_folder`] this never
+    /// adds a folder, and it looks the folder up under the write turn that
+    /// [`Engine::remove_folder`] takes, so a removal cannot slip in between and be undone.
+    pub(crate) async fn update_folder_in_library(
+        &self,
+        path: &Path,
+        progress: &dyn ProgressSink,
+    ) -> Result<Option<IndexReport>> {
+        let _lock = self.lock().await?;
+        let Some(folder) = self.catalog.folder(path).await? else {
+            return Ok(None);
+        };
+        if !folder.path.is_dir() {
+            tracing::warn!(folder = %folder.path.display(), "folder is missing; keeping its index until it is removed");
+            return Ok(None);
+        }
+        let semantic = self.semantic()?;
+        self.embed_missing(semantic, progress).await?;
+        let report = self.index_registered(semantic, &folder, progress).await?;
+        self.after_writes(semantic).await?;
+        Ok(Some(report))
+    }
+
     /// Brings every folder of the library up to date.
     pub async fn index_all(&self, progress: &dyn ProgressSink) -> Result<IndexReport> {
         let _lock = self.lock().await?;

@@ -108,9 +108,13 @@ pub fn watch<R: Runtime>(app: &AppHandle<R>) {
         let state = app.state::<Desktop>();
         let notify = |update: &WatchUpdate| {
             let message = match update {
-                WatchUpdate::Watching { folders, .. } | WatchUpdate::Folders { folders } => {
-                    format!("Watching {} folders for changes.", folders.len())
+                WatchUpdate::Watching {
+                    folders, directories, ..
                 }
+                | WatchUpdate::Folders { folders, directories } => format!(
+                    "Watching {} folders ({directories} directories) for changes.",
+                    folders.len()
+                ),
                 WatchUpdate::Indexed { report, .. } => format!(
                     "Changes indexed: {} files updated, {} removed.",
                     report.extracted.len(),

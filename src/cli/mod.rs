@@ -892,12 +892,22 @@ fn eval_cache_for(config: &Config, content: &[u8], kind: &str) -> PathBuf {
 fn print_watch_update(update: &quire_engine::watch::WatchUpdate) {
     use quire_engine::watch::WatchUpdate;
     match update {
-        WatchUpdate::Watching { folders, report } => {
+        WatchUpdate::Watching {
+            folders,
+            directories,
+            report,
+        } => {
             print_index_report(report);
-            println!("Watching {} folders for changes (Ctrl-C stops).", folders.len());
+            println!(
+                "Watching {} folders ({directories} directories) for changes (Ctrl-C stops).",
+                folders.len()
+            );
         }
         WatchUpdate::Indexed { report, .. } => print_index_report(report),
-        WatchUpdate::Folders { folders } => println!("Watching {} folders for changes.", folders.len()),
+        WatchUpdate::Folders { folders, directories } => println!(
+            "Watching {} folders ({directories} directories) for changes.",
+            folders.len()
+        ),
         WatchUpdate::Problem { message } => eprintln!("quire: {}", printable(message)),
     }
 }

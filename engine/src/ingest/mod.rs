@@ -34,7 +34,7 @@ use crate::store::{LexicalIndex, VectorIndex};
 
 pub(crate) use read::{read_settled, ReadFailure};
 pub(crate) use walk::stamp_of;
-pub use walk::{walk, EntryKind, FileIdentity, FoundFile, WalkProblem};
+pub use walk::{directories, walk, EntryKind, FileIdentity, FoundFile, WalkProblem};
 pub(crate) use write::{passage_text, BatchWriter};
 
 /// The stores an indexing run writes to.

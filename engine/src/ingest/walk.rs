@@ -105,17 +105,7 @@ pub struct WalkProblem {
 pub fn walk(root: &Path, exclude: &Path) -> (Vec<FoundFile>, Vec<WalkProblem>) {
     let mut files = Vec::new();
     let mut problems = Vec::new();
-    let walker = ignore::WalkBuilder::new(root)
-        .hidden(true)
-        .git_ignore(true)
-        .git_exclude(true)
-        .git_global(false)
-        .ignore(true)
-        .parents(true)
-        .require_git(false)
-        .follow_links(false)
-        .build();
-    for entry in walker {
+    for entry in walker(root).build() {
         let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
@@ -151,6 +141,36 @@ pub fn walk(root: &Path, exclude: &Path) -> (Vec<FoundFile>, Vec<WalkProblem>) {
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     (files, problems)
+}
+
+/// The walk indexing does, shared with the watcher so that it watches exactly the
+/// folders indexing reads: ignore files respected, hidden entries skipped, links not followed.
+fn walker(root: &Path) -> ignore::WalkBuilder {
+    let mut builder = ignore::WalkBuilder::new(root);
+    builder
+        .hidden(true)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(false)
+        .ignore(true)
+        .parents(true)
+        .require_git(false)
+        .follow_links(false);
+    builder
+}
+
+/// The directories under `root` (itself included) that indexing walks into, down
+/// to `max_depth` below it (`None`: all), leaving out `exclude`. A link to a
+/// directory is not one: it is never followed. Unreadable parts are skipped.
+pub fn directories(root: &Path, exclude: &Path, max_depth: Option<usize>) -> Vec<PathBuf> {
+    walker(root)
+        .max_depth(max_depth)
+        .build()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().is_some_and(|t| t.is_dir()))
+        .map(ignore::DirEntry::into_path)
+        .filter(|path| !path.starts_with(exclude))
+        .collect()
 }
 
 /// Size and modification time: what tells a changed file from an unchanged one.

@@ -107,6 +107,9 @@ pub struct VectorIndex {
     dir: PathBuf,
     dimension: usize,
     graph: RwLock<Graph>,
+    /// One save at a time: the background rebuild saves beside the indexing run's
+    /// save, and both stage in the same folder.
+    saving: std::sync::Mutex<()>,
 }
 
 impl VectorIndex {
@@ -118,6 +121,7 @@ impl VectorIndex {
             dir: dir.to_path_buf(),
             dimension,
             graph: RwLock::new(graph),
+            saving: std::sync::Mutex::new(()),
         })
     }
 
@@ -132,6 +136,7 @@ impl VectorIndex {
             dir: dir.to_path_buf(),
             dimension,
             graph: RwLock::new(build(vectors, generation)),
+            saving: std::sync::Mutex::new(()),
         };
         index.save()?;
         Ok(index)
@@ -215,6 +220,7 @@ impl VectorIndex {
     /// Saves the graph: written in full to a new folder, flushed to disk, then
     /// renamed over the previous one, so a crash leaves one whole graph or none.
     pub fn save(&self) -> Result<()> {
+        let _turn = self.saving.lock().unwrap_or_else(|e| e.into_inner());
         let graph = self.read();
         let staging = self.dir.join(format!("{CURRENT}.new-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&staging);
