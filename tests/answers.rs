@@ -22,6 +22,7 @@ on_each_runtime!(
     a_follow_up_sees_the_conversation_and_the_chat_exports_with_its_sources,
     a_forty_page_document_is_summarised_with_page_citations_within_the_context,
     a_model_file_that_is_not_gguf_is_a_clear_error,
+    new_answer_settings_apply_to_the_next_answer_and_a_bad_model_changes_nothing,
     a_first_question_that_fails_or_is_stopped_leaves_no_chat_behind,
 );
 
@@ -313,5 +314,59 @@ async fn a_model_file_that_is_not_gguf_is_a_clear_error(runtime: Runtime) {
         error.contains("model.gguf") && error.contains("not a GGUF model file"),
         "{error}"
     );
+    engine.close().await.unwrap();
+}
+
+async fn ask_about_the_boiler(engine: &Engine) -> answer::Answer {
+    engine
+        .ask(
+            "When must the gas boiler be serviced, and by whom?",
+            AskOptions::default(),
+            &CancelToken::new(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap()
+}
+
+async fn new_answer_settings_apply_to_the_next_answer_and_a_bad_model_changes_nothing(runtime: Runtime) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (engine, _) = indexed_household(tmp.path(), runtime).await;
+    let first = ask_about_the_boiler(&engine).await;
+    assert_eq!(first.model.as_deref(), Some(&*file_name(&small_generator())));
+
+    // A file that is not a model is refused with the reason; nothing changes.
+    let fake = tmp.path().join("not-a-model.gguf");
+    std::fs::write(&fake, "<!DOCTYPE html><html>Not found</html>").unwrap();
+    let mut settings = engine.config().answer_settings();
+    settings.generator = fake;
+    let error = engine
+        .apply_answer_settings(&settings)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not a GGUF model file"), "{error}");
+    // So is a value out of range.
+    let mut settings = engine.config().answer_settings();
+    settings.max_sources = 0;
+    let error = engine
+        .apply_answer_settings(&settings)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("max_sources"), "{error}");
+    assert_eq!(engine.config().generator_path(), small_generator());
+
+    // Another model (the same weights under another name) writes the very next answer,
+    // with the other new settings in force, and no restart.
+    let other = tmp.path().join("other-model.gguf");
+    std::fs::copy(small_generator(), &other).unwrap();
+    let mut settings = engine.config().answer_settings();
+    settings.generator = other.clone();
+    settings.max_sources = 1;
+    engine.apply_answer_settings(&settings).await.unwrap();
+    let second = ask_about_the_boiler(&engine).await;
+    assert_eq!(second.model.as_deref(), Some("other-model.gguf"));
+    assert!(second.sources.len() <= 1, "{:?}", second.sources);
     engine.close().await.unwrap();
 }

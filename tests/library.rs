@@ -360,3 +360,57 @@ async fn indexing_steps_aside_while_an_answer_is_generated() {
     let engine = std::sync::Arc::into_inner(engine).expect("the run has ended");
     engine.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cited_page_reads_in_context_with_the_passage_marked() {
+    use quire_engine::passage::Mark;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = household(tmp.path()).canonicalize().unwrap();
+    let engine = open(&tmp.path().join("data")).await;
+    engine.index_folder(&root, &NoProgress).await.unwrap();
+    let manual = root.join("maintenance.pdf");
+    assert_eq!(
+        engine.file_status(&manual).await.unwrap(),
+        Some(FileStatus::Indexed)
+    );
+
+    // A quote (as a citation keeps it, whatever its line breaks) is marked on its page,
+    // and the page around it is there too.
+    let quote = "The gas boiler must be serviced every October\nby a registered heating engineer.";
+    let page = engine.page_text(&manual, 2, Mark::Quote(quote)).await.unwrap();
+    assert_eq!((page.page, page.pages), (2, 4));
+    assert_eq!(page.title.as_deref(), Some("Home maintenance manual"));
+    let marked = &page.text[page.highlight.clone().expect("the quote is found")];
+    assert_eq!(
+        marked.split_whitespace().collect::<Vec<_>>().join(" "),
+        quote.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    assert!(page.text.contains("Boiler service.") && page.text.contains("service certificate"));
+
+    // A search hit's span marks its passage on its page.
+    let hit = keyword(&engine, "gutters November", 1).await.remove(0);
+    let page = engine
+        .page_text(&hit.path, hit.page, Mark::Span(hit.span.clone()))
+        .await
+        .unwrap();
+    assert!(page.text[page.highlight.expect("the hit is found")].contains("Clear the gutters"));
+
+    // A quote the page no longer holds is reported as not found, not marked elsewhere.
+    let page = engine
+        .page_text(&manual, 2, Mark::Quote("The boiler is serviced by the tenant."))
+        .await
+        .unwrap();
+    assert_eq!(page.highlight, None);
+    // Only indexed files, and only pages they have.
+    let outside = tmp.path().join("elsewhere.txt");
+    std::fs::write(&outside, "not in the library").unwrap();
+    assert!(engine.page_text(&outside, 1, Mark::Nothing).await.is_err());
+    assert_eq!(engine.file_status(&outside).await.unwrap(), None);
+    let error = engine
+        .page_text(&manual, 9, Mark::Nothing)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("has no text on page 9 (it has 4)"), "{error}");
+    engine.close().await.unwrap();
+}

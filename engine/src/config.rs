@@ -373,3 +373,38 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_answer_settings_keep_the_rest_of_the_file_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = "# My library's settings\nmax_file_bytes = 1000000 # one megabyte\n\n\
+                       max_sources = 3\n";
+        std::fs::write(dir.path().join(CONFIG_FILE), written).unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        let mut settings = config.answer_settings();
+        settings.generator = PathBuf::from("/models/other.gguf");
+        settings.max_sources = 4;
+        settings.abstain_below = 0.3;
+        settings.save(dir.path()).unwrap();
+
+        let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
+        assert!(text.contains("# My library's settings"), "{text}");
+        assert!(text.contains("max_file_bytes = 1000000 # one megabyte"), "{text}");
+        let again = Config::load(dir.path()).unwrap();
+        assert_eq!(again.answer_settings(), settings);
+        assert_eq!(again.max_file_bytes, 1_000_000);
+    }
+
+    #[test]
+    fn answer_settings_out_of_range_are_refused() {
+        let config = Config::with_data_dir("/tmp/quire-test");
+        let mut settings = config.answer_settings();
+        settings.answer_max_tokens = settings.context_tokens;
+        let error = config.with_answer_settings(&settings).unwrap_err().to_string();
+        assert!(error.contains("answer_max_tokens"), "{error}");
+    }
+}

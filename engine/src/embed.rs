@@ -140,7 +140,8 @@ impl Embedder {
             .map_err(|e| problem(format!("config.json is not a BERT configuration: {e}")))?;
         let device = Device::Cpu;
         let weights = dir.join("model.safetensors");
-        check_safetensors_header(&weights).map_err(|e| problem(format!("model.safetensors cannot be read: {e}")))?;
+        check_safetensors_header(&weights)
+            .map_err(|e| problem(format!("model.safetensors cannot be read: {e}")))?;
 
         let sentence_config: Option<SentenceBertConfig> =
             read_optional_json(&dir.join("sentence_bert_config.json"))?;
@@ -204,7 +205,10 @@ impl Embedder {
         if let Some(model) = self.model.get() {
             return Ok(model);
         }
-        let _loading = self.loading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _loading = self
+            .loading
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(model) = self.model.get() {
             return Ok(model);
         }
@@ -350,11 +354,14 @@ fn check_safetensors_header(path: &Path) -> std::result::Result<(), String> {
     let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let size = file.metadata().map_err(|e| e.to_string())?.len();
     let mut length = [0u8; 8];
-    file.read_exact(&mut length).map_err(|_| "too short for a safetensors file".to_string())?;
+    file.read_exact(&mut length)
+        .map_err(|_| "too short for a safetensors file".to_string())?;
     let length = u64::from_le_bytes(length);
     // The format caps its header at 100 MB.
     if length == 0 || length > 100_000_000 || length + 8 > size {
-        return Err(format!("its header length ({length} bytes) does not fit the file"));
+        return Err(format!(
+            "its header length ({length} bytes) does not fit the file"
+        ));
     }
     let mut header = vec![0u8; usize::try_from(length).map_err(|e| e.to_string())?];
     file.read_exact(&mut header).map_err(|e| e.to_string())?;

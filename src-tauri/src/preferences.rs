@@ -117,7 +117,10 @@ fn may_use_model(state: &Desktop, model: &Path) -> bool {
         .models_dir
         .canonicalize()
         .is_ok_and(|dir| canonical.parent() == Some(dir.as_path()));
-    let current = config.generator_path().canonicalize().is_ok_and(|c| c == canonical);
+    let current = config
+        .generator_path()
+        .canonicalize()
+        .is_ok_and(|c| c == canonical);
     current || in_models || state.access.was_given(&canonical)
 }
 

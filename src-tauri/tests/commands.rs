@@ -70,6 +70,10 @@ fn commands_touch_only_what_the_user_gave_and_report_the_library() {
             json!({ "path": outside, "onEvent": "__CHANNEL__:1" }),
         ),
         ("open_source", json!({ "path": "/etc/passwd", "page": 1 })),
+        (
+            "read_passage",
+            json!({ "path": outside, "page": 1, "quote": null, "span": null }),
+        ),
     ] {
         let error = invoke(&window, cmd, args).unwrap_err();
         assert_eq!(error["kind"], "outside_library", "{cmd}: {error}");
@@ -107,7 +111,7 @@ fn commands_touch_only_what_the_user_gave_and_report_the_library() {
         error["message"].as_str().unwrap().contains("Ctrl+Banana"),
         "{error}"
     );
-    let settings = invoke(&window, "get_settings", json!({})).unwrap();
+    let settings = invoke(&window, "get_settings", json!({ "describeModel": false })).unwrap();
     assert_eq!(settings["shortcut"], "Ctrl+Shift+Space");
 
     // Pausing shows in the library view; resuming clears it.
@@ -122,6 +126,39 @@ fn commands_touch_only_what_the_user_gave_and_report_the_library() {
         false
     );
 
+    // Search finds a document by its words; a page of it reads with the hit marked.
+    let hits = invoke(
+        &window,
+        "search_library",
+        json!({ "query": "sourdough starter", "folder": null, "fileTypes": [] }),
+    )
+    .unwrap();
+    let hit = &hits[0];
+    assert!(hit["path"].as_str().unwrap().ends_with("bread.txt"), "{hits}");
+    let page = invoke(
+        &window,
+        "read_passage",
+        json!({ "path": hit["path"], "page": hit["page"], "quote": null, "span": hit["span"] }),
+    )
+    .unwrap();
+    assert!(page["highlight"].is_object(), "{page}");
+    // Narrowed to a kind of file the library does not hold there, it finds nothing.
+    let none = invoke(
+        &window,
+        "search_library",
+        json!({ "query": "sourdough starter", "folder": null, "fileTypes": ["docx"] }),
+    )
+    .unwrap();
+    assert_eq!(none.as_array().map(Vec::len), Some(0), "{none}");
+
+    // The page may not point the model loader at any file on the disk: only the models
+    // folder's files or one the user chose in the dialog.
+    let mut answers =
+        invoke(&window, "get_settings", json!({ "describeModel": false })).unwrap()["answers"].clone();
+    answers["generator"] = json!(outside);
+    let error = invoke(&window, "save_engine_settings", json!({ "answers": answers })).unwrap_err();
+    assert_eq!(error["kind"], "outside_library", "{error}");
+
     // A shortcut without a modifier would take a key from all typing, everywhere: refused.
     for bare in ["Q", "Space", "Shift+Q"] {
         let error = invoke(&window, "set_shortcut", json!({ "shortcut": bare })).unwrap_err();
@@ -135,7 +172,7 @@ fn commands_touch_only_what_the_user_gave_and_report_the_library() {
         );
     }
     assert_eq!(
-        invoke(&window, "get_settings", json!({})).unwrap()["shortcut"],
+        invoke(&window, "get_settings", json!({ "describeModel": false })).unwrap()["shortcut"],
         "Ctrl+Shift+Space"
     );
 }

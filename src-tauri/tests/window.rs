@@ -204,7 +204,14 @@ fn wait_for_dialog(xdotool: &Path, display: &str, title: &str) -> String {
 /// Answers the dialog `window` with Escape (Cancel) and waits for it to go.
 fn cancel_dialog(xdotool: &Path, display: &str, window: &str, title: &str) {
     let _ = Command::new(xdotool)
-        .args(["windowfocus", "--sync", window, "key", "--clearmodifiers", "Escape"])
+        .args([
+            "windowfocus",
+            "--sync",
+            window,
+            "key",
+            "--clearmodifiers",
+            "Escape",
+        ])
         .env("DISPLAY", display)
         .status();
     let started = Instant::now();
@@ -371,7 +378,6 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
     // Remove asks first; Cancel keeps the folder and everything indexed from it.
     driver.click("#folders button");
     let dialog = wait_for_dialog(&xdotool, &display, "Remove folder?");
-    driver.screenshot(&shots.join("remove-asks.png"));
     cancel_dialog(&xdotool, &display, &dialog, "Remove folder?");
     std::thread::sleep(Duration::from_secs(2));
     let rows = driver.texts("#folders tr");
@@ -423,7 +429,8 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
         json!([]),
     );
     assert!(
-        rendered["blocks"].as_u64().unwrap_or(0) > 0 && !rendered["text"].as_str().unwrap_or("**").contains("**"),
+        rendered["blocks"].as_u64().unwrap_or(0) > 0
+            && !rendered["text"].as_str().unwrap_or("**").contains("**"),
         "the answer is not rendered as Markdown: {rendered}"
     );
     // "[1] maintenance.pdf, p. 2": the first chip, and the page it cites.
@@ -444,7 +451,10 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
     assert!(where_.contains(&format!("page {page} of")), "{where_}");
     assert!(driver.texts("#passage-title").contains("maintenance.pdf"));
     let page_text = driver.texts("#passage-text");
-    assert!(page_text.len() > marked.len(), "the page around the quote is shown too");
+    assert!(
+        page_text.len() > marked.len(),
+        "the page around the quote is shown too"
+    );
     driver.screenshot(&shots.join("passage-light.png"));
     driver.click("#passage-open");
     let how = driver.wait("the viewer to be started", 10, || {
@@ -469,7 +479,10 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
         "the chat went although the user cancelled: {}",
         driver.texts("#chat-list")
     );
-    assert!(!driver.texts("#messages").trim().is_empty(), "the conversation is still shown");
+    assert!(
+        !driver.texts("#messages").trim().is_empty(),
+        "the conversation is still shown"
+    );
     driver.screenshot(&shots.join("chat-light.png"));
 
     // Ctrl+K searches the library; a hit opens on its page in the passage view.
@@ -479,7 +492,10 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
     });
     driver.type_into("#search-query", "gutters cleared");
     driver.wait("a search hit from the manual", 60, || {
-        driver.texts("#search-results .hit").contains("maintenance.pdf").then_some(())
+        driver
+            .texts("#search-results .hit")
+            .contains("maintenance.pdf")
+            .then_some(())
     });
     driver.screenshot(&shots.join("search-light.png"));
     driver.click("#search-results .hit");
@@ -499,7 +515,10 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
     driver.choose("#model", &second_model.to_string_lossy());
     driver.click("#save-answer-settings");
     driver.wait("the settings to be saved", 30, || {
-        driver.texts("#answer-settings-status").contains("Saved").then_some(())
+        driver
+            .texts("#answer-settings-status")
+            .contains("Saved")
+            .then_some(())
     });
     let saved = std::fs::read_to_string(tmp.path().join("data").join("config.toml")).unwrap();
     assert!(saved.contains("second-model.gguf"), "{saved}");
@@ -526,7 +545,11 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
     driver.click("#tab-chat");
     driver.click(".message.assistant .chip");
     driver.wait("the cited passage, dark", 20, || {
-        (!driver.texts("#passage:not([hidden]) #passage-text mark").trim().is_empty()).then_some(())
+        (!driver
+            .texts("#passage:not([hidden]) #passage-text mark")
+            .trim()
+            .is_empty())
+        .then_some(())
     });
     driver.screenshot(&shots.join("passage-dark.png"));
     driver.click("#passage-close");

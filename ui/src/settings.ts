@@ -7,11 +7,18 @@ import { byId, fileName, h } from "./dom";
 const gigabytes = (bytes: number) => `${(bytes / 1e9).toFixed(bytes < 1e10 ? 2 : 1)} GB`;
 const parameters = (count: number) => (count >= 1e9 ? `${(count / 1e9).toFixed(1)} B` : `${Math.round(count / 1e6)} M`);
 
-/** Sets the windows' theme: the system's, or light or dark whatever the system is. */
+const systemDark = window.matchMedia("(prefers-color-scheme: dark)");
+let chosenTheme: api.Theme = "system";
+
+/** Sets the window's theme: the system's (following it when it changes), or light or dark whatever it is. */
 export function applyTheme(theme: api.Theme) {
-  if (theme === "system") delete document.documentElement.dataset.theme;
-  else document.documentElement.dataset.theme = theme;
+  chosenTheme = theme;
+  const dark = theme === "dark" || (theme === "system" && systemDark.matches);
+  document.documentElement.dataset.theme = dark ? "dark" : "light";
 }
+systemDark.addEventListener("change", () => applyTheme(chosenTheme));
+// Before the saved choice arrives: the system's.
+applyTheme("system");
 
 /** A model's header, as the settings show it. */
 function modelCard(model: api.ModelInfo, note: string | null): HTMLElement {
