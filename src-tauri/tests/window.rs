@@ -373,6 +373,13 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
         let rows = driver.texts("#folders tr");
         (rows.contains(&*folder.to_string_lossy()) && rows.contains("401")).then_some(())
     });
+    driver.wait("the progress bar to go when the run ends", 60, || {
+        let shown = driver.script(
+            "return getComputedStyle(document.getElementById('progress')).display",
+            json!([]),
+        );
+        (shown == "none").then_some(())
+    });
     driver.screenshot(&shots.join("library-light.png"));
 
     // Remove asks first; Cancel keeps the folder and everything indexed from it.

@@ -61,7 +61,11 @@ function showProgress(p: api.Progress | null, paused: boolean) {
   byId("pause").textContent = paused ? "Resume indexing" : "Pause indexing";
 }
 
+/** Counts library reads, so that an older reply arriving late cannot show stale progress. */
+let libraryReads = 0;
+
 async function refreshLibrary() {
+  const read = ++libraryReads;
   let library: api.LibraryView;
   try {
     library = await api.libraryStatus();
@@ -69,6 +73,7 @@ async function refreshLibrary() {
     status.textContent = api.errorMessage(e);
     return;
   }
+  if (read !== libraryReads) return;
   showProgress(library.indexing, library.paused);
   const problem = byId("model-problem");
   problem.hidden = !library.model_problem;
