@@ -149,6 +149,9 @@ impl AnswerSettings {
     /// Writes these settings into `data_dir`'s config.toml, keeping every other key and
     /// comment the file has.
     pub fn save(&self, data_dir: &Path) -> Result<()> {
+        // One save at a time in this process: each reads the file the last one wrote.
+        static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _saving = SAVING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let path = data_dir.join(CONFIG_FILE);
         let invalid = |message: String| Error::Config {
             path: path.clone(),
@@ -171,7 +174,7 @@ impl AnswerSettings {
         }
         std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
         // Written whole beside the old file and renamed over it: a crash leaves one or the other.
-        let partial = path.with_extension("toml.partial");
+        let partial = path.with_extension(format!("toml.{}.partial", std::process::id()));
         std::fs::write(&partial, document.to_string()).map_err(|e| Error::io(&partial, e))?;
         std::fs::rename(&partial, &path).map_err(|e| Error::io(&path, e))
     }
@@ -303,6 +306,9 @@ impl Config {
         }
         if self.answer_max_tokens == 0 || self.answer_max_tokens * 2 > self.context_tokens {
             return invalid("answer_max_tokens must be at least 1 and at most half of context_tokens");
+        }
+        if self.threads > 1024 {
+            return invalid("threads must be at most 1024 (0: one per core)");
         }
         if self.max_sources == 0 {
             return invalid("max_sources must be at least 1");

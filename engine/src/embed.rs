@@ -216,7 +216,8 @@ impl Embedder {
             path: self.weights.parent().map(Path::to_path_buf).unwrap_or_default(),
             message,
         };
-        let bytes = read(&self.weights)?;
+        let bytes = std::fs::read(&self.weights)
+            .map_err(|e| problem(format!("model.safetensors cannot be read: {e}")))?;
         let vars = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &self.device)
             .map_err(|e| problem(format!("model.safetensors cannot be read: {e}")))?;
         let model = BertModel::load(vars, &self.config)

@@ -87,7 +87,7 @@ impl Rebuilt {
     fn map_span(&self, span: Range<usize>) -> Option<Range<usize>> {
         let to_text = |at: usize| {
             let (page_at, text_at) = self.anchors.iter().rev().find(|(p, _)| *p <= at)?;
-            let mapped = text_at + (at - page_at);
+            let mapped = text_at.checked_add(at - page_at)?;
             (mapped <= self.text.len() && self.text.is_char_boundary(mapped)).then_some(mapped)
         };
         let (start, end) = (to_text(span.start)?, to_text(span.end)?);

@@ -14,6 +14,9 @@ use crate::error::{CommandError, CommandResult, ErrorKind};
 #[derive(Default)]
 pub struct Access {
     granted: Mutex<HashSet<PathBuf>>,
+    /// Model files the user chose in the model dialog: the only ones outside the
+    /// models folder the window may name as the chat model.
+    models: Mutex<HashSet<PathBuf>>,
 }
 
 impl Access {
@@ -22,6 +25,17 @@ impl Access {
         if let (Ok(path), Ok(mut granted)) = (path.canonicalize(), self.granted.lock()) {
             granted.insert(path);
         }
+    }
+
+    /// Lets the window name `path` as the chat model (the user chose it in the model dialog).
+    pub fn grant_model(&self, path: &Path) {
+        if let (Ok(path), Ok(mut models)) = (path.canonicalize(), self.models.lock()) {
+            models.insert(path);
+        }
+    }
+
+    pub fn model_was_chosen(&self, canonical: &Path) -> bool {
+        self.models.lock().is_ok_and(|m| m.contains(canonical))
     }
 
     /// Whether the user handed over the file `canonical` themselves (dropped, picked, opened with).

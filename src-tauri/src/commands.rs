@@ -104,14 +104,22 @@ pub struct Answered {
     pub answer: Answer,
 }
 
-/// Answers `question` in chat `chat` (a new chat when None), streaming the text.
+/// Answers `question` in chat `chat` (a new chat when None), streaming the text. The
+/// quick box asks only in new chats: earlier conversations are the main window's.
 #[tauri::command]
-pub async fn ask(
+pub async fn ask<R: Runtime>(
+    window: WebviewWindow<R>,
     state: State<'_, Desktop>,
     question: String,
     chat: Option<ChatId>,
     on_event: Channel<AnswerEvent>,
 ) -> CommandResult<Answered> {
+    if chat.is_some() && window.label() != crate::windows::MAIN {
+        return Err(CommandError::new(
+            ErrorKind::Invalid,
+            "only the main window continues a conversation",
+        ));
+    }
     let question = question.trim();
     if question.is_empty() {
         return Err(CommandError::new(ErrorKind::Invalid, "Type a question first."));

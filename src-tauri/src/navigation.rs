@@ -18,11 +18,16 @@ pub fn guard<R: Runtime>() -> TauriPlugin<R> {
         .build()
 }
 
-/// Quire's pages: `tauri://localhost` on Linux and macOS, `http(s)://tauri.localhost` on Windows.
+/// Quire's pages: `tauri://localhost` on Linux and macOS, `http(s)://tauri.localhost` on
+/// Windows only (elsewhere that name is an ordinary host, served by whatever listens),
+/// never with a port.
 fn is_app_page(url: &Url) -> bool {
+    if url.port().is_some() {
+        return false;
+    }
     match url.scheme() {
         "tauri" => url.host_str() == Some("localhost"),
-        "http" | "https" => url.host_str() == Some("tauri.localhost"),
+        "http" | "https" => cfg!(windows) && url.host_str() == Some("tauri.localhost"),
         _ => false,
     }
 }
@@ -33,13 +38,12 @@ mod tests {
 
     #[test]
     fn only_the_apps_own_pages_may_be_shown() {
-        for ours in [
-            "tauri://localhost/index.html",
-            "http://tauri.localhost/quick.html",
-        ] {
-            assert!(is_app_page(&Url::parse(ours).unwrap()), "{ours}");
-        }
+        assert!(is_app_page(&Url::parse("tauri://localhost/index.html").unwrap()));
+        let windows_page = Url::parse("http://tauri.localhost/quick.html").unwrap();
+        assert_eq!(is_app_page(&windows_page), cfg!(windows));
         for theirs in [
+            "tauri://localhost:8080/index.html",
+            "http://tauri.localhost:8080/",
             "https://example.com/",
             "http://localhost:8080/",
             "file:///etc/passwd",

@@ -9,11 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Extensions of documents a viewer shows and never runs: what Quire extracts,
-/// less the source code and scripts it also indexes as text.
+/// Extensions of documents a viewer shows and never runs: what Quire extracts, less
+/// the source code and scripts it also indexes as text, HTML (a browser runs its
+/// scripts) and CSV (a spreadsheet runs its formulas); those are read in the passage view.
 const VIEWABLE_DOCUMENTS: &[&str] = &[
-    "pdf", "docx", "md", "markdown", "mdown", "mkd", "txt", "text", "rst", "org", "csv", "tsv", "log", "tex",
-    "html", "htm", "xhtml",
+    "pdf", "docx", "md", "markdown", "mdown", "mkd", "txt", "text", "rst", "org", "log", "tex",
 ];
 
 /// Whether `path` names a document type that is safe to hand to the system's viewer.
@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn only_documents_go_to_a_viewer() {
-        for document in ["a/report.PDF", "notes.md", "letter.docx", "log.txt", "page.html"] {
+        for document in ["a/report.PDF", "notes.md", "letter.docx", "log.txt", "notes.txt"] {
             assert!(is_viewable_document(Path::new(document)), "{document}");
         }
         for runnable in [
@@ -82,6 +82,8 @@ mod tests {
             "tool",
             "script.py",
             "x.pdf.exe",
+            "page.html",
+            "sums.csv",
         ] {
             assert!(!is_viewable_document(Path::new(runnable)), "{runnable}");
         }

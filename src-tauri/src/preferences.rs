@@ -121,7 +121,7 @@ fn may_use_model(state: &Desktop, model: &Path) -> bool {
         .generator_path()
         .canonicalize()
         .is_ok_and(|c| c == canonical);
-    current || in_models || state.access.was_given(&canonical)
+    current || in_models || state.access.model_was_chosen(&canonical)
 }
 
 /// A model problem with what to do about it, in this window's words.
@@ -148,7 +148,7 @@ pub async fn pick_model<R: TauriRuntime>(
     let Some(path) = receiver.await.ok().flatten().and_then(local_path) else {
         return Ok(None);
     };
-    state.access.grant(&path);
+    state.access.grant_model(&path);
     let model = tokio::task::spawn_blocking(move || quire_engine::llm::inspect(&path))
         .await
         .map_err(|e| CommandError::new(ErrorKind::Engine, e.to_string()))??;
@@ -171,8 +171,14 @@ pub async fn save_engine_settings(
             ),
         ));
     }
+    // Applied first (that checks the values and reads the model's header), then saved; a
+    // failed save puts the settings in force back, so what runs is what the file says.
+    let previous = state.engine.config().answer_settings();
     state.engine.apply_answer_settings(&answers).await?;
-    answers.save(&state.engine.config().data_dir)?;
+    if let Err(e) = answers.save(&state.engine.config().data_dir) {
+        state.engine.apply_answer_settings(&previous).await?;
+        return Err(e.into());
+    }
     Ok(settings_view(&state, true).await)
 }
 

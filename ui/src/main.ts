@@ -18,7 +18,13 @@ let busy = false;
 
 const passages = new PassageView();
 const search = new SearchView(passages);
-const settings = new SettingsPanel((message) => (status.textContent = message));
+const settings = new SettingsPanel(
+  (message) => (status.textContent = message),
+  (current) => {
+    modelProblem = current.model_problem;
+    showWelcome();
+  },
+);
 /** Opens a citation's page in the passage view (inline [n] and chips alike). */
 const onCite = (citation: api.Citation, button: HTMLElement) => passages.showCitation(citation, button);
 
@@ -178,7 +184,12 @@ function questionBubble(text: string) {
   return h("div", { class: "message user" }, h("p", {}, text));
 }
 
+/** Counts what the chat view shows: an answer still being written when the user
+ * opens another chat must not claim the view when it arrives. */
+let chatView = 0;
+
 async function openChat(id: number | null) {
+  chatView++;
   currentChat = id;
   messages.replaceChildren();
   byId<HTMLButtonElement>("export-chat").disabled = id === null;
@@ -219,6 +230,7 @@ async function submitQuestion() {
   messages.append(box);
   messages.scrollTop = messages.scrollHeight;
   try {
+    const askedIn = chatView;
     const { chat_id, answer } = await api.ask(text, currentChat, (piece) => {
       box.querySelector(".thinking")?.remove();
       streamed += piece;
@@ -226,7 +238,7 @@ async function submitQuestion() {
       messages.scrollTop = messages.scrollHeight;
     });
     renderAnswer(box, answer, { onCite });
-    if (currentChat !== chat_id) {
+    if (askedIn === chatView && currentChat !== chat_id) {
       currentChat = chat_id;
       byId<HTMLButtonElement>("export-chat").disabled = false;
       byId<HTMLButtonElement>("delete-chat").disabled = false;
@@ -311,20 +323,23 @@ void getCurrentWebview().onDragDropEvent((event) => {
 // ---- Keyboard ----------------------------------------------------------------
 
 document.addEventListener("keydown", (event) => {
-  const ctrl = event.ctrlKey || event.metaKey;
-  if (ctrl && !event.shiftKey && !event.altKey && event.key.toLowerCase() === "k") {
+  if (event.isComposing) return;
+  // By physical key, so that they work on every keyboard layout.
+  const ctrl = (event.ctrlKey || event.metaKey) && !event.shiftKey && !event.altKey;
+  if (ctrl && event.code === "KeyK") {
     event.preventDefault();
     show("search");
-  } else if (ctrl && !event.shiftKey && !event.altKey && event.key.toLowerCase() === "n") {
+  } else if (ctrl && event.code === "KeyN") {
     event.preventDefault();
     void openChat(null);
   } else if (event.key === "Escape") {
-    if (busy) {
-      event.preventDefault();
-      void api.stopGeneration();
-    } else if (passages.isOpen) {
+    // The nearest thing first: an open passage closes before an answer is stopped.
+    if (passages.isOpen) {
       event.preventDefault();
       passages.close();
+    } else if (busy && !byId("view-chat").hidden) {
+      event.preventDefault();
+      void api.stopGeneration();
     }
   }
 });

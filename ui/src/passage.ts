@@ -74,12 +74,15 @@ export class PassageView {
       if (mark) mark.scrollIntoView({ block: "center" });
       else this.body.scrollTop = 0;
     } catch (e) {
+      if (this.target !== target) return;
       this.body.replaceChildren();
       this.where.textContent = `${target.label} · page ${target.page}`;
       this.problem.textContent = errorMessage(e);
     } finally {
-      this.panel.setAttribute("aria-busy", "false");
-      byId("passage-close").focus();
+      if (this.target === target) {
+        this.panel.setAttribute("aria-busy", "false");
+        byId("passage-close").focus();
+      }
     }
   }
 

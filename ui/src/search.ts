@@ -28,6 +28,12 @@ export class SearchView {
 
   constructor(private readonly passages: PassageView) {
     this.input.addEventListener("input", () => this.soon());
+    // Enter searches at once (the page never submits a form anywhere).
+    byId("search-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      window.clearTimeout(this.timer);
+      void this.run();
+    });
     this.folder.addEventListener("change", () => this.soon());
     this.type.addEventListener("change", () => this.soon());
     this.input.addEventListener("keydown", (event) => {

@@ -49,7 +49,11 @@ export class SettingsPanel {
   /** Counts the user's edits, so that settings read before one do not overwrite it. */
   private edits = 0;
 
-  constructor(private readonly say: (message: string) => void) {
+  constructor(
+    private readonly say: (message: string) => void,
+    /** Told of the settings in force after each save. */
+    private readonly saved: (settings: api.SettingsView) => void = () => {},
+  ) {
     byId("view-settings").addEventListener("input", () => this.edits++);
     byId("view-settings").addEventListener("change", () => this.edits++);
     byId("choose-model").addEventListener("click", () => void this.chooseModel());
@@ -153,7 +157,9 @@ export class SettingsPanel {
     };
     this.status.textContent = "Saving…";
     try {
-      this.show(await api.saveEngineSettings(answers));
+      const settings = await api.saveEngineSettings(answers);
+      this.show(settings);
+      this.saved(settings);
       this.status.textContent = "Saved. The next answer uses these settings.";
     } catch (e) {
       this.status.textContent = api.errorMessage(e);
