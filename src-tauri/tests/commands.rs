@@ -159,6 +159,24 @@ fn commands_touch_only_what_the_user_gave_and_report_the_library() {
     let error = invoke(&window, "save_engine_settings", json!({ "answers": answers })).unwrap_err();
     assert_eq!(error["kind"], "outside_library", "{error}");
 
+    // The quick box asks in new chats only: earlier conversations are the main window's.
+    let quick = WebviewWindowBuilder::new(&app, "quick", Default::default())
+        .build()
+        .unwrap();
+    let error = invoke(
+        &quick,
+        "ask",
+        json!({ "question": "What did we say?", "chat": 1, "onEvent": "__CHANNEL__:2" }),
+    )
+    .unwrap_err();
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("only the main window"),
+        "{error}"
+    );
+
     // A shortcut without a modifier would take a key from all typing, everywhere: refused.
     for bare in ["Q", "Space", "Shift+Q"] {
         let error = invoke(&window, "set_shortcut", json!({ "shortcut": bare })).unwrap_err();
