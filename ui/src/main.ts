@@ -86,6 +86,7 @@ async function refreshLibrary() {
   problem.textContent = library.model_problem ?? "";
   byId("no-folders").hidden = library.folders.length > 0;
   libraryIsEmpty = library.folders.length === 0;
+  embedderProblem = library.model_problem;
   showWelcome();
   byId("folders").replaceChildren(
     ...library.folders.map((folder) => {
@@ -158,6 +159,8 @@ const messages = byId("messages");
 const question = byId<HTMLTextAreaElement>("question");
 let libraryIsEmpty = false;
 let modelProblem: string | null = null;
+/** Why search by meaning (and so answering) cannot run: the embedding model is missing. */
+let embedderProblem: string | null = null;
 
 /** A new, empty chat explains what to do first: add a folder, get a model. */
 function showWelcome() {
@@ -165,12 +168,18 @@ function showWelcome() {
   byId("welcome").hidden = !empty;
   byId("welcome-empty").hidden = !libraryIsEmpty;
   byId("welcome-add-folder").hidden = !libraryIsEmpty;
-  byId("welcome-model").hidden = modelProblem === null;
-  byId("welcome-model").textContent = modelProblem ?? "";
+  const problems = [modelProblem, embedderProblem].filter((p): p is string => p !== null);
+  byId("welcome-model").hidden = problems.length === 0;
+  byId("welcome-model").textContent = problems.join(" ");
 }
 
+/** Counts chat-list reads, so that an older reply arriving late cannot bring back a deleted chat. */
+let chatReads = 0;
+
 async function refreshChats() {
+  const read = ++chatReads;
   const chats = await api.listChats().catch(() => []);
+  if (read !== chatReads) return;
   byId("chat-list").replaceChildren(
     ...chats.map((chat) => {
       const open = h("button", { type: "button", class: "chat-link", "aria-current": chat.id === currentChat ? "true" : false }, chat.title);

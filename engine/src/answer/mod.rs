@@ -205,19 +205,17 @@ pub(crate) async fn ask(
             ..source.clone()
         })
         .collect();
-    let (messages, sources) = prompt::fit_prompt(
-        &generator,
-        question,
-        options.history,
-        candidates,
-        config.answer_max_tokens,
-    )
-    .await?;
+    // The answer's length against the context of the model actually loaded: settings
+    // changed while this question was searched (another model, a smaller context) cannot
+    // leave the prompt no room.
+    let answer_tokens = config.answer_max_tokens.min(generator.context_tokens() / 2);
+    let (messages, sources) =
+        prompt::fit_prompt(&generator, question, options.history, candidates, answer_tokens).await?;
     answer.prompt = messages.last().map(|m| m.content.clone()).unwrap_or_default();
     let verifier = verify::Verifier::new(&query, &sources);
     let mut stream = verify::CheckedStream::new(&verifier);
     let generation = generator
-        .generate(&messages, config.answer_max_tokens, cancel, &mut |piece| {
+        .generate(&messages, answer_tokens, cancel, &mut |piece| {
             let shown = stream.push(piece);
             if !shown.is_empty() {
                 on_text(&shown);
