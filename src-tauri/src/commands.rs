@@ -21,7 +21,7 @@ use tauri_plugin_opener::OpenerExt;
 
 use crate::error::{CommandError, CommandResult, ErrorKind};
 use crate::state::Desktop;
-use crate::{confirm, indexing, open};
+use crate::{dialog, indexing, open};
 
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct LibraryView {
@@ -44,14 +44,14 @@ pub async fn library_status(state: State<'_, Desktop>) -> CommandResult<LibraryV
 /// Asks for a folder with the system dialog and starts indexing it. None: the user cancelled.
 #[tauri::command]
 pub async fn add_folder<R: Runtime>(app: AppHandle<R>) -> CommandResult<Option<String>> {
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    app.dialog()
-        .file()
-        .set_title("Add a folder to your library")
-        .pick_folder(move |folder| {
-            let _ = sender.send(folder);
-        });
-    let Some(folder) = receiver.await.ok().flatten().and_then(local_path) else {
+    let picked = dialog::answer(|reply| {
+        app.dialog()
+            .file()
+            .set_title("Add a folder to your library")
+            .pick_folder(reply)
+    })
+    .await;
+    let Some(folder) = picked.flatten().and_then(local_path) else {
         return Ok(None);
     };
     indexing::start(&app, Some(folder.clone()));
@@ -74,7 +74,7 @@ pub async fn remove_folder<R: Runtime>(
         "Remove {path} and everything indexed from it? Your files stay where they are; \
          Quire forgets what it read in them."
     );
-    if !confirm::ask(&window, "Remove folder?", &question, "Remove").await {
+    if !dialog::confirm(&window, "Remove folder?", &question, "Remove").await {
         return Ok(false);
     }
     state.engine.remove_folder(&folder).await?;
@@ -178,7 +178,7 @@ pub async fn delete_chat<R: Runtime>(
         "Delete the conversation “{}”? It cannot be brought back.",
         chat.title
     );
-    if !confirm::ask(&window, "Delete conversation?", &question, "Delete").await {
+    if !dialog::confirm(&window, "Delete conversation?", &question, "Delete").await {
         return Ok(false);
     }
     state.engine.delete_chat(id).await?;
@@ -205,16 +205,16 @@ pub async fn export_chat<R: Runtime>(
             }
         })
         .collect();
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    app.dialog()
-        .file()
-        .set_title("Export the conversation")
-        .set_file_name(format!("{}.md", name.trim()))
-        .add_filter("Markdown", &["md"])
-        .save_file(move |path| {
-            let _ = sender.send(path);
-        });
-    let Some(path) = receiver.await.ok().flatten().and_then(local_path) else {
+    let chosen = dialog::answer(|reply| {
+        app.dialog()
+            .file()
+            .set_title("Export the conversation")
+            .set_file_name(format!("{}.md", name.trim()))
+            .add_filter("Markdown", &["md"])
+            .save_file(reply)
+    })
+    .await;
+    let Some(path) = chosen.flatten().and_then(local_path) else {
         return Ok(None);
     };
     std::fs::write(&path, markdown).map_err(|e| quire_engine::Error::io(&path, e))?;
@@ -343,20 +343,18 @@ pub async fn summarize(
 /// Files to summarise, chosen with the system dialog.
 #[tauri::command]
 pub async fn pick_files<R: Runtime>(app: AppHandle<R>) -> CommandResult<Vec<String>> {
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    app.dialog()
-        .file()
-        .set_title("Summarise files")
-        .add_filter(
-            "Documents",
-            &["pdf", "docx", "md", "markdown", "txt", "html", "htm"],
-        )
-        .pick_files(move |files| {
-            let _ = sender.send(files);
-        });
-    let files: Vec<PathBuf> = receiver
-        .await
-        .ok()
+    let picked = dialog::answer(|reply| {
+        app.dialog()
+            .file()
+            .set_title("Summarise files")
+            .add_filter(
+                "Documents",
+                &["pdf", "docx", "md", "markdown", "txt", "html", "htm"],
+            )
+            .pick_files(reply)
+    })
+    .await;
+    let files: Vec<PathBuf> = picked
         .flatten()
         .unwrap_or_default()
         .into_iter()

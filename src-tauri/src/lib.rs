@@ -4,7 +4,7 @@
 mod access;
 pub mod bindings;
 pub mod commands;
-mod confirm;
+mod dialog;
 pub mod error;
 mod events;
 mod indexing;

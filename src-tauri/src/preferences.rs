@@ -11,6 +11,7 @@ use tauri::{AppHandle, Runtime as TauriRuntime, State};
 use tauri_plugin_dialog::DialogExt;
 
 use crate::commands::local_path;
+use crate::dialog;
 use crate::error::{CommandError, CommandResult, ErrorKind};
 use crate::settings::{Settings, Theme};
 use crate::shortcut;
@@ -136,16 +137,17 @@ pub async fn pick_model<R: TauriRuntime>(
     app: AppHandle<R>,
     state: State<'_, Desktop>,
 ) -> CommandResult<Option<ModelInfo>> {
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    app.dialog()
-        .file()
-        .set_title("Choose a chat model (a GGUF file)")
-        .set_directory(&state.engine.config().models_dir)
-        .add_filter("GGUF models", &["gguf"])
-        .pick_file(move |file| {
-            let _ = sender.send(file);
-        });
-    let Some(path) = receiver.await.ok().flatten().and_then(local_path) else {
+    let models_dir = state.engine.config().models_dir.clone();
+    let picked = dialog::answer(|reply| {
+        app.dialog()
+            .file()
+            .set_title("Choose a chat model (a GGUF file)")
+            .set_directory(&models_dir)
+            .add_filter("GGUF models", &["gguf"])
+            .pick_file(reply)
+    })
+    .await;
+    let Some(path) = picked.flatten().and_then(local_path) else {
         return Ok(None);
     };
     state.access.grant_model(&path);
