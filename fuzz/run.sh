@@ -8,12 +8,14 @@ cd "$(dirname "$0")"
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(chunk extract_text extract_markdown extract_html extract_docx extract_pdf)
+[ ${#targets[@]} -gt 0 ] || targets=(chunk extract_text extract_markdown extract_html extract_docx extract_pdf draw_pdf_page)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/quire/fuzz-target}
 for target in "${targets[@]}"; do
     work="$HOME/.cache/quire/fuzz-corpus/$target"
     mkdir -p "$work"
     echo "== $target for ${seconds}s"
-    cargo +nightly fuzz run --fuzz-dir . -O "$target" "$work" "corpus/$target" -- \
+    seeds="corpus/$target"
+    [ "$target" = draw_pdf_page ] && seeds=corpus/extract_pdf # the same PDFs, drawn
+    cargo +nightly fuzz run --fuzz-dir . -O "$target" "$work" "$seeds" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 || true
 done

@@ -17,6 +17,7 @@ const COMMANDS: &[&str] = &[
     "export_chat",
     "open_source",
     "read_passage",
+    "read_page_image",
     "search_library",
     "summarize",
     "pick_files",

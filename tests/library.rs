@@ -414,3 +414,138 @@ async fn a_cited_page_reads_in_context_with_the_passage_marked() {
     assert!(error.contains("has no text on page 9 (it has 4)"), "{error}");
     engine.close().await.unwrap();
 }
+
+/// The decoded PNG: width, height and RGBA pixels.
+fn decode_png(png: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::ALPHA);
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!(frame.color_type, png::ColorType::Rgba);
+    pixels.truncate(frame.buffer_size());
+    (frame.width, frame.height, pixels)
+}
+
+/// Dark pixels (ink) in a box given in fractions of the image.
+fn ink_in(image: &(u32, u32, Vec<u8>), left: f32, top: f32, width: f32, height: f32) -> usize {
+    let (w, h, pixels) = image;
+    let x0 = (left * *w as f32) as u32;
+    let y0 = (top * *h as f32) as u32;
+    let x1 = (((left + width) * *w as f32) as u32).min(*w);
+    let y1 = (((top + height) * *h as f32) as u32).min(*h);
+    let mut ink = 0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let at = ((y * w + x) * 4) as usize;
+            if pixels[at] < 128 && pixels[at + 1] < 128 && pixels[at + 2] < 128 {
+                ink += 1;
+            }
+        }
+    }
+    ink
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cited_pdf_page_is_drawn_with_the_passage_marked_where_it_stands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = household(tmp.path()).canonicalize().unwrap();
+    let engine = open(&tmp.path().join("data")).await;
+    engine.index_folder(&root, &NoProgress).await.unwrap();
+    let manual = root.join("maintenance.pdf");
+
+    // The manual's pages are A4 (595 x 842 points); its lines start 60 points from the
+    // left, the first baseline 780 points up, then one every 14 points.
+    let baseline = |line: u32| (842.0 - (780.0 - 14.0 * line as f32)) / 842.0;
+    let image = engine
+        .page_image(
+            &manual,
+            2,
+            900,
+            "The gas boiler must be serviced every October\nby a registered heating engineer.",
+        )
+        .await
+        .unwrap();
+    assert_eq!((image.page, image.pages), (2, 4));
+    assert_eq!(image.width, 900);
+    assert_eq!(image.height, (842.0f32 * 900.0 / 595.0) as u32);
+    assert!(!image.not_found);
+    let pixels = decode_png(&image.png);
+    assert_eq!((pixels.0, pixels.1), (image.width, image.height));
+    // One line marked: the second of the page, from its left margin across most of it.
+    assert_eq!(image.marks.len(), 1, "{:?}", image.marks);
+    let mark = image.marks[0];
+    assert!(
+        mark.top < baseline(1) && baseline(1) < mark.top + mark.height,
+        "{mark:?}"
+    );
+    assert!(mark.height < 14.0 / 842.0, "{mark:?} is taller than a line");
+    assert!((mark.left - 60.0 / 595.0).abs() < 0.01, "{mark:?}");
+    assert!(mark.width > 0.5 && mark.left + mark.width <= 1.0, "{mark:?}");
+    // The page is drawn: the marked words are ink on the image, the margin is blank.
+    assert!(ink_in(&pixels, mark.left, mark.top, mark.width, mark.height) > 500);
+    assert_eq!(ink_in(&pixels, 0.0, 0.0, 0.08, 1.0), 0);
+
+    // A passage over two lines is marked line by line.
+    let image = engine
+        .page_image(
+            &manual,
+            2,
+            600,
+            "takes about one hour. Keep the service certificate",
+        )
+        .await
+        .unwrap();
+    assert_eq!(image.marks.len(), 2, "{:?}", image.marks);
+    for (mark, line) in image.marks.iter().zip([2, 3]) {
+        assert!(
+            mark.top < baseline(line) && baseline(line) < mark.top + mark.height,
+            "{mark:?}"
+        );
+    }
+    // The second line's words start at the margin; the first line's do not.
+    assert!(image.marks[0].left > 0.3 && (image.marks[1].left - 60.0 / 595.0).abs() < 0.01);
+
+    // Words not on the page mark nothing and say so; no passage asks for no mark.
+    let image = engine
+        .page_image(&manual, 2, 600, "The boiler is serviced by the tenant.")
+        .await
+        .unwrap();
+    assert!(image.marks.is_empty() && image.not_found);
+    let image = engine.page_image(&manual, 3, 600, "").await.unwrap();
+    assert!(image.marks.is_empty() && !image.not_found);
+
+    // Only PDFs in the library, and only pages they have, each with the reason.
+    let error = engine
+        .page_image(&manual, 9, 600, "")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("cannot be drawn: has no page 9 (it has 4)"),
+        "{error}"
+    );
+    let error = engine
+        .page_image(&root.join("bread.txt"), 1, 600, "")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("only PDF pages are drawn"), "{error}");
+    let outside = tmp.path().join("elsewhere.pdf");
+    std::fs::write(&outside, pdf(&["Not in the library."], "Elsewhere")).unwrap();
+    let error = engine
+        .page_image(&outside, 1, 600, "")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not an indexed file of the library"), "{error}");
+    // A file damaged since it was indexed is the file's error, not Quire's.
+    std::fs::write(&manual, b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\n%%EOF").unwrap();
+    let error = engine
+        .page_image(&manual, 2, 600, "")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("cannot be drawn"), "{error}");
+    engine.close().await.unwrap();
+}

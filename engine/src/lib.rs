@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod llm;
 mod lock;
 pub mod logging;
+pub mod page_image;
 pub mod passage;
 mod pause;
 pub mod progress;

@@ -11,6 +11,10 @@ use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::extract::ExtractError;
+use crate::helper::{Extractor, HelperSettings};
+use crate::ingest::read_regular;
+use crate::page_image::PageImage;
 use crate::store::catalog::PageChunks;
 use crate::FileStatus;
 
@@ -72,6 +76,51 @@ impl Engine {
             text: page_text.text,
             highlight,
         })
+    }
+}
+
+impl Engine {
+    /// Page `page` of the indexed PDF `path` drawn about `width_px` pixels wide, with
+    /// the words of `passage` (the text [`Engine::page_text`] marked) marked on it.
+    /// The file is read as it is now and drawn in an extraction helper: a hostile
+    /// PDF costs the helper, not Quire.
+    pub async fn page_image(
+        &self,
+        path: &Path,
+        page: u32,
+        width_px: u32,
+        passage: &str,
+    ) -> Result<PageImage> {
+        if self.file_status(path).await?.is_none() {
+            return Err(cannot_draw(
+                path,
+                "it is not an indexed file of the library".into(),
+            ));
+        }
+        let config = self.config();
+        let settings = HelperSettings::from_config(&config)?;
+        let limit = config.max_file_bytes;
+        let file = path.to_path_buf();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let passage = passage.to_string();
+        let drawn = tokio::task::spawn_blocking(move || {
+            let bytes = read_regular(&file, limit, |message| cannot_draw(&file, message))?;
+            Extractor::new(settings).page_image(&name, bytes, page, width_px, &passage)
+        })
+        .await??;
+        drawn.map_err(
+            |(ExtractError::Skipped(message) | ExtractError::Failed(message))| cannot_draw(path, message),
+        )
+    }
+}
+
+fn cannot_draw(path: &Path, message: String) -> Error {
+    Error::NotFound {
+        what: path.display().to_string(),
+        message: format!("cannot be drawn: {message}"),
     }
 }
 

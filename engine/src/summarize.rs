@@ -16,7 +16,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::extract::{Document, ExtractError};
 use crate::helper::{Extractor, HelperSettings};
-use crate::ingest::{read_settled, FileIdentity, ReadFailure};
+use crate::ingest::read_regular;
 use crate::llm::{ChatMessage, Generator, Role};
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
 
@@ -87,7 +87,9 @@ async fn summarize(
     let config = engine.config();
     let limit = config.max_file_bytes;
     let file = path.to_path_buf();
-    let bytes = tokio::task::spawn_blocking(move || read_regular(&file, limit)).await??;
+    let bytes =
+        tokio::task::spawn_blocking(move || read_regular(&file, limit, |message| unreadable(&file, message)))
+            .await??;
     let hash = blake3::hash(&bytes).to_hex().to_string();
     let generator = engine.generator().await?;
     let model_key = format!(
@@ -120,42 +122,6 @@ async fn summarize(
     })?;
     engine.catalog().store_summary(&hash, &model_key, &json).await?;
     Ok(summary)
-}
-
-/// The bytes of the regular file `path` names (a link is followed once, here), at most `limit`.
-fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let real = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
-    let metadata = std::fs::symlink_metadata(&real).map_err(|e| Error::io(path, e))?;
-    if metadata.is_dir() {
-        return Err(Error::NotFound {
-            what: path.display().to_string(),
-            message: "is a folder; summarise one file at a time".into(),
-        });
-    }
-    let too_large = || {
-        unreadable(
-            path,
-            format!(
-                "larger than max_file_bytes ({limit} bytes); raise it in config.toml to summarise this file"
-            ),
-        )
-    };
-    if metadata.len() > limit {
-        return Err(too_large());
-    }
-    match read_settled(&real, FileIdentity::of(&metadata), limit) {
-        Ok((bytes, _)) => Ok(bytes),
-        Err(ReadFailure::TooLarge(_)) => Err(too_large()),
-        Err(ReadFailure::NotRegular(kind)) => Err(unreadable(
-            path,
-            format!("{}, not a regular file", kind.description()),
-        )),
-        Err(ReadFailure::Vanished) | Err(ReadFailure::Replaced) => Err(unreadable(
-            path,
-            "it changed while Quire opened it; try again".into(),
-        )),
-        Err(ReadFailure::Io(e)) => Err(Error::io(path, e)),
-    }
 }
 
 fn unreadable(path: &Path, message: String) -> Error {

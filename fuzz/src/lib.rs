@@ -66,3 +66,21 @@ pub fn chunk_everything(document: &Document, config: &Config) {
         }
     }
 }
+
+/// Draws page 1 of `bytes` as a PDF with a passage marked, as the passage view does:
+/// never a crash, and what comes back is an image with its marks on it.
+pub fn draw_pdf_page(bytes: &[u8]) {
+    match quire_engine::page_image::render_pdf_page(bytes.to_vec(), 1, 300, "the page") {
+        Ok(image) => {
+            assert!(image.width > 0 && image.height > 0 && image.page <= image.pages);
+            assert!(image.png.starts_with(b"\x89PNG"), "not a PNG");
+            for mark in &image.marks {
+                let sides = [mark.left, mark.top, mark.width, mark.height];
+                assert!(sides.iter().all(|s| s.is_finite()), "a mark off the image: {mark:?}");
+            }
+        }
+        Err(ExtractError::Skipped(reason) | ExtractError::Failed(reason)) => {
+            assert!(!reason.trim().is_empty(), "a drawing error without a reason");
+        }
+    }
+}

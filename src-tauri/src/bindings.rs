@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use quire_engine::page_image::PageImage;
 use quire_engine::passage::PageText;
 use quire_engine::progress::Progress;
 use quire_engine::retrieve::SearchHit;
@@ -41,6 +42,7 @@ pub fn generate() -> Result<BTreeMap<String, String>, ts_rs::ExportError> {
     files.visit::<SettingsView>();
     files.visit::<Opened>();
     files.visit::<PageText>();
+    files.visit::<PageImage>();
     files.visit::<Vec<SearchHit>>();
     files.visit::<CommandError>();
     // Event payloads.

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use quire_engine::answer::Answer;
 use quire_engine::cancel::CancelToken;
 use quire_engine::engine::LibraryStatus;
+use quire_engine::page_image::PageImage;
 use quire_engine::passage::{Mark, PageText};
 use quire_engine::progress::Progress;
 use quire_engine::retrieve::{SearchFilter, SearchHit, SearchMode};
@@ -281,6 +282,20 @@ pub async fn read_passage(
         (None, None) => Mark::Nothing,
     };
     Ok(state.engine.page_text(&path, page, mark).await?)
+}
+
+/// A PDF page of the library drawn about `width_px` pixels wide, with the words of
+/// `passage` (the text `read_passage` marked) marked on it.
+#[tauri::command]
+pub async fn read_page_image(
+    state: State<'_, Desktop>,
+    path: String,
+    page: u32,
+    width_px: u32,
+    passage: String,
+) -> CommandResult<PageImage> {
+    let path = state.access.check(&state.engine, &path).await?;
+    Ok(state.engine.page_image(&path, page, width_px, &passage).await?)
 }
 
 /// Hybrid search over the library as the user types, optionally within one folder

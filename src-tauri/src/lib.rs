@@ -42,6 +42,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::export_chat,
         commands::open_source,
         commands::read_passage,
+        commands::read_page_image,
         commands::search_library,
         commands::summarize,
         commands::pick_files,

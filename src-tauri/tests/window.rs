@@ -180,6 +180,19 @@ fn base64_decode(text: &str) -> Vec<u8> {
 }
 
 /// The system dialog titled `title` (asked from Rust), once it shows: its X window id.
+/// How many boxes mark the passage on the drawn page, once its image has loaded.
+fn drawn_marks(driver: &Driver) -> Option<u64> {
+    driver
+        .script(
+            "const img = document.querySelector('#passage:not([hidden]) #passage-image:not([hidden]) img');
+             return img && img.complete && img.naturalWidth > 0
+                 ? document.querySelectorAll('#passage-sheet .page-mark').length : 0;",
+            json!([]),
+        )
+        .as_u64()
+        .filter(|marks| *marks > 0)
+}
+
 fn wait_for_dialog(xdotool: &Path, display: &str, title: &str) -> String {
     let started = Instant::now();
     loop {
@@ -450,6 +463,13 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
         .unwrap();
     // Clicking the inline [n] opens the cited page beside the chat, the quote marked.
     driver.click(".message.assistant .answer-text .cite");
+    // A PDF's page is shown as drawn, the quote's lines marked on it…
+    driver.wait("the cited page drawn with the quote marked", 30, || {
+        drawn_marks(&driver)
+    });
+    driver.screenshot(&shots.join("passage-light.png"));
+    // …and its text, the quote marked there too, is a click away.
+    driver.click("#passage-as-text");
     let marked = driver.wait("the cited passage marked on its page", 20, || {
         let marked = driver.texts("#passage:not([hidden]) #passage-text mark");
         (!marked.trim().is_empty()).then_some(marked)
@@ -462,7 +482,7 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
         page_text.len() > marked.len(),
         "the page around the quote is shown too"
     );
-    driver.screenshot(&shots.join("passage-light.png"));
+    driver.screenshot(&shots.join("passage-text-light.png"));
     driver.click("#passage-open");
     let how = driver.wait("the viewer to be started", 10, || {
         std::fs::read_to_string(&opened).ok()
@@ -558,6 +578,9 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
             .is_empty())
         .then_some(())
     });
+    driver.screenshot(&shots.join("passage-text-dark.png"));
+    driver.click("#passage-as-page");
+    driver.wait("the cited page drawn, dark", 30, || drawn_marks(&driver));
     driver.screenshot(&shots.join("passage-dark.png"));
     driver.click("#passage-close");
 

@@ -19,6 +19,7 @@ import type { AnswerSettings } from "./bindings/AnswerSettings";
 import type { ModelInfo } from "./bindings/ModelInfo";
 import type { Theme } from "./bindings/Theme";
 import type { Opened } from "./bindings/Opened";
+import type { PageImage } from "./bindings/PageImage";
 import type { PageText } from "./bindings/PageText";
 import type { Progress } from "./bindings/Progress";
 import type { SearchHit } from "./bindings/SearchHit";
@@ -46,6 +47,7 @@ export type {
   LibraryChanged,
   LibraryView,
   Opened,
+  PageImage,
   PageText,
   Progress,
   SearchHit,
@@ -80,6 +82,9 @@ export const openSource = (path: string, page: number) => invoke<Opened>("open_s
 /** A page of a file with a quote (citations) or a byte span of the page (search hits) marked. */
 export const readPassage = (path: string, page: number, mark: { quote?: string; span?: { start: number; end: number } }) =>
   invoke<PageText>("read_passage", { path, page, quote: mark.quote ?? null, span: mark.span ?? null });
+/** A PDF page drawn about `widthPx` wide, with the words of `passage` marked on it. */
+export const readPageImage = (path: string, page: number, widthPx: number, passage: string) =>
+  invoke<PageImage>("read_page_image", { path, page, widthPx, passage });
 export const searchLibrary = (query: string, folder: string | null, fileTypes: string[]) =>
   invoke<SearchHit[]>("search_library", { query, folder, fileTypes });
 export const pickFiles = () => invoke<string[]>("pick_files");

@@ -31,6 +31,7 @@ pub use serve::{serve_if_requested, HELPER_ARG};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::extract::{Document, ExtractError};
+use crate::page_image::PageImage;
 use crate::size::human_bytes;
 
 /// How long a helper may take to start and say hello.
@@ -95,30 +96,42 @@ enum HelperFailure {
     Crashed(String),
 }
 
+/// What a helper was asked to do, for the words of a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Task {
+    /// Extract a file (indexing, summaries): a failure stands until the file changes.
+    Read,
+    /// Draw a page for the passage view: the page's text is still shown.
+    Draw,
+}
+
 impl HelperFailure {
-    fn message(&self, settings: &HelperSettings) -> String {
-        const NOT_AGAIN: &str = "it is not read again until it changes";
+    fn message(&self, settings: &HelperSettings, task: Task) -> String {
+        let (doing, stopped, then) = match task {
+            Task::Read => ("read", "reading it", "; it is not read again until it changes"),
+            Task::Draw => ("draw this page", "drawing it", "; its text is shown instead"),
+        };
         match self {
             HelperFailure::TimedOut => format!(
-                "took longer than {} s to read, so Quire stopped reading it; {NOT_AGAIN} \
+                "took longer than {} s to {doing}, so Quire stopped {stopped}{then} \
                  (extract_timeout_secs in config.toml allows more time)",
                 settings.timeout.as_secs()
             ),
             HelperFailure::OutOfMemory => format!(
-                "needed more than {} of memory to read, so Quire stopped reading it; {NOT_AGAIN} \
+                "needed more than {} of memory to {doing}, so Quire stopped {stopped}{then} \
                  (extract_memory_bytes in config.toml)",
                 human_bytes(settings.memory_bytes)
             ),
             HelperFailure::OutOfProcessorTime => format!(
-                "used more than {} s of processor time, so Quire stopped reading it; {NOT_AGAIN}",
+                "used more than {} s of processor time, so Quire stopped {stopped}{then}",
                 settings.timeout.as_secs()
             ),
             HelperFailure::StackOverflow => format!(
                 "the extractor crashed on this file: its content nests without end (a part that \
-                 contains itself?); the file is damaged or made to crash readers; {NOT_AGAIN}"
+                 contains itself?); the file is damaged or made to crash readers{then}"
             ),
             HelperFailure::Crashed(how) => {
-                format!("the extractor crashed on this file ({how}); it may be damaged; {NOT_AGAIN}")
+                format!("the extractor crashed on this file ({how}); it may be damaged{then}")
             }
         }
     }
@@ -152,10 +165,10 @@ impl Extractor {
             max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),
             overlap_tokens: u32::try_from(overlap_tokens).unwrap_or(u32::MAX),
         };
-        Ok(match self.call(name, want, bytes)? {
+        Ok(match self.call(name, want, bytes, Task::Read)? {
             Ok(Reply::Chunks(chunked)) => Ok(chunked),
             Ok(Reply::Refused(refused)) => Err(refused),
-            Ok(_) => Err(self.garbled("an answer of the wrong kind")),
+            Ok(_) => Err(self.garbled("an answer of the wrong kind", Task::Read)),
             Err(failed) => Err(failed),
         })
     }
@@ -166,10 +179,33 @@ impl Extractor {
         name: &str,
         bytes: Vec<u8>,
     ) -> Result<std::result::Result<Document, ExtractError>> {
-        Ok(match self.call(name, Want::Pages, bytes)? {
+        Ok(match self.call(name, Want::Pages, bytes, Task::Read)? {
             Ok(Reply::Pages(document)) => Ok(document),
             Ok(Reply::Refused(refused)) => Err(refused),
-            Ok(_) => Err(self.garbled("an answer of the wrong kind")),
+            Ok(_) => Err(self.garbled("an answer of the wrong kind", Task::Read)),
+            Err(failed) => Err(failed),
+        })
+    }
+
+    /// Page `page` of the PDF `name` whose content is `bytes`, drawn about `width_px`
+    /// wide with the words of `passage` marked (see [`crate::page_image`]).
+    pub fn page_image(
+        &mut self,
+        name: &str,
+        bytes: Vec<u8>,
+        page: u32,
+        width_px: u32,
+        passage: &str,
+    ) -> Result<std::result::Result<PageImage, ExtractError>> {
+        let want = Want::PageImage {
+            page,
+            width_px,
+            passage: passage.to_string(),
+        };
+        Ok(match self.call(name, want, bytes, Task::Draw)? {
+            Ok(Reply::PageImage(image)) if image.page == page => Ok(image),
+            Ok(Reply::Refused(refused)) => Err(refused),
+            Ok(_) => Err(self.garbled("an answer of the wrong kind", Task::Draw)),
             Err(failed) => Err(failed),
         })
     }
@@ -179,6 +215,7 @@ impl Extractor {
         name: &str,
         want: Want,
         bytes: Vec<u8>,
+        task: Task,
     ) -> Result<std::result::Result<Reply, ExtractError>> {
         let settings = &self.settings;
         let request = Request {
@@ -209,14 +246,14 @@ impl Extractor {
             other => other,
         };
         tracing::debug!(file = name, ?failure, stderr = %stderr.trim(), "extraction helper failed");
-        Ok(Err(ExtractError::Failed(failure.message(&self.settings))))
+        Ok(Err(ExtractError::Failed(failure.message(&self.settings, task))))
     }
 
-    fn garbled(&mut self, what: &str) -> ExtractError {
+    fn garbled(&mut self, what: &str, task: Task) -> ExtractError {
         if let Some(running) = self.running.take() {
             running.stop();
         }
-        ExtractError::Failed(HelperFailure::Crashed(format!("it sent {what}")).message(&self.settings))
+        ExtractError::Failed(HelperFailure::Crashed(format!("it sent {what}")).message(&self.settings, task))
     }
 }
 

@@ -9,12 +9,13 @@ use std::ops::Range;
 
 use crate::chunk::Chunk;
 use crate::extract::{Document, ExtractError, Page};
+use crate::page_image::{MarkBox, PageImage};
 
 /// Bumped whenever a frame changes: a helper of another version is not used.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// What the helper is asked to make of a file's bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Want {
     /// Its pages (summaries).
     Pages,
@@ -23,6 +24,12 @@ pub enum Want {
         min_tokens: u32,
         max_tokens: u32,
         overlap_tokens: u32,
+    },
+    /// A PDF page drawn about `width_px` wide, with the words of `passage` marked.
+    PageImage {
+        page: u32,
+        width_px: u32,
+        passage: String,
     },
 }
 
@@ -55,16 +62,19 @@ pub enum Reply {
     Hello { version: u32 },
     Pages(Document),
     Chunks(Chunked),
+    PageImage(PageImage),
     Refused(ExtractError),
 }
 
 const HELLO: u8 = 0;
 const WANT_PAGES: u8 = 1;
 const WANT_CHUNKS: u8 = 2;
+const WANT_PAGE_IMAGE: u8 = 3;
 const PAGES: u8 = 10;
 const CHUNKS: u8 = 11;
 const SKIPPED: u8 = 12;
 const FAILED: u8 = 13;
+const PAGE_IMAGE: u8 = 14;
 
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -113,17 +123,27 @@ impl Request {
         out.u64(self.max_text_bytes);
         out.u64(self.max_chunks);
         out.u64(self.cpu_secs);
-        let kind = match self.want {
+        let kind = match &self.want {
             Want::Pages => WANT_PAGES,
             Want::Chunks {
                 min_tokens,
                 max_tokens,
                 overlap_tokens,
             } => {
-                out.u32(min_tokens);
-                out.u32(max_tokens);
-                out.u32(overlap_tokens);
+                out.u32(*min_tokens);
+                out.u32(*max_tokens);
+                out.u32(*overlap_tokens);
                 WANT_CHUNKS
+            }
+            Want::PageImage {
+                page,
+                width_px,
+                passage,
+            } => {
+                out.u32(*page);
+                out.u32(*width_px);
+                out.text(passage);
+                WANT_PAGE_IMAGE
             }
         };
         out.bytes(&self.bytes);
@@ -142,6 +162,11 @@ impl Request {
                 min_tokens: input.u32()?,
                 max_tokens: input.u32()?,
                 overlap_tokens: input.u32()?,
+            },
+            WANT_PAGE_IMAGE => Want::PageImage {
+                page: input.u32()?,
+                width_px: input.u32()?,
+                passage: input.text()?,
             },
             _ => return Err(FrameError::Malformed("unknown request")),
         };
@@ -187,6 +212,21 @@ impl Reply {
                     out.text(&chunk.text);
                 }
                 CHUNKS
+            }
+            Reply::PageImage(image) => {
+                out.u32(image.page);
+                out.u32(image.pages);
+                out.u32(image.width);
+                out.u32(image.height);
+                out.bytes(&image.png);
+                out.0.push(u8::from(image.not_found));
+                out.u64(image.marks.len() as u64);
+                for mark in &image.marks {
+                    for side in [mark.left, mark.top, mark.width, mark.height] {
+                        out.u32(side.to_bits());
+                    }
+                }
+                PAGE_IMAGE
             }
             Reply::Refused(ExtractError::Skipped(message)) => {
                 out.text(message);
@@ -247,6 +287,48 @@ impl Reply {
                     chunks,
                     extract_secs,
                     chunk_secs,
+                })
+            }
+            PAGE_IMAGE => {
+                let page = input.u32()?;
+                let pages = input.u32()?;
+                let width = input.u32()?;
+                let height = input.u32()?;
+                let png = input.bytes()?.to_vec();
+                let not_found = match input.take(1)?[0] {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(FrameError::Malformed("bad flag")),
+                };
+                let count = input.count(16)?;
+                let mut marks = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let mut side = || input.u32().map(f32::from_bits);
+                    let mark = MarkBox {
+                        left: side()?,
+                        top: side()?,
+                        width: side()?,
+                        height: side()?,
+                    };
+                    // Marks are fractions of the image: anything else is not drawn.
+                    if [mark.left, mark.top, mark.width, mark.height]
+                        .iter()
+                        .all(|v| v.is_finite() && (-0.01..=1.01).contains(v))
+                    {
+                        marks.push(mark);
+                    }
+                }
+                if page == 0 || page > pages {
+                    return Err(FrameError::Malformed("an image of a page the document lacks"));
+                }
+                Reply::PageImage(PageImage {
+                    page,
+                    pages,
+                    width,
+                    height,
+                    png,
+                    marks,
+                    not_found,
                 })
             }
             SKIPPED => Reply::Refused(ExtractError::Skipped(input.text()?)),
@@ -385,6 +467,16 @@ mod tests {
         };
         let (kind, payload) = request.encode();
         assert_eq!(Request::decode(kind, &payload).unwrap(), request);
+        let drawing = Request {
+            want: Want::PageImage {
+                page: 3,
+                width_px: 1200,
+                passage: "the boiler".into(),
+            },
+            ..request
+        };
+        let (kind, payload) = drawing.encode();
+        assert_eq!(Request::decode(kind, &payload).unwrap(), drawing);
 
         let chunked = Reply::Chunks(Chunked {
             title: Some("Report".into()),
@@ -411,6 +503,20 @@ mod tests {
             Reply::Hello { version: VERSION },
             Reply::Pages(Document::from_pages(None, ["one".to_string(), "two".to_string()])),
             Reply::Refused(ExtractError::Failed("damaged".into())),
+            Reply::PageImage(PageImage {
+                page: 2,
+                pages: 3,
+                width: 800,
+                height: 1131,
+                png: b"\x89PNG...".to_vec(),
+                marks: vec![MarkBox {
+                    left: 0.1,
+                    top: 0.25,
+                    width: 0.5,
+                    height: 0.02,
+                }],
+                not_found: false,
+            }),
         ] {
             let (kind, payload) = reply.encode();
             assert_eq!(Reply::decode(kind, &payload).unwrap(), reply);
@@ -438,6 +544,34 @@ mod tests {
         out.u64(0);
         out.text("x");
         assert!(Reply::decode(CHUNKS, &out.0).is_err());
+        // A page image of a page the document lacks, and marks off the image.
+        let image = PageImage {
+            page: 4,
+            pages: 3,
+            width: 10,
+            height: 10,
+            png: Vec::new(),
+            marks: Vec::new(),
+            not_found: true,
+        };
+        let (kind, payload) = Reply::PageImage(image.clone()).encode();
+        assert!(Reply::decode(kind, &payload).is_err());
+        let off = MarkBox {
+            left: f32::NAN,
+            top: 7.0,
+            width: 0.1,
+            height: 0.1,
+        };
+        let (kind, payload) = Reply::PageImage(PageImage {
+            page: 1,
+            marks: vec![off],
+            ..image
+        })
+        .encode();
+        match Reply::decode(kind, &payload).unwrap() {
+            Reply::PageImage(image) => assert!(image.marks.is_empty()),
+            other => panic!("{other:?}"),
+        }
         // A frame larger than allowed is refused before it is read.
         let mut frame = Vec::new();
         write_frame(&mut frame, PAGES, &[0u8; 100]).unwrap();

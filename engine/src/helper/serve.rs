@@ -12,7 +12,8 @@ use super::limits;
 use super::protocol::{read_frame, write_frame, Chunked, FrameError, Reply, Request, Want, VERSION};
 use crate::chunk::Chunker;
 use crate::config::DEFAULT_EXTRACT_MEMORY_BYTES;
-use crate::extract::{self, catch_parser_panic, Document, ExtractError};
+use crate::extract::{self, catch_parser_panic, format_of, Document, ExtractError, Format};
+use crate::page_image::render_pdf_page;
 use crate::size::human_bytes;
 
 /// The argument that makes a program embedding the engine run as a helper.
@@ -93,8 +94,17 @@ fn send(out: &mut std::fs::File, reply: &Reply) -> std::io::Result<()> {
     out.flush()
 }
 
-/// Extracts (and chunks) one file, within the request's caps on text and passages.
+/// Extracts (and chunks) one file, within the request's caps on text and passages,
+/// or draws one of its pages.
 pub(super) fn answer(request: Request) -> Reply {
+    if let Want::PageImage {
+        page,
+        width_px,
+        passage,
+    } = &request.want
+    {
+        return draw_page(&request.name, request.bytes, *page, *width_px, passage);
+    }
     let Request {
         name,
         want,
@@ -147,6 +157,21 @@ pub(super) fn answer(request: Request) -> Reply {
         extract_secs,
         chunk_secs: started.elapsed().as_secs_f64(),
     })
+}
+
+fn draw_page(name: &str, bytes: Vec<u8>, page: u32, width_px: u32, passage: &str) -> Reply {
+    match format_of(Path::new(name)) {
+        Ok(Format::Pdf) => {}
+        Ok(_) | Err(_) => {
+            return Reply::Refused(ExtractError::Skipped(
+                "only PDF pages are drawn; its text is shown instead".into(),
+            ))
+        }
+    }
+    match catch_parser_panic(|| render_pdf_page(bytes, page, width_px, passage)) {
+        Ok(image) => Reply::PageImage(image),
+        Err(refused) => Reply::Refused(refused),
+    }
 }
 
 fn cut_title(document: &mut Document) {

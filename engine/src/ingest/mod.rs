@@ -32,7 +32,7 @@ use crate::store::catalog::{
 };
 use crate::store::{LexicalIndex, VectorIndex};
 
-pub(crate) use read::{read_settled, ReadFailure};
+pub(crate) use read::{read_regular, read_settled, ReadFailure};
 pub(crate) use walk::stamp_of;
 pub use walk::{directories, walk, EntryKind, FileIdentity, FoundFile, WalkProblem};
 pub(crate) use write::{passage_text, BatchWriter};

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::walk::{self, EntryKind, FileIdentity};
+use crate::error::Error;
 use crate::store::catalog::FileStamp;
 
 /// Times a file is read again when it changed while it was being read.
@@ -44,6 +45,40 @@ pub(crate) fn open_regular(path: &Path, expected: Option<FileIdentity>) -> Resul
         return Err(ReadFailure::Replaced);
     }
     Ok(file)
+}
+
+/// The bytes of the regular file a user named at `path` (a link is followed once,
+/// here; the walk never follows one), at most `limit`. What keeps it from being read
+/// is worded by `unreadable` (summaries and page images say what they could not do).
+pub(crate) fn read_regular(
+    path: &Path,
+    limit: u64,
+    unreadable: impl Fn(String) -> Error,
+) -> crate::error::Result<Vec<u8>> {
+    let real = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+    let metadata = std::fs::symlink_metadata(&real).map_err(|e| Error::io(path, e))?;
+    if metadata.is_dir() {
+        return Err(unreadable("it is a folder; give one file at a time".into()));
+    }
+    let too_large = || {
+        unreadable(format!(
+            "larger than max_file_bytes ({limit} bytes); raise it in config.toml"
+        ))
+    };
+    if metadata.len() > limit {
+        return Err(too_large());
+    }
+    match read_settled(&real, FileIdentity::of(&metadata), limit) {
+        Ok((bytes, _)) => Ok(bytes),
+        Err(ReadFailure::TooLarge(_)) => Err(too_large()),
+        Err(ReadFailure::NotRegular(kind)) => {
+            Err(unreadable(format!("{}, not a regular file", kind.description())))
+        }
+        Err(ReadFailure::Vanished) | Err(ReadFailure::Replaced) => {
+            Err(unreadable("it changed while Quire opened it; try again".into()))
+        }
+        Err(ReadFailure::Io(e)) => Err(Error::io(path, e)),
+    }
 }
 
 /// Reads a whole regular file (see [`open_regular`]), refusing to read past `limit`
