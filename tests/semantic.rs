@@ -185,3 +185,96 @@ async fn a_new_embedding_setup_re_embeds_from_the_catalog_without_extracting_aga
     assert_eq!(engine.status().await.unwrap().vectors, Some(5));
     engine.close().await.unwrap();
 }
+
+/// A second embedding model for tests: the default one's files, linked into a folder
+/// of another name (the only embedder the machine has; Quire tells models apart by
+/// their folder and shape, so to it this is another model).
+fn another_embedder(models: &Path) -> PathBuf {
+    fn link_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                link_tree(&entry.path(), &target);
+            } else {
+                std::os::unix::fs::symlink(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = models.join("minilm-second");
+    link_tree(&common::config(models).embedder_dir(), &dir);
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changing_the_embedder_re_embeds_the_library_while_search_goes_on() {
+    use quire_engine::cancel::CancelToken;
+    use quire_engine::progress::Progress;
+    use std::sync::{mpsc, Arc, Mutex};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (engine, _, data) = indexed(tmp.path()).await;
+    let engine = Arc::new(engine);
+    let second = another_embedder(&tmp.path().join("models"));
+    let question = "my flat is chilly, what should I do?";
+
+    // Stopped before it ends, nothing changes.
+    let cancel = CancelToken::new();
+    cancel.cancel();
+    let stopped = engine.change_embedder(&second, &NoProgress, &cancel).await;
+    assert!(
+        matches!(stopped, Err(quire_engine::Error::Cancelled)),
+        "{stopped:?}"
+    );
+    // A folder without a model is refused with the reason, and nothing changes.
+    let error = engine
+        .change_embedder(&tmp.path().join("nothing"), &NoProgress, &CancelToken::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, quire_engine::Error::Model { .. }), "{error}");
+
+    // The change pauses at its first progress report, mid-way: search still answers then,
+    // from the model and vectors in use.
+    let (reported, reports) = mpsc::channel::<Progress>();
+    let (resume, resumed) = mpsc::channel::<()>();
+    let resumed = Mutex::new(resumed);
+    let sink = move |progress: &Progress| {
+        if progress.done > 0 && reported.send(progress.clone()).is_ok() {
+            let _ = resumed.lock().unwrap().recv();
+        }
+    };
+    let change = {
+        let engine = engine.clone();
+        let second = second.clone();
+        tokio::spawn(async move { engine.change_embedder(&second, &sink, &CancelToken::new()).await })
+    };
+    let first = tokio::task::spawn_blocking(move || reports.recv().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(first.total, 5, "{first:?}");
+    let during = engine.search(question, SearchMode::Vector, 5).await.unwrap();
+    assert_eq!(files(&during)[0], "heating.md");
+    drop(resume);
+    change.await.unwrap().unwrap();
+
+    // Every passage has its vector from the new model, and search uses it.
+    assert_eq!(engine.status().await.unwrap().vectors, Some(5));
+    let after = engine.search(question, SearchMode::Vector, 5).await.unwrap();
+    assert_eq!(files(&after)[0], "heating.md");
+    quire_engine::config::save_embedder(&data, &second).unwrap();
+    Arc::into_inner(engine).unwrap().close().await.unwrap();
+
+    // Saved, the choice holds at the next start, with the vectors made by it; the old
+    // model would find them stale.
+    let config = quire_engine::Config::load(&data).unwrap();
+    assert_eq!(config.embedder, second);
+    let mut reopened_config = common::config(&data);
+    reopened_config.embedder = second.clone();
+    let engine = Engine::open(reopened_config).await.unwrap();
+    assert_eq!(engine.status().await.unwrap().vectors, Some(5));
+    engine.close().await.unwrap();
+    let engine = Engine::open(common::config(&data)).await.unwrap();
+    assert_eq!(engine.status().await.unwrap().vectors, Some(0));
+    engine.close().await.unwrap();
+}

@@ -149,35 +149,51 @@ impl AnswerSettings {
     /// Writes these settings into `data_dir`'s config.toml, keeping every other key and
     /// comment the file has.
     pub fn save(&self, data_dir: &Path) -> Result<()> {
-        // One save at a time in this process: each reads the file the last one wrote.
-        static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _saving = SAVING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let path = data_dir.join(CONFIG_FILE);
-        let invalid = |message: String| Error::Config {
+        let values = toml::to_string(self).map_err(|e| Error::Config {
             path: path.clone(),
-            message,
-        };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::io(&path, e)),
-        };
-        let mut document: toml_edit::DocumentMut = text.parse().map_err(|e| invalid(format!("{e}")))?;
-        let values: toml_edit::DocumentMut = toml::to_string(self)
-            .map_err(|e| invalid(e.to_string()))?
-            .parse()
-            .map_err(|e| invalid(format!("{e}")))?;
-        for key in ANSWER_KEYS {
-            if let Some(value) = values.get(key) {
-                document[key] = value.clone();
-            }
-        }
-        std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
-        // Written whole beside the old file and renamed over it: a crash leaves one or the other.
-        let partial = path.with_extension(format!("toml.{}.partial", std::process::id()));
-        std::fs::write(&partial, document.to_string()).map_err(|e| Error::io(&partial, e))?;
-        std::fs::rename(&partial, &path).map_err(|e| Error::io(&path, e))
+            message: e.to_string(),
+        })?;
+        save_keys(data_dir, &values, &ANSWER_KEYS)
     }
+}
+
+/// Writes `embedder` (a folder of the models directory by name, or a path) as the
+/// embedding model into `data_dir`'s config.toml, keeping everything else in it.
+pub fn save_embedder(data_dir: &Path, embedder: &Path) -> Result<()> {
+    let mut values = toml_edit::DocumentMut::new();
+    values["embedder"] = toml_edit::value(embedder.to_string_lossy().into_owned());
+    save_keys(data_dir, &values.to_string(), &["embedder"])
+}
+
+/// Sets `keys` in `data_dir`'s config.toml to their values in the TOML text `values`,
+/// keeping every other key and comment the file has.
+fn save_keys(data_dir: &Path, values: &str, keys: &[&str]) -> Result<()> {
+    // One save at a time in this process: each reads the file the last one wrote.
+    static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _saving = SAVING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let path = data_dir.join(CONFIG_FILE);
+    let invalid = |message: String| Error::Config {
+        path: path.clone(),
+        message,
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let mut document: toml_edit::DocumentMut = text.parse().map_err(|e| invalid(format!("{e}")))?;
+    let values: toml_edit::DocumentMut = values.parse().map_err(|e| invalid(format!("{e}")))?;
+    for key in keys {
+        if let Some(value) = values.get(key) {
+            document[key] = value.clone();
+        }
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
+    // Written whole beside the old file and renamed over it: a crash leaves one or the other.
+    let partial = path.with_extension(format!("toml.{}.partial", std::process::id()));
+    std::fs::write(&partial, document.to_string()).map_err(|e| Error::io(&partial, e))?;
+    std::fs::rename(&partial, &path).map_err(|e| Error::io(&path, e))
 }
 
 impl Config {

@@ -28,14 +28,16 @@ use crate::store::{Catalog, LexicalIndex, VectorIndex};
 const CATCH_UP_BATCH: usize = 256;
 
 pub struct Engine {
-    /// Replaced whole when answer settings change ([`Engine::apply_answer_settings`]);
-    /// what indexes and stores read from it never changes while the engine is open.
+    /// Replaced whole when answer settings or the embedder change
+    /// ([`Engine::apply_answer_settings`], [`Engine::change_embedder`]); the folders
+    /// of the stores never change while the engine is open.
     config: std::sync::RwLock<Arc<Config>>,
     catalog: Catalog,
     lexical: Arc<LexicalIndex>,
     /// The embedder and the vector graph, or why the model could not be loaded
-    /// (keyword search and status work without it).
-    semantic: std::result::Result<Semantic, (PathBuf, String)>,
+    /// (keyword search and status work without it). Replaced whole when the user
+    /// changes the embedder ([`Engine::change_embedder`]); a search holds the one it began with.
+    semantic: std::sync::RwLock<std::result::Result<Arc<Semantic>, (PathBuf, String)>>,
     /// A vector graph rebuild running in the background.
     background: Mutex<Option<tokio::task::JoinHandle<Result<()>>>>,
     /// One writer at a time within this process (the file lock covers other processes).
@@ -130,7 +132,7 @@ impl Engine {
             tokio::task::spawn_blocking(move || Embedder::load(&model_dir, &query_prefix, &passage_prefix))
                 .await?;
         let semantic = match loaded {
-            Ok(embedder) => Ok(open_vectors(&config, &catalog, embedder).await?),
+            Ok(embedder) => Ok(Arc::new(open_vectors(&config, &catalog, embedder).await?)),
             Err(Error::Model { path, message }) => {
                 tracing::info!("semantic search is unavailable: {}: {message}", path.display());
                 Err((path, message))
@@ -141,7 +143,7 @@ impl Engine {
             config: std::sync::RwLock::new(Arc::new(config)),
             catalog,
             lexical,
-            semantic,
+            semantic: std::sync::RwLock::new(semantic),
             background: Mutex::new(None),
             writers: tokio::sync::Mutex::new(()),
             pause: IndexingPause::default(),
@@ -272,9 +274,9 @@ impl Engine {
         let _lock = self.lock().await?;
         let semantic = self.semantic()?;
         let folder = self.register(path).await?;
-        self.embed_missing(semantic, progress).await?;
-        let report = self.index_registered(semantic, &folder, progress).await?;
-        self.after_writes(semantic).await?;
+        self.embed_missing(&semantic, progress).await?;
+        let report = self.index_registered(&semantic, &folder, progress).await?;
+        self.after_writes(&semantic).await?;
         Ok(report)
     }
 
@@ -297,9 +299,9 @@ impl Engine {
             return Ok(None);
         }
         let semantic = self.semantic()?;
-        self.embed_missing(semantic, progress).await?;
-        let report = self.index_registered(semantic, &folder, progress).await?;
-        self.after_writes(semantic).await?;
+        self.embed_missing(&semantic, progress).await?;
+        let report = self.index_registered(&semantic, &folder, progress).await?;
+        self.after_writes(&semantic).await?;
         Ok(Some(report))
     }
 
@@ -307,7 +309,7 @@ impl Engine {
     pub async fn index_all(&self, progress: &dyn ProgressSink) -> Result<IndexReport> {
         let _lock = self.lock().await?;
         let semantic = self.semantic()?;
-        self.embed_missing(semantic, progress).await?;
+        self.embed_missing(&semantic, progress).await?;
         let mut report = IndexReport::default();
         for folder in self.catalog.folders().await? {
             if folder.path.is_file() {
@@ -317,9 +319,9 @@ impl Engine {
                 tracing::warn!(folder = %folder.path.display(), "folder is missing; keeping its index until it is removed");
                 continue;
             }
-            report.merge(self.index_registered(semantic, &folder, progress).await?);
+            report.merge(self.index_registered(&semantic, &folder, progress).await?);
         }
-        self.after_writes(semantic).await?;
+        self.after_writes(&semantic).await?;
         Ok(report)
     }
 
@@ -337,9 +339,9 @@ impl Engine {
         let (files, generation) = self.catalog.remove_folder(folder.id).await?;
         let ops = files.into_iter().map(LexicalOp::DeleteFile).collect();
         self.apply_lexical(ops).await?;
-        if let Ok(semantic) = &self.semantic {
+        if let Ok(semantic) = self.semantic() {
             semantic.vectors.update(&[], &chunks, generation);
-            self.after_writes(semantic).await?;
+            self.after_writes(&semantic).await?;
         }
         Ok(())
     }
@@ -364,15 +366,12 @@ impl Engine {
     ) -> Result<Vec<SearchHit>> {
         let semantic = match mode {
             SearchMode::Bm25 => None,
-            SearchMode::Vector | SearchMode::Hybrid => {
-                let semantic = self.semantic()?;
-                Some((&semantic.embedder, &semantic.vectors))
-            }
+            SearchMode::Vector | SearchMode::Hybrid => Some(self.semantic()?),
         };
         let stores = SearchStores {
             catalog: &self.catalog,
             lexical: &self.lexical,
-            semantic,
+            semantic: semantic.as_ref().map(|s| (&s.embedder, &s.vectors)),
         };
         let scope = if filter.is_everything() {
             None
@@ -418,9 +417,76 @@ impl Engine {
             data_dir: self.config().data_dir.clone(),
             folders: self.catalog.folder_summaries().await?,
             problems: self.catalog.problems().await?,
-            vectors: self.semantic.as_ref().ok().map(|s| s.vectors.live_points()),
+            vectors: self.semantic().ok().map(|s| s.vectors.live_points()),
             model_problem: self.meaning_search_problem(),
         })
+    }
+
+    /// Re-embeds every passage of the library with the embedding model in the folder
+    /// `dir` and makes it the one search and answers use from then on. The passages
+    /// come from the catalog: no file is read again. Until the last one is embedded,
+    /// search goes on with the current model and its vectors, and indexing waits its
+    /// turn; stopped (`cancel`) or failed, everything stays as it was. Saving the choice
+    /// in config.toml is the caller's ([`crate::config::save_embedder`]).
+    pub async fn change_embedder(
+        &self,
+        dir: &Path,
+        progress: &dyn ProgressSink,
+        cancel: &CancelToken,
+    ) -> Result<()> {
+        let current = self.config();
+        let (query_prefix, passage_prefix) = (current.query_prefix.clone(), current.passage_prefix.clone());
+        let model_dir = dir.to_path_buf();
+        let embedder =
+            tokio::task::spawn_blocking(move || Embedder::load(&model_dir, &query_prefix, &passage_prefix))
+                .await??;
+        let embedder = Arc::new(embedder);
+        let _lock = self.lock().await?;
+        let background = self.background.lock().ok().and_then(|mut b| b.take());
+        if let Some(handle) = background {
+            // A graph rebuild of the old vectors would save over the new graph.
+            handle.await??;
+        }
+        let chunks = self.catalog.all_chunks().await?;
+        let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "passages", chunks.len() as u64);
+        let mut vectors = Vec::with_capacity(chunks.len());
+        for batch in chunks.chunks(CATCH_UP_BATCH) {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let passages = batch
+                .iter()
+                .map(|(_, _, _, title, text)| passage_text(title.as_deref(), text))
+                .collect();
+            let embedded = embedder.embed_passages_blocking(passages).await?;
+            vectors.extend(batch.iter().map(|chunk| chunk.0).zip(embedded));
+            tracker.advance(batch.len() as u64);
+        }
+        let generation = self
+            .catalog
+            .replace_vectors(&vectors, embedder.identity())
+            .await?;
+        let (graph_dir, dimension) = (current.vectors_dir(), embedder.dimension());
+        let graph = tokio::task::spawn_blocking(move || {
+            VectorIndex::build(&graph_dir, dimension, vectors, generation)
+        })
+        .await??;
+        let next = Arc::new(Semantic {
+            embedder,
+            vectors: Arc::new(graph),
+        });
+        match self.semantic.write() {
+            Ok(mut semantic) => *semantic = Ok(next),
+            Err(poisoned) => *poisoned.into_inner() = Ok(next),
+        }
+        let mut config = (*current).clone();
+        config.embedder = dir.to_path_buf();
+        match self.config.write() {
+            Ok(mut current) => *current = Arc::new(config),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
+        }
+        tracing::info!(embedder = %dir.display(), "the library is embedded with another model now");
+        Ok(())
     }
 
     /// Finishes background work and closes the stores, releasing the full-text writer.
@@ -454,7 +520,7 @@ impl Engine {
         let folder = self.catalog.add_folder(corpus).await?;
         let chunker = crate::chunk::Chunker::new(&self.config());
         let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "documents", records.len() as u64);
-        let stores = self.stores(semantic);
+        let stores = self.stores(&semantic);
         let mut writer = BatchWriter::new(&stores);
         let mut chunk_secs = 0.0;
         for record in records {
@@ -489,13 +555,13 @@ impl Engine {
         let mut timings = writer.timings().clone();
         timings.chunk_secs = chunk_secs;
         let ids = writer.written_ids().to_vec();
-        self.after_writes(semantic).await?;
+        self.after_writes(&semantic).await?;
         Ok(CorpusIndexed { ids, timings })
     }
 
     /// Tokens embedded and FLOPs spent on them since the engine opened.
     pub fn embedding_work(&self) -> Option<crate::embed::EmbeddingWork> {
-        self.semantic.as_ref().ok().map(|s| s.embedder.work())
+        self.semantic().ok().map(|s| s.embedder.work())
     }
 
     /// Raw full-text search (chunk ids, file ids, scores), for evaluation.
@@ -524,11 +590,14 @@ impl Engine {
         Ok(self.semantic()?.embedder.clone())
     }
 
-    fn semantic(&self) -> Result<&Semantic> {
-        self.semantic.as_ref().map_err(|(path, message)| Error::Model {
-            path: path.clone(),
-            message: message.clone(),
-        })
+    fn semantic(&self) -> Result<Arc<Semantic>> {
+        match &*self.semantic.read().unwrap_or_else(|e| e.into_inner()) {
+            Ok(semantic) => Ok(semantic.clone()),
+            Err((path, message)) => Err(Error::Model {
+                path: path.clone(),
+                message: message.clone(),
+            }),
+        }
     }
 
     fn stores<'a>(&'a self, semantic: &Semantic) -> Stores<'a> {

@@ -20,11 +20,21 @@ use serde_json::{json, Value};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// Kills a helper process when the test ends, however it ends.
+/// Kills a helper process when the test ends, however it ends, and the processes it
+/// started (tauri-driver starts WebKitWebDriver, which would outlive it and hold the
+/// test's output open).
 struct Process(Child);
+
+impl Process {
+    fn start(command: &mut Command) -> Process {
+        Process(command.spawn().unwrap())
+    }
+}
 
 impl Drop for Process {
     fn drop(&mut self) {
+        let parent = self.0.id().to_string();
+        let _ = Command::new("pkill").args(["-KILL", "-P", &parent]).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -312,7 +322,7 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
     std::fs::create_dir_all(&shots).unwrap();
 
     let display = format!(":{}", 90 + std::process::id() % 100);
-    let _xvfb = Process(
+    let _xvfb = Process::start(
         Command::new(xvfb)
             .args([
                 display.as_str(),
@@ -322,15 +332,13 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
                 "-nolisten",
                 "tcp",
             ])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
     std::thread::sleep(Duration::from_millis(800));
     let port = free_port();
     let native_port = free_port();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let _driver = Process(
+    let _driver = Process::start(
         Command::new(tauri_driver)
             .args([
                 "--port",
@@ -344,9 +352,7 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
             .env("QUIRE_MODELS_DIR", &models)
             .env("QUIRE_MODEL", &first_model)
             .env("XDG_CONFIG_HOME", tmp.path().join("config"))
-            .env("XDG_DATA_HOME", tmp.path().join("xdg-data"))
-            .spawn()
-            .unwrap(),
+            .env("XDG_DATA_HOME", tmp.path().join("xdg-data")),
     );
     let base = format!("http://127.0.0.1:{port}");
     let app = env!("CARGO_BIN_EXE_quire-desktop");

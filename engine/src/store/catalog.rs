@@ -362,6 +362,21 @@ impl Catalog {
         Ok(generation)
     }
 
+    /// Puts `vectors`, made by the embedder `identity`, in place of every stored
+    /// vector, all at once; returns the new generation.
+    pub async fn replace_vectors(&self, vectors: &[(ChunkId, Vec<f32>)], identity: &str) -> Result<i64> {
+        let mut batch = self.begin().await?;
+        sqlx::query("DELETE FROM vectors").execute(&mut *batch.tx).await?;
+        batch.store_vectors(vectors).await?;
+        sqlx::query("INSERT INTO meta (key, value) VALUES ('embedder', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(identity)
+            .execute(&mut *batch.tx)
+            .await?;
+        let generation = batch.bump_generation().await?;
+        batch.commit().await?;
+        Ok(generation)
+    }
+
     /// Up to `limit` chunks that have no vector yet: (chunk, its file's title, text).
     pub async fn chunks_without_vectors(
         &self,
