@@ -27,6 +27,7 @@ const COMMANDS: &[&str] = &[
     "set_theme",
     "pick_model",
     "save_engine_settings",
+    "change_embedder",
     "open_in_main",
     "hide_quick",
 ];

@@ -426,7 +426,7 @@ impl Engine {
     /// `dir` and makes it the one search and answers use from then on. The passages
     /// come from the catalog: no file is read again. Until the last one is embedded,
     /// search goes on with the current model and its vectors, and indexing waits its
-    /// turn; stopped (`cancel`) or failed, everything stays as it was. Saving the choice
+    /// turn; stopped (`cancel`, or indexing paused) or failed, everything stays as it was. Saving the choice
     /// in config.toml is the caller's ([`crate::config::save_embedder`]).
     pub async fn change_embedder(
         &self,
@@ -451,7 +451,8 @@ impl Engine {
         let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "passages", chunks.len() as u64);
         let mut vectors = Vec::with_capacity(chunks.len());
         for batch in chunks.chunks(CATCH_UP_BATCH) {
-            if cancel.is_cancelled() {
+            // Pausing indexing stops a change too: it is all or nothing, begun anew later.
+            if cancel.is_cancelled() || self.indexing_paused() {
                 return Err(Error::Cancelled);
             }
             let passages = batch

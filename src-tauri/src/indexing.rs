@@ -49,9 +49,7 @@ pub fn start<R: Runtime>(app: &AppHandle<R>, folder: Option<PathBuf>) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let state = app.state::<Desktop>();
-        if let Ok(mut runs) = state.runs.lock() {
-            *runs += 1;
-        }
+        run_started(&state);
         let sink = EventSink {
             app: app.clone(),
             last: Mutex::new(None),
@@ -60,19 +58,7 @@ pub fn start<R: Runtime>(app: &AppHandle<R>, folder: Option<PathBuf>) {
             Some(folder) => state.engine.index_folder(folder, &sink).await,
             None => state.engine.index_all(&sink).await,
         };
-        let still_running = state
-            .runs
-            .lock()
-            .map(|mut runs| {
-                *runs -= 1;
-                *runs > 0
-            })
-            .unwrap_or(false);
-        if !still_running {
-            if let Ok(mut latest) = state.indexing.lock() {
-                *latest = None;
-            }
-        }
+        run_ended(&state);
         let message = match result {
             Ok(report) if report.paused => "Indexing paused.".to_string(),
             Ok(report) => format!(
@@ -86,6 +72,62 @@ pub fn start<R: Runtime>(app: &AppHandle<R>, folder: Option<PathBuf>) {
         };
         library_changed(&app, message);
     });
+}
+
+/// Re-embeds the library with the embedding model in `folder` in the background,
+/// progress going to the windows as indexing's does, then saves the choice.
+pub fn change_embedder<R: Runtime>(app: &AppHandle<R>, folder: PathBuf) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<Desktop>();
+        run_started(&state);
+        let sink = EventSink {
+            app: app.clone(),
+            last: Mutex::new(None),
+        };
+        let name = folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let changed = state
+            .engine
+            .change_embedder(&folder, &sink, &quire_engine::cancel::CancelToken::new())
+            .await;
+        run_ended(&state);
+        let data_dir = state.engine.config().data_dir.clone();
+        let message = match changed.map(|()| quire_engine::config::save_embedder(&data_dir, &folder)) {
+            Ok(Ok(())) => format!("Search by meaning uses {name} now: the library is embedded with it."),
+            Ok(Err(e)) => format!("Search by meaning uses {name} until Quire restarts: the choice could not be saved ({e})."),
+            Err(quire_engine::Error::Cancelled) => {
+                "Changing the embedding model stopped (indexing was paused); the library keeps the one it had.".into()
+            }
+            Err(e) => format!("Changing the embedding model failed; the library keeps the one it had: {e}"),
+        };
+        library_changed(&app, message);
+    });
+}
+
+fn run_started(state: &Desktop) {
+    if let Ok(mut runs) = state.runs.lock() {
+        *runs += 1;
+    }
+}
+
+/// Counts a run out; the last one to end clears the progress `library_status` reports.
+fn run_ended(state: &Desktop) {
+    let still_running = state
+        .runs
+        .lock()
+        .map(|mut runs| {
+            *runs -= 1;
+            *runs > 0
+        })
+        .unwrap_or(false);
+    if !still_running {
+        if let Ok(mut latest) = state.indexing.lock() {
+            *latest = None;
+        }
+    }
 }
 
 /// Pauses or resumes indexing (window or tray); resuming carries on where the

@@ -52,6 +52,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         preferences::set_theme,
         preferences::pick_model,
         preferences::save_engine_settings,
+        preferences::change_embedder,
         commands::open_in_main,
         commands::hide_quick,
     ])

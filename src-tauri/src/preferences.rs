@@ -2,20 +2,20 @@
 //! engine's, saved to config.toml and applied without a restart), the quick-ask
 //! shortcut and the theme (the desktop's own, in desktop.toml).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use quire_engine::config::AnswerSettings;
 use quire_engine::llm::{ModelInfo, Runtime};
 use serde::Serialize;
-use tauri::{AppHandle, Runtime as TauriRuntime, State};
+use tauri::{AppHandle, Runtime as TauriRuntime, State, WebviewWindow};
 use tauri_plugin_dialog::DialogExt;
 
 use crate::commands::local_path;
-use crate::dialog;
 use crate::error::{CommandError, CommandResult, ErrorKind};
 use crate::settings::{Settings, Theme};
 use crate::shortcut;
 use crate::state::Desktop;
+use crate::{dialog, indexing};
 
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SettingsView {
@@ -32,8 +32,11 @@ pub struct SettingsView {
     pub runtimes: Vec<String>,
     /// The GGUF files in the models folder, to choose from without a dialog.
     pub models: Vec<String>,
-    /// The sentence-embedding model's folder (changed in config.toml; it re-embeds the library).
+    /// The sentence-embedding model's folder.
     pub embedder: String,
+    /// The embedding models in the models folder (folders with config.json,
+    /// model.safetensors and tokenizer.json), to change to.
+    pub embedders: Vec<String>,
     /// Why search by meaning is unavailable, when it is.
     pub embedder_problem: Option<String>,
 }
@@ -77,6 +80,7 @@ pub(crate) async fn settings_view(state: &Desktop, describe_model: bool) -> Sett
         model_problem,
         models: gguf_files(&config.models_dir),
         embedder: config.embedder_dir().to_string_lossy().into_owned(),
+        embedders: embedder_folders(&config.models_dir),
         embedder_problem: state.engine.meaning_search_problem(),
         runtimes: Runtime::ALL
             .iter()
@@ -98,6 +102,62 @@ fn gguf_files(dir: &Path) -> Vec<String> {
         .collect();
     files.sort();
     files
+}
+
+/// The folders directly inside `dir` that hold a sentence-embedding model, sorted.
+fn embedder_folders(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut folders: Vec<String> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            ["config.json", "model.safetensors", "tokenizer.json"]
+                .iter()
+                .all(|file| path.join(file).is_file())
+        })
+        .map(|path| path.to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    folders
+}
+
+/// Asks the user, then re-embeds the library with the embedding model in `folder` (one
+/// of the settings' `embedders`) in the background, with progress as indexing's; search
+/// keeps the current model until every passage is done. False: the user kept the model.
+#[tauri::command]
+pub async fn change_embedder<R: TauriRuntime>(
+    app: AppHandle<R>,
+    window: WebviewWindow<R>,
+    state: State<'_, Desktop>,
+    folder: String,
+) -> CommandResult<bool> {
+    let config = state.engine.config();
+    if !embedder_folders(&config.models_dir).contains(&folder) {
+        return Err(CommandError::new(
+            ErrorKind::OutsideLibrary,
+            format!("{folder} is not an embedding model in the models folder"),
+        ));
+    }
+    let folder = PathBuf::from(folder);
+    if folder == config.embedder_dir() {
+        return Ok(false);
+    }
+    let passages = state.engine.status().await?.vectors.unwrap_or(0);
+    let name = folder
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let question = format!(
+        "Search by meaning will use {name}. The library's {passages} passages are embedded again in \
+         the background (no file is read again); until that is done, search and answers keep the \
+         current model and new files wait to be indexed."
+    );
+    if !dialog::confirm(&window, "Change the embedding model?", &question, "Re-embed").await {
+        return Ok(false);
+    }
+    indexing::change_embedder(&app, folder);
+    Ok(true)
 }
 
 /// Whether the window may name `model` as the chat model: the one in use, one in the

@@ -226,15 +226,14 @@ fn wait_for_dialog(xdotool: &Path, display: &str, title: &str) -> String {
 
 /// Answers the dialog `window` with Escape (Cancel) and waits for it to go.
 fn cancel_dialog(xdotool: &Path, display: &str, window: &str, title: &str) {
+    answer_dialog(xdotool, display, window, title, "Escape");
+}
+
+/// Presses `key` in the dialog `window` (Escape: cancel; Return: its default, the
+/// action asked about) and waits for it to go.
+fn answer_dialog(xdotool: &Path, display: &str, window: &str, title: &str, key: &str) {
     let _ = Command::new(xdotool)
-        .args([
-            "windowfocus",
-            "--sync",
-            window,
-            "key",
-            "--clearmodifiers",
-            "Escape",
-        ])
+        .args(["windowfocus", "--sync", window, "key", "--clearmodifiers", key])
         .env("DISPLAY", display)
         .status();
     let started = Instant::now();
@@ -246,7 +245,7 @@ fn cancel_dialog(xdotool: &Path, display: &str, window: &str, title: &str) {
     {
         assert!(
             started.elapsed() < Duration::from_secs(10),
-            "the dialog {title:?} stayed after Escape"
+            "the dialog {title:?} stayed after {key}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -318,6 +317,9 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
     std::fs::copy(common::small_generator(), &first_model).unwrap();
     let second_model = models.join("second-model.gguf");
     std::fs::copy(common::small_generator(), &second_model).unwrap();
+    // A second embedding model to change to: the same one under another name.
+    let second_embedder = models.join("minilm-second");
+    std::os::unix::fs::symlink(common::models_dir().join("all-MiniLM-L6-v2"), &second_embedder).unwrap();
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
 
@@ -561,6 +563,36 @@ fn a_person_adds_a_folder_asks_opens_a_citation_and_summarises_a_file() {
     driver.wait("an answer written by the newly chosen model", 300, || {
         let by = driver.texts(".message.assistant .written-by");
         by.contains("second-model.gguf").then_some(())
+    });
+
+    // Another embedding model asks first, then embeds the library again in the
+    // background; when it is done the settings name it and search finds by meaning.
+    driver.click("#tab-settings");
+    driver.wait("the embedding models listed", 20, || {
+        let listed = driver.texts("#embedder");
+        listed.contains("minilm-second").then_some(())
+    });
+    driver.choose("#embedder", &second_embedder.to_string_lossy());
+    driver.click("#embedder-form button[type=submit]");
+    let dialog = wait_for_dialog(&xdotool, &display, "Change the embedding model?");
+    answer_dialog(
+        &xdotool,
+        &display,
+        &dialog,
+        "Change the embedding model?",
+        "Return",
+    );
+    driver.wait("the library embedded with the new model", 120, || {
+        let said = driver.texts("#status");
+        said.contains("uses minilm-second now").then_some(())
+    });
+    let saved = std::fs::read_to_string(tmp.path().join("data").join("config.toml")).unwrap();
+    assert!(saved.contains("minilm-second"), "{saved}");
+    driver.wait("the settings to name the new embedding model", 20, || {
+        driver
+            .texts("#embedder-info")
+            .contains("minilm-second")
+            .then_some(())
     });
 
     // Dark: every view again.

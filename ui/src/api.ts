@@ -92,6 +92,8 @@ export const takeDroppedFiles = () => invoke<string[]>("take_dropped_files");
 /** The settings; `describeModel` reads the chat model's header too (slower, for the settings view). */
 export const getSettings = (describeModel = false) => invoke<SettingsView>("get_settings", { describeModel });
 export const setShortcut = (shortcut: string) => invoke<SettingsView>("set_shortcut", { shortcut });
+/** Asks the user (a system dialog), then re-embeds the library with `folder`'s model in the background; false: they kept the current one. */
+export const changeEmbedder = (folder: string) => invoke<boolean>("change_embedder", { folder });
 export const setTheme = (theme: Theme) => invoke<SettingsView>("set_theme", { theme });
 /** Asks for a GGUF file (system dialog) and reads its header; null: cancelled. Applies nothing. */
 export const pickModel = () => invoke<ModelInfo | null>("pick_model");

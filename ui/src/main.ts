@@ -151,6 +151,8 @@ void listen<api.Progress>("indexing-progress", (event) => {
 void listen<api.LibraryChanged>("library-changed", (event) => {
   status.textContent = event.payload.message;
   void refreshLibrary();
+  // A change of embedding model ends with this event: the settings show the one in use.
+  if (!byId("view-settings").hidden) void settings.refresh().catch(() => {});
 });
 
 // ---- Chat ----------------------------------------------------------------

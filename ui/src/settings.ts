@@ -73,6 +73,10 @@ export class SettingsPanel {
       applyTheme(theme);
       await api.setTheme(theme).catch((e) => this.say(api.errorMessage(e)));
     });
+    byId("embedder-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      void this.changeEmbedder();
+    });
     byId("shortcut-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       try {
@@ -109,6 +113,10 @@ export class SettingsPanel {
     byId("embedder-info").textContent = settings.embedder_problem
       ? settings.embedder_problem
       : `Passages are compared by meaning with ${fileName(settings.embedder)}.`;
+    const embedders = settings.embedders.includes(settings.embedder) ? settings.embedders : [settings.embedder, ...settings.embedders];
+    byId<HTMLSelectElement>("embedder").replaceChildren(
+      ...embedders.map((path) => h("option", { value: path, selected: path === settings.embedder, title: path }, fileName(path))),
+    );
     this.listModels(settings.models, settings.model?.path ?? settings.answers.generator);
     this.showModel(settings.model, null, settings.model_problem);
   }
@@ -127,6 +135,20 @@ export class SettingsPanel {
       ...(model ? [modelCard(model, note)] : []),
       ...(problem ? [h("p", { class: "notice", role: "alert" }, problem)] : []),
     );
+  }
+
+  /** Asks (from Rust) and re-embeds the library with the chosen embedding model; progress shows as indexing's. */
+  private async changeEmbedder() {
+    const folder = byId<HTMLSelectElement>("embedder").value;
+    if (folder === this.current?.embedder) {
+      this.say(`${fileName(folder)} is the embedding model in use.`);
+      return;
+    }
+    try {
+      if (await api.changeEmbedder(folder)) this.say(`Embedding the library with ${fileName(folder)}…`);
+    } catch (e) {
+      this.say(api.errorMessage(e));
+    }
   }
 
   private async chooseModel() {

@@ -25,9 +25,14 @@ runtimes: Array<string>,
  */
 models: Array<string>, 
 /**
- * The sentence-embedding model's folder (changed in config.toml; it re-embeds the library).
+ * The sentence-embedding model's folder.
  */
 embedder: string, 
+/**
+ * The embedding models in the models folder (folders with config.json,
+ * model.safetensors and tokenizer.json), to change to.
+ */
+embedders: Array<string>, 
 /**
  * Why search by meaning is unavailable, when it is.
  */
