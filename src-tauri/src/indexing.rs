@@ -46,20 +46,13 @@ impl<R: Runtime> ProgressSink for EventSink<R> {
 
 /// Indexes `folder` (a new one) or, with None, every folder, in the background.
 pub fn start<R: Runtime>(app: &AppHandle<R>, folder: Option<PathBuf>) {
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
+    run_in_background(app, |app, sink| async move {
         let state = app.state::<Desktop>();
-        run_started(&state);
-        let sink = EventSink {
-            app: app.clone(),
-            last: Mutex::new(None),
-        };
         let result = match &folder {
             Some(folder) => state.engine.index_folder(folder, &sink).await,
             None => state.engine.index_all(&sink).await,
         };
-        run_ended(&state);
-        let message = match result {
+        match result {
             Ok(report) if report.paused => "Indexing paused.".to_string(),
             Ok(report) => format!(
                 "Indexed {} files ({} unchanged, {} skipped, {} failed).",
@@ -69,22 +62,15 @@ pub fn start<R: Runtime>(app: &AppHandle<R>, folder: Option<PathBuf>) {
                 report.failed
             ),
             Err(e) => format!("Indexing stopped: {e}"),
-        };
-        library_changed(&app, message);
+        }
     });
 }
 
 /// Re-embeds the library with the embedding model in `folder` in the background,
 /// progress going to the windows as indexing's does, then saves the choice.
 pub fn change_embedder<R: Runtime>(app: &AppHandle<R>, folder: PathBuf) {
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
+    run_in_background(app, |app, sink| async move {
         let state = app.state::<Desktop>();
-        run_started(&state);
-        let sink = EventSink {
-            app: app.clone(),
-            last: Mutex::new(None),
-        };
         let name = folder
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -93,16 +79,38 @@ pub fn change_embedder<R: Runtime>(app: &AppHandle<R>, folder: PathBuf) {
             .engine
             .change_embedder(&folder, &sink, &quire_engine::cancel::CancelToken::new())
             .await;
-        run_ended(&state);
         let data_dir = state.engine.config().data_dir.clone();
-        let message = match changed.map(|()| quire_engine::config::save_embedder(&data_dir, &folder)) {
+        match changed.map(|()| quire_engine::config::save_embedder(&data_dir, &folder)) {
             Ok(Ok(())) => format!("Search by meaning uses {name} now: the library is embedded with it."),
-            Ok(Err(e)) => format!("Search by meaning uses {name} until Quire restarts: the choice could not be saved ({e})."),
+            Ok(Err(e)) => format!(
+                "Search by meaning uses {name} until Quire restarts: the choice could not be saved ({e})."
+            ),
             Err(quire_engine::Error::Cancelled) => {
-                "Changing the embedding model stopped (indexing was paused); the library keeps the one it had.".into()
+                "Changing the embedding model stopped (indexing was paused); the library keeps the one it had."
+                    .into()
             }
             Err(e) => format!("Changing the embedding model failed; the library keeps the one it had: {e}"),
+        }
+    });
+}
+
+/// Runs `work` in the background as an indexing run: counted while it runs (so
+/// `library_status` reports its progress), its progress sent to the windows, and
+/// the words it ends with put on their status line.
+fn run_in_background<R: Runtime, Work, Done>(app: &AppHandle<R>, work: Work)
+where
+    Work: FnOnce(AppHandle<R>, EventSink<R>) -> Done + Send + 'static,
+    Done: std::future::Future<Output = String> + Send,
+{
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        run_started(&app.state::<Desktop>());
+        let sink = EventSink {
+            app: app.clone(),
+            last: Mutex::new(None),
         };
+        let message = work(app.clone(), sink).await;
+        run_ended(&app.state::<Desktop>());
         library_changed(&app, message);
     });
 }
