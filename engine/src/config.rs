@@ -146,15 +146,27 @@ const ANSWER_KEYS: [&str; 7] = [
 ];
 
 impl AnswerSettings {
-    /// Writes these settings into `data_dir`'s config.toml, keeping every other key and
-    /// comment the file has.
-    pub fn save(&self, data_dir: &Path) -> Result<()> {
+    /// Writes the settings that differ from `in_force` (those the user changed) into
+    /// `data_dir`'s config.toml, keeping every other key and comment the file has. A
+    /// value in force only because the environment set it (QUIRE_MODEL, QUIRE_RUNTIME)
+    /// stays out of the file unless the user chose another.
+    pub fn save(&self, data_dir: &Path, in_force: &AnswerSettings) -> Result<()> {
         let path = data_dir.join(CONFIG_FILE);
-        let values = toml::to_string(self).map_err(|e| Error::Config {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        save_keys(data_dir, &values, &ANSWER_KEYS)
+        let table = |settings: &AnswerSettings| {
+            toml::Table::try_from(settings).map_err(|e| Error::Config {
+                path: path.clone(),
+                message: e.to_string(),
+            })
+        };
+        let (values, before) = (table(self)?, table(in_force)?);
+        let changed: Vec<&str> = ANSWER_KEYS
+            .into_iter()
+            .filter(|key| values.get(*key) != before.get(*key))
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        save_keys(data_dir, &values.to_string(), &changed)
     }
 }
 
@@ -411,7 +423,7 @@ mod tests {
         settings.generator = PathBuf::from("/models/other.gguf");
         settings.max_sources = 4;
         settings.abstain_below = 0.3;
-        settings.save(dir.path()).unwrap();
+        settings.save(dir.path(), &config.answer_settings()).unwrap();
 
         let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
         assert!(text.contains("# My library's settings"), "{text}");
@@ -419,6 +431,28 @@ mod tests {
         let again = Config::load(dir.path()).unwrap();
         assert_eq!(again.answer_settings(), settings);
         assert_eq!(again.max_file_bytes, 1_000_000);
+    }
+
+    #[test]
+    fn only_what_the_user_changed_is_saved_not_what_the_environment_set() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "max_sources = 3\n").unwrap();
+        // In force: the file's settings, with a model the environment gave for this run.
+        let mut in_force = Config::load(dir.path()).unwrap().answer_settings();
+        in_force.generator = PathBuf::from("/elsewhere/from-the-environment.gguf");
+        let mut settings = in_force.clone();
+        settings.threads = 2;
+        settings.save(dir.path(), &in_force).unwrap();
+
+        let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
+        assert!(!text.contains("from-the-environment"), "{text}");
+        assert_eq!(text, "max_sources = 3\nthreads = 2\n");
+        // Nothing changed: the file is left as it is.
+        settings.save(dir.path(), &settings).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap(),
+            text
+        );
     }
 
     #[test]

@@ -237,7 +237,7 @@ pub async fn save_engine_settings(
     // failed save puts the settings in force back, so what runs is what the file says.
     let previous = state.engine.config().answer_settings();
     state.engine.apply_answer_settings(&answers).await?;
-    if let Err(e) = answers.save(&state.engine.config().data_dir) {
+    if let Err(e) = answers.save(&state.engine.config().data_dir, &previous) {
         state.engine.apply_answer_settings(&previous).await?;
         return Err(e.into());
     }
