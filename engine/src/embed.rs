@@ -117,7 +117,16 @@ struct Module {
     kind: String,
 }
 
+/// The files an embedding model's folder holds.
+const MODEL_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+
 impl Embedder {
+    /// Whether `dir` holds an embedding model's files ([`Embedder::load`] says what is
+    /// wrong with one that does not load).
+    pub fn is_model_folder(dir: &Path) -> bool {
+        MODEL_FILES.iter().all(|file| dir.join(file).is_file())
+    }
+
     /// Loads the model in `dir`. `query_prefix` and `passage_prefix` are put
     /// before queries and passages (e5 wants "query: " and "passage: ").
     pub fn load(dir: &Path, query_prefix: &str, passage_prefix: &str) -> Result<Embedder> {
@@ -128,7 +137,7 @@ impl Embedder {
         if !dir.is_dir() {
             return Err(problem("the embedding model folder does not exist".into()));
         }
-        for required in ["config.json", "model.safetensors", "tokenizer.json"] {
+        for required in MODEL_FILES {
             if !dir.join(required).is_file() {
                 return Err(problem(format!(
                     "{required} is missing from the embedding model folder"

@@ -232,10 +232,7 @@ impl Engine {
             tokio::task::spawn_blocking(move || crate::llm::inspect(&path)).await??;
         }
         let mut loaded = self.generator.lock().await;
-        match self.config.write() {
-            Ok(mut config) => *config = Arc::new(next),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
-        }
+        replace(&self.config, Arc::new(next));
         if reload {
             *loaded = None;
         }
@@ -476,16 +473,10 @@ impl Engine {
             embedder,
             vectors: Arc::new(graph),
         });
-        match self.semantic.write() {
-            Ok(mut semantic) => *semantic = Ok(next),
-            Err(poisoned) => *poisoned.into_inner() = Ok(next),
-        }
+        replace(&self.semantic, Ok(next));
         let mut config = (*current).clone();
         config.embedder = dir.to_path_buf();
-        match self.config.write() {
-            Ok(mut current) => *current = Arc::new(config),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
-        }
+        replace(&self.config, Arc::new(config));
         tracing::info!(embedder = %dir.display(), "the library is embedded with another model now");
         Ok(())
     }
@@ -720,6 +711,12 @@ impl Engine {
     }
 }
 
+/// Puts `value` in `lock`; a panic that poisoned it left nothing half-written (every
+/// writer replaces the whole value), so the lock is taken anyway.
+fn replace<T>(lock: &std::sync::RwLock<T>, value: T) {
+    *lock.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = value;
+}
+
 /// Opens the vector graph for `embedder`: the saved one when it is current,
 /// otherwise one built from the catalog's vectors. A different embedder than
 /// the one that made the stored vectors makes them all stale.
@@ -727,13 +724,11 @@ async fn open_vectors(config: &Config, catalog: &Catalog, embedder: Embedder) ->
     let identity = embedder.identity().to_string();
     match catalog.meta("embedder").await? {
         Some(previous) if previous == identity => {}
-        previous => {
-            if previous.is_some() {
-                tracing::info!("the embedding model changed; passages will be embedded again when indexing");
-                catalog.clear_vectors().await?;
-            }
-            catalog.set_meta("embedder", &identity).await?;
+        Some(_) => {
+            tracing::info!("the embedding model changed; passages will be embedded again when indexing");
+            catalog.replace_vectors(&[], &identity).await?;
         }
+        None => catalog.set_meta("embedder", &identity).await?,
     }
     let generation = catalog.vector_generation().await?;
     let dir = config.vectors_dir();

@@ -77,9 +77,7 @@ impl Engine {
             highlight,
         })
     }
-}
 
-impl Engine {
     /// Page `page` of the indexed PDF `path` drawn about `width_px` pixels wide, with
     /// the words of `passage` (the text [`Engine::page_text`] marked) marked on it.
     /// The file is read as it is now and drawn in an extraction helper: a hostile

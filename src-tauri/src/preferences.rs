@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use quire_engine::config::AnswerSettings;
+use quire_engine::embed::Embedder;
 use quire_engine::llm::{ModelInfo, Runtime};
 use serde::Serialize;
 use tauri::{AppHandle, Runtime as TauriRuntime, State, WebviewWindow};
@@ -92,34 +93,28 @@ pub(crate) async fn settings_view(state: &Desktop, describe_model: bool) -> Sett
 
 /// The `.gguf` files directly inside `dir`, sorted.
 fn gguf_files(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<String> = entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.is_file() && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")))
-        .map(|path| path.to_string_lossy().into_owned())
-        .collect();
-    files.sort();
-    files
+    paths_inside(dir, |path| {
+        path.is_file() && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    })
 }
 
 /// The folders directly inside `dir` that hold a sentence-embedding model, sorted.
 fn embedder_folders(dir: &Path) -> Vec<String> {
+    paths_inside(dir, Embedder::is_model_folder)
+}
+
+/// The entries directly inside `dir` that `keep` accepts, sorted.
+fn paths_inside(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut folders: Vec<String> = entries
+    let mut paths: Vec<String> = entries
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| {
-            ["config.json", "model.safetensors", "tokenizer.json"]
-                .iter()
-                .all(|file| path.join(file).is_file())
-        })
+        .filter(|path| keep(path))
         .map(|path| path.to_string_lossy().into_owned())
         .collect();
-    folders.sort();
-    folders
+    paths.sort();
+    paths
 }
 
 /// Asks the user, then re-embeds the library with the embedding model in `folder` (one

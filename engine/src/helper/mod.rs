@@ -165,11 +165,9 @@ impl Extractor {
             max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),
             overlap_tokens: u32::try_from(overlap_tokens).unwrap_or(u32::MAX),
         };
-        Ok(match self.call(name, want, bytes, Task::Read)? {
-            Ok(Reply::Chunks(chunked)) => Ok(chunked),
-            Ok(Reply::Refused(refused)) => Err(refused),
-            Ok(_) => Err(self.garbled("an answer of the wrong kind", Task::Read)),
-            Err(failed) => Err(failed),
+        self.ask(name, want, bytes, Task::Read, |reply| match reply {
+            Reply::Chunks(chunked) => Some(chunked),
+            _ => None,
         })
     }
 
@@ -179,11 +177,9 @@ impl Extractor {
         name: &str,
         bytes: Vec<u8>,
     ) -> Result<std::result::Result<Document, ExtractError>> {
-        Ok(match self.call(name, Want::Pages, bytes, Task::Read)? {
-            Ok(Reply::Pages(document)) => Ok(document),
-            Ok(Reply::Refused(refused)) => Err(refused),
-            Ok(_) => Err(self.garbled("an answer of the wrong kind", Task::Read)),
-            Err(failed) => Err(failed),
+        self.ask(name, Want::Pages, bytes, Task::Read, |reply| match reply {
+            Reply::Pages(document) => Some(document),
+            _ => None,
         })
     }
 
@@ -202,10 +198,25 @@ impl Extractor {
             width_px,
             passage: passage.to_string(),
         };
-        Ok(match self.call(name, want, bytes, Task::Draw)? {
-            Ok(Reply::PageImage(image)) if image.page == page => Ok(image),
+        self.ask(name, want, bytes, Task::Draw, |reply| match reply {
+            Reply::PageImage(image) if image.page == page => Some(image),
+            _ => None,
+        })
+    }
+
+    /// Asks the helper for `want` and takes the answer `expected` accepts, a refusal,
+    /// or why the helper gave none; any other answer is garbled.
+    fn ask<T>(
+        &mut self,
+        name: &str,
+        want: Want,
+        bytes: Vec<u8>,
+        task: Task,
+        expected: impl FnOnce(Reply) -> Option<T>,
+    ) -> Result<std::result::Result<T, ExtractError>> {
+        Ok(match self.call(name, want, bytes, task)? {
             Ok(Reply::Refused(refused)) => Err(refused),
-            Ok(_) => Err(self.garbled("an answer of the wrong kind", Task::Draw)),
+            Ok(reply) => expected(reply).ok_or_else(|| self.garbled("an answer of the wrong kind", task)),
             Err(failed) => Err(failed),
         })
     }

@@ -160,13 +160,10 @@ pub(super) fn answer(request: Request) -> Reply {
 }
 
 fn draw_page(name: &str, bytes: Vec<u8>, page: u32, width_px: u32, passage: &str) -> Reply {
-    match format_of(Path::new(name)) {
-        Ok(Format::Pdf) => {}
-        Ok(_) | Err(_) => {
-            return Reply::Refused(ExtractError::Skipped(
-                "only PDF pages are drawn; its text is shown instead".into(),
-            ))
-        }
+    if !matches!(format_of(Path::new(name)), Ok(Format::Pdf)) {
+        return Reply::Refused(ExtractError::Skipped(
+            "only PDF pages are drawn; its text is shown instead".into(),
+        ));
     }
     match catch_parser_panic(|| render_pdf_page(bytes, page, width_px, passage)) {
         Ok(image) => Reply::PageImage(image),

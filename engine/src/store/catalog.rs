@@ -145,6 +145,10 @@ pub struct Catalog {
     pub(crate) pool: SqlitePool,
 }
 
+/// Sets a `meta` key (bind the key, then the value).
+const SET_META: &str =
+    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
 impl Catalog {
     pub async fn open(path: &Path) -> Result<Catalog> {
         let options = SqliteConnectOptions::new()
@@ -334,7 +338,7 @@ impl Catalog {
     }
 
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        sqlx::query(SET_META)
             .bind(key)
             .bind(value)
             .execute(&self.pool)
@@ -353,22 +357,15 @@ impl Catalog {
             .collect())
     }
 
-    /// Drops every vector (the embedder changed); returns the new generation.
-    pub async fn clear_vectors(&self) -> Result<i64> {
-        let mut batch = self.begin().await?;
-        sqlx::query("DELETE FROM vectors").execute(&mut *batch.tx).await?;
-        let generation = batch.bump_generation().await?;
-        batch.commit().await?;
-        Ok(generation)
-    }
-
     /// Puts `vectors`, made by the embedder `identity`, in place of every stored
-    /// vector, all at once; returns the new generation.
+    /// vector, all at once (none: the embedder changed and passages wait to be embedded
+    /// again); returns the new generation.
     pub async fn replace_vectors(&self, vectors: &[(ChunkId, Vec<f32>)], identity: &str) -> Result<i64> {
         let mut batch = self.begin().await?;
         sqlx::query("DELETE FROM vectors").execute(&mut *batch.tx).await?;
         batch.store_vectors(vectors).await?;
-        sqlx::query("INSERT INTO meta (key, value) VALUES ('embedder', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        sqlx::query(SET_META)
+            .bind("embedder")
             .bind(identity)
             .execute(&mut *batch.tx)
             .await?;
