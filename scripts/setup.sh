@@ -26,8 +26,10 @@ pinned_toolchain=$(sed -nE 's/^channel = "([^"]+)"/\1/p' rust-toolchain.toml)
 
 # strace: a test checks that Quire connects to nothing but local sockets.
 # cmake, libclang-dev: the llama.cpp runtime builds llama.cpp from source and binds it with bindgen.
+# tesseract-ocr: reads scanned pages and pictures (a run-time part; Quire says what is
+# missing without it, and the OCR tests need it).
 apt_install build-essential pkg-config ca-certificates curl git python3 python3-pip strace \
-    cmake libclang-dev
+    cmake libclang-dev tesseract-ocr tesseract-ocr-eng
 
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 if ! command -v rustup >/dev/null 2>&1; then

@@ -78,7 +78,7 @@ async fn indexes_every_format_reports_bad_files_and_follows_changes() {
     let binary = problem(&report, "firmware.log");
     assert_eq!(binary.status, FileStatus::Skipped);
     assert!(binary.message.contains("binary"), "{}", binary.message);
-    assert!(problem(&report, "photo.png")
+    assert!(problem(&report, "song.mp3")
         .message
         .contains("unsupported file type"));
 

@@ -26,6 +26,8 @@ pub struct Chunk {
     /// Byte range of `text` in the page's text.
     pub span: Range<usize>,
     pub text: String,
+    /// Whether its page was read from an image by OCR.
+    pub read_by_ocr: bool,
 }
 
 /// Estimates subword tokens (WordPiece/BPE) without a model's tokenizer: a word
@@ -99,6 +101,7 @@ impl Chunker {
                         page: page.number,
                         span: start..start + text.len(),
                         text: text.to_string(),
+                        read_by_ocr: page.read_by_ocr,
                     });
                 }
             }

@@ -38,6 +38,13 @@ pub struct Config {
     /// Not read from the file: front ends set it; by default the running executable.
     #[serde(skip)]
     pub extract_helper: Option<PathBuf>,
+    /// Read text from images (scanned PDF pages, pictures) with Tesseract, when it is installed.
+    pub ocr: bool,
+    /// Tesseract's languages to read (`eng`, `deu`, `fra`…); empty: English and every
+    /// language whose data is installed.
+    pub ocr_languages: Vec<String>,
+    /// The Tesseract program: found on the PATH unless a path is given.
+    pub ocr_program: PathBuf,
     /// Chunk size in (estimated) tokens: chunks aim for `chunk_min_tokens` and never exceed `chunk_max_tokens`.
     pub chunk_min_tokens: usize,
     pub chunk_max_tokens: usize,
@@ -92,6 +99,9 @@ impl Default for Config {
             max_text_bytes: 20 * 1024 * 1024,
             max_chunks_per_file: 20_000,
             extract_helper: None,
+            ocr: true,
+            ocr_languages: Vec::new(),
+            ocr_program: PathBuf::from("tesseract"),
             chunk_min_tokens: 250,
             chunk_max_tokens: 400,
             chunk_overlap_tokens: 50,
@@ -209,6 +219,29 @@ fn save_keys(data_dir: &Path, values: &str, keys: &[&str]) -> Result<()> {
 }
 
 impl Config {
+    /// How pages that are images are read: off, missing (Tesseract cannot be run), or
+    /// with the configured languages (by default English and every installed one).
+    pub fn ocr(&self) -> crate::extract::Ocr {
+        use crate::extract::{ocr, Ocr, OcrOptions};
+        if !self.ocr {
+            return Ocr::Off;
+        }
+        let Some(installed) = ocr::installed_languages(&self.ocr_program) else {
+            return Ocr::Missing;
+        };
+        let languages = if self.ocr_languages.is_empty() {
+            let mut languages = vec!["eng".to_string()];
+            languages.extend(installed.into_iter().filter(|l| l != "eng"));
+            languages
+        } else {
+            self.ocr_languages.clone()
+        };
+        Ocr::On(OcrOptions {
+            program: self.ocr_program.clone(),
+            languages,
+        })
+    }
+
     /// The configuration of `data_dir`: its `config.toml` when there is one, the defaults otherwise.
     pub fn load(data_dir: impl Into<PathBuf>) -> Result<Config> {
         let data_dir = data_dir.into();

@@ -11,6 +11,7 @@ pub mod cancel;
 pub mod chat;
 pub mod chunk;
 pub mod config;
+mod drawn_text;
 pub mod embed;
 pub mod engine;
 pub mod error;

@@ -11,19 +11,15 @@
 
 use std::ops::Range;
 
-use hayro::hayro_interpret::font::GlyphRun;
-use hayro::hayro_interpret::hayro_cmap::BfString;
 use hayro::hayro_interpret::hayro_syntax::{LoadPdfError, Pdf};
 use hayro::hayro_interpret::util::TransformExt;
-use hayro::hayro_interpret::{
-    interpret_page, BlendMode, ClipPath, Context, Device, DrawMode, DrawProps, Image, ImageDrawProps,
-    InterpreterCache, InterpreterSettings, SoftMask,
-};
-use hayro::kurbo::{Affine, BezPath, Point, Rect};
+use hayro::hayro_interpret::{InterpreterCache, InterpreterSettings};
+use hayro::kurbo::{Affine, Rect};
 use hayro::vello_cpu::color::palette::css::WHITE;
 use hayro::{PixmapSettings, RenderCache, RenderSettings};
 use serde::{Serialize, Serializer};
 
+use crate::drawn_text::{drawn_page, same_line, DrawnGlyph, DrawnPage};
 use crate::extract::ExtractError;
 
 /// The widest image drawn, in pixels: sharp on a large high-density screen, and a
@@ -33,13 +29,6 @@ pub const MAX_WIDTH_PX: u32 = 2400;
 const MAX_HEIGHT_PX: u32 = 4 * MAX_WIDTH_PX;
 /// The narrowest image worth drawing.
 const MIN_WIDTH_PX: u32 = 100;
-
-/// Glyph boxes in text space span the em square from the descender to the ascender
-/// line: these fractions of the font size (outlines are drawn at 1,000 units per em).
-const GLYPH_BOTTOM: f64 = -200.0;
-const GLYPH_TOP: f64 = 800.0;
-/// A glyph whose font gives no advance is taken to be this wide (half an em).
-const DEFAULT_ADVANCE: f64 = 500.0;
 
 /// Passages are looked for whole, and if the page draws them otherwise (columns read
 /// in another order, a sentence split by a figure), piece by piece of this many words.
@@ -110,19 +99,7 @@ pub fn render_pdf_page(
         return Err(ExtractError::Failed(format!("page {page} has no size to draw")));
     }
     let scale = drawing_scale(page_width, page_height, width_px);
-    let settings = InterpreterSettings::default();
-    let cache = RenderCache::new();
-    let pixmap = hayro::render(
-        drawn,
-        &cache,
-        &settings,
-        &RenderSettings::default(),
-        &PixmapSettings {
-            x_scale: scale,
-            y_scale: scale,
-            bg_color: WHITE,
-        },
-    );
+    let pixmap = draw(drawn, scale);
     let (width, height) = (u32::from(pixmap.width()), u32::from(pixmap.height()));
     if width == 0 || height == 0 {
         return Err(ExtractError::Failed(format!("page {page} is too small to draw")));
@@ -131,13 +108,9 @@ pub fn render_pdf_page(
     let marks = if passage.trim().is_empty() {
         Vec::new()
     } else {
-        let mut glyphs = GlyphCollector::default();
         let transform = Affine::scale(f64::from(scale)) * drawn.initial_transform(true).to_kurbo();
         let target = Rect::new(0.0, 0.0, f64::from(width), f64::from(height));
-        let interpreter_cache = InterpreterCache::new();
-        let mut context = Context::new(transform, target, &interpreter_cache, drawn.xref(), settings);
-        interpret_page(drawn, &mut context, &mut glyphs);
-        glyphs
+        Marker::new(drawn_page(drawn, transform, target, &InterpreterCache::new()))
             .mark(passage)
             .into_iter()
             .map(|b| MarkBox {
@@ -162,6 +135,52 @@ pub fn render_pdf_page(
     })
 }
 
+/// `page` drawn on white at `scale` pixels per point.
+fn draw(page: &hayro::hayro_interpret::hayro_syntax::page::Page<'_>, scale: f32) -> hayro::vello_cpu::Pixmap {
+    hayro::render(
+        page,
+        &RenderCache::new(),
+        &InterpreterSettings::default(),
+        &RenderSettings::default(),
+        &PixmapSettings {
+            x_scale: scale,
+            y_scale: scale,
+            bg_color: WHITE,
+        },
+    )
+}
+
+/// Page `page` (from 1) of the PDF `bytes` drawn as Quire draws a page for OCR: a
+/// PNG at 300 dpi (less for a page larger than A3).
+pub fn draw_page_for_ocr(bytes: Vec<u8>, page: u32) -> Result<Vec<u8>, ExtractError> {
+    let pdf = Pdf::new(bytes).map_err(|_| ExtractError::Failed("cannot be opened to draw".into()))?;
+    let pages = pdf.pages();
+    let drawn = page
+        .checked_sub(1)
+        .and_then(|i| pages.get(i as usize))
+        .ok_or_else(|| ExtractError::Failed(format!("has no page {page}")))?;
+    draw_for_ocr(drawn, crate::extract::ocr::PAGE_DPI, OCR_MAX_SIDE_PX)
+        .ok_or_else(|| ExtractError::Failed(format!("page {page} has no size to draw")))
+}
+
+/// The longest side of a page drawn for OCR, in pixels (an A3 page at 300 dpi is 4,961).
+pub(crate) const OCR_MAX_SIDE_PX: u32 = 5_000;
+
+/// `page` drawn for OCR: a PNG at `dpi` dots per inch, or less where a side would
+/// pass `max_side_px`; `None` for a page with no size.
+pub(crate) fn draw_for_ocr(
+    page: &hayro::hayro_interpret::hayro_syntax::page::Page<'_>,
+    dpi: u32,
+    max_side_px: u32,
+) -> Option<Vec<u8>> {
+    let (width, height) = page.render_dimensions();
+    if !(width > 0.0 && height > 0.0) {
+        return None;
+    }
+    let scale = (dpi as f32 / 72.0).min(max_side_px as f32 / width.max(height));
+    draw(page, scale).into_png().ok()
+}
+
 /// Pixels per PDF point for an image about `width_px` wide, within the size limits.
 fn drawing_scale(page_width: f32, page_height: f32, width_px: u32) -> f32 {
     let width_px = width_px.clamp(MIN_WIDTH_PX, MAX_WIDTH_PX) as f32;
@@ -172,56 +191,35 @@ fn drawing_scale(page_width: f32, page_height: f32, width_px: u32) -> f32 {
         .min(MAX_WIDTH_PX as f32 / page_width)
 }
 
-/// One character drawn on the page and the box of the glyph that drew it.
+/// One character drawn on the page and the glyph that drew it.
 struct DrawnChar {
     /// Lowercased letter or digit.
     character: char,
     glyph: usize,
 }
 
-/// A device that draws nothing and notes where each glyph's text lands.
-#[derive(Default)]
-struct GlyphCollector {
-    /// Each glyph's box on the image and the baseline's direction there.
-    boxes: Vec<GlyphBox>,
+/// Finds a passage among the glyphs a page draws.
+struct Marker {
+    glyphs: Vec<DrawnGlyph>,
     chars: Vec<DrawnChar>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct GlyphBox {
-    rect: Rect,
-    /// Where the glyph's baseline starts, to tell one line from the next.
-    origin: Point,
-}
-
-impl GlyphCollector {
-    fn note(&mut self, unicode: Option<BfString>, transform: Affine, advance: f64) {
-        let corners = [
-            Point::new(0.0, GLYPH_BOTTOM),
-            Point::new(advance, GLYPH_BOTTOM),
-            Point::new(0.0, GLYPH_TOP),
-            Point::new(advance, GLYPH_TOP),
-        ]
-        .map(|p| transform * p);
-        let mut rect = Rect::from_points(corners[0], corners[1]);
-        for corner in &corners[2..] {
-            rect = rect.union_pt(*corner);
-        }
-        if !rect.is_finite() {
-            return;
-        }
-        let glyph = self.boxes.len();
-        self.boxes.push(GlyphBox {
-            rect,
-            origin: transform * Point::ORIGIN,
-        });
-        let text = match unicode {
-            Some(BfString::Char(c)) => c.to_string(),
-            Some(BfString::String(s)) => s,
-            None => return,
-        };
-        for character in comparable(&text) {
-            self.chars.push(DrawnChar { character, glyph });
+impl Marker {
+    fn new(drawn: DrawnPage) -> Marker {
+        let chars = drawn
+            .glyphs
+            .iter()
+            .enumerate()
+            .flat_map(|(glyph, g)| {
+                g.text
+                    .iter()
+                    .flat_map(|t| comparable(t).collect::<Vec<_>>())
+                    .map(move |character| DrawnChar { character, glyph })
+            })
+            .collect();
+        Marker {
+            glyphs: drawn.glyphs,
+            chars,
         }
     }
 
@@ -266,11 +264,11 @@ impl GlyphCollector {
 
     /// The boxes of `glyphs` (in drawing order), merged while they stay on one line.
     fn lines(&self, glyphs: &[usize]) -> Vec<Rect> {
-        let mut lines: Vec<(Rect, GlyphBox)> = Vec::new();
+        let mut lines: Vec<(Rect, &DrawnGlyph)> = Vec::new();
         for &glyph in glyphs {
-            let current = self.boxes[glyph];
+            let current = &self.glyphs[glyph];
             match lines.last_mut() {
-                Some((line, last)) if same_line(last, &current) => {
+                Some((line, last)) if same_line(last, current) => {
                     *line = line.union(current.rect);
                     *last = current;
                 }
@@ -281,49 +279,10 @@ impl GlyphCollector {
     }
 }
 
-/// Whether `next` continues the line `previous` is on: its baseline within half a
-/// glyph's height, and not far back to the left (a new column or line).
-fn same_line(previous: &GlyphBox, next: &GlyphBox) -> bool {
-    let height = previous.rect.height().max(next.rect.height());
-    (previous.origin.y - next.origin.y).abs() < height / 2.0
-        && next.origin.x >= previous.origin.x - height
-        && next.origin.x - previous.rect.x1 < 3.0 * height
-}
-
 /// The letters and digits of `text`, lowercased: what is compared between the
 /// extracted text and the text the page draws.
 fn comparable(text: &str) -> impl Iterator<Item = char> + '_ {
     text.chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
-}
-
-impl<'a> Device<'a> for GlyphCollector {
-    fn draw_glyph_run(&mut self, run: &GlyphRun<'_, 'a>, props: DrawProps<'a>, _: &DrawMode) {
-        let glyphs = run.glyphs();
-        for (i, glyph) in glyphs.iter().enumerate() {
-            let transform = props.transform * glyph.transform();
-            // The advance, in glyph units: the font's, or the distance to the next glyph.
-            let advance = match &**glyph {
-                hayro::hayro_interpret::font::Glyph::Outline(outline) => outline.advance_width(),
-                hayro::hayro_interpret::font::Glyph::Type3(type3) => type3.advance_width(),
-            }
-            .map(f64::from)
-            .filter(|a| *a > 0.0)
-            .or_else(|| {
-                let next = glyphs.get(i + 1)?;
-                let to_next = glyph.transform().inverse() * (next.transform() * Point::ORIGIN);
-                (to_next.x > 0.0).then_some(to_next.x)
-            })
-            .unwrap_or(DEFAULT_ADVANCE);
-            self.note(glyph.as_unicode(), transform, advance);
-        }
-    }
-
-    fn draw_path(&mut self, _: &BezPath, _: DrawProps<'a>, _: &DrawMode) {}
-    fn push_clip_path(&mut self, _: &ClipPath) {}
-    fn push_transparency_group(&mut self, _: f32, _: Option<SoftMask<'a>>, _: BlendMode) {}
-    fn draw_image(&mut self, _: Image<'a, '_>, _: ImageDrawProps<'a>) {}
-    fn pop_clip(&mut self) {}
-    fn pop_transparency_group(&mut self) {}
 }

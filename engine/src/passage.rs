@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::extract::ExtractError;
 use crate::helper::{Extractor, HelperSettings};
 use crate::ingest::read_regular;
 use crate::page_image::PageImage;
@@ -109,9 +108,7 @@ impl Engine {
             Extractor::new(settings).page_image(&name, bytes, page, width_px, &passage)
         })
         .await??;
-        drawn.map_err(
-            |(ExtractError::Skipped(message) | ExtractError::Failed(message))| cannot_draw(path, message),
-        )
+        drawn.map_err(|refused| cannot_draw(path, refused.into_message()))
     }
 }
 

@@ -31,6 +31,8 @@ pub struct SearchHit {
     /// Byte span of the chunk in its page's text.
     pub span: Range<usize>,
     pub snippet: Snippet,
+    /// Whether the passage was read from an image by OCR (its words may be misread).
+    pub read_by_ocr: bool,
     /// The whole passage the snippet is cut from (answers put it in the prompt).
     #[serde(skip)]
     pub passage: String,
@@ -382,6 +384,7 @@ fn hits_with_snippets(
             chunk_id: detail.chunk_id,
             file_id: detail.file_id,
             span: detail.span_start..detail.span_end,
+            read_by_ocr: detail.read_by_ocr,
             passage: detail.text,
         });
         if hits.len() == limit {

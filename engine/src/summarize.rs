@@ -14,7 +14,7 @@ use crate::answer::content_terms;
 use crate::cancel::CancelToken;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::extract::{Document, ExtractError};
+use crate::extract::Document;
 use crate::helper::{Extractor, HelperSettings};
 use crate::ingest::read_regular;
 use crate::llm::{ChatMessage, Generator, Role};
@@ -111,9 +111,7 @@ async fn summarize(
         .unwrap_or_default();
     let document = tokio::task::spawn_blocking(move || Extractor::new(settings).document(&name, bytes))
         .await??
-        .map_err(|e| match e {
-            ExtractError::Skipped(m) | ExtractError::Failed(m) => unreadable(path, m),
-        })?;
+        .map_err(|refused| unreadable(path, refused.into_message()))?;
     let mut summary = summarize_document(&generator, &document, progress, cancel).await?;
     summary.path = path.to_path_buf();
     let json = serde_json::to_string(&summary).map_err(|e| Error::Encoding {

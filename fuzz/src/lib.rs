@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use quire_engine::chunk::Chunker;
-use quire_engine::extract::{self, Document, ExtractError};
+use quire_engine::extract::{self, Document};
 use quire_engine::Config;
 
 /// Extracts `bytes` as a file named `name` (its extension picks the extractor),
@@ -17,9 +17,9 @@ pub fn extract_and_chunk(name: &str, bytes: &[u8]) {
             check_document(&document);
             chunk_everything(&document, &Config::default());
         }
-        Err(ExtractError::Skipped(reason) | ExtractError::Failed(reason)) => {
+        Err(refused) => {
             // The reason is shown to the user per file: it must say something.
-            assert!(!reason.trim().is_empty(), "an extraction error without a reason");
+            assert!(!refused.into_message().trim().is_empty(), "an extraction error without a reason");
         }
     }
 }
@@ -79,8 +79,8 @@ pub fn draw_pdf_page(bytes: &[u8]) {
                 assert!(sides.iter().all(|s| s.is_finite()), "a mark off the image: {mark:?}");
             }
         }
-        Err(ExtractError::Skipped(reason) | ExtractError::Failed(reason)) => {
-            assert!(!reason.trim().is_empty(), "a drawing error without a reason");
+        Err(refused) => {
+            assert!(!refused.into_message().trim().is_empty(), "a drawing error without a reason");
         }
     }
 }

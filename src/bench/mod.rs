@@ -3,6 +3,7 @@
 //! measured in the same run), query latency per search mode, and generation
 //! speed beside llama.cpp ([`generate`]).
 
+pub mod extract;
 #[cfg(feature = "generation")]
 pub mod generate;
 

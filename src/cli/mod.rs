@@ -16,6 +16,7 @@ use crate::bench;
 use crate::eval::{self, Benchmark, Mode};
 use quire_engine::answer::SourcePolicy;
 use quire_engine::engine::LibraryStatus;
+use quire_engine::extract::PdfText;
 use quire_engine::ingest::IndexReport;
 use quire_engine::retrieve::{SearchFilter, SearchHit, SearchMode};
 use quire_engine::FileProblem;
@@ -223,6 +224,21 @@ enum BenchCommand {
     /// Generation speed on a RAG prompt (time to first token, tokens/s, peak memory) of
     /// every runtime, beside llama.cpp's llama-bench on the same GGUF file and threads.
     Generate(GenerateArgs),
+    /// How well PDFs are read, against poppler's pdftotext: each PDF reader alone and
+    /// both together (share within 10 % of poppler's characters, pages right, files
+    /// refused, time per page), then OCR's character accuracy on clean page renders.
+    Extract {
+        /// A folder of PDFs (for example pdf.js's test PDFs).
+        folder: PathBuf,
+        /// Pages to measure OCR on (0: none).
+        #[arg(long, default_value_t = 20)]
+        ocr_pages: usize,
+        /// Also write each file's readings to this JSON file.
+        #[arg(long)]
+        details: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Search latency (p50, p95) in each mode over the benchmark's test queries.
     Query {
         benchmark: PathBuf,
@@ -659,12 +675,79 @@ async fn run_bench(config: Config, what: &BenchCommand) -> Result<ExitCode> {
             json,
         } => run_bench_index(config, benchmark, *limit, *json).await,
         BenchCommand::Generate(args) => run_bench_generate(config, args).await,
+        BenchCommand::Extract {
+            folder,
+            ocr_pages,
+            details,
+            json,
+        } => run_bench_extract(&config, folder, *ocr_pages, details.as_deref(), *json).await,
         BenchCommand::Query {
             benchmark,
             limit,
             json,
         } => run_bench_query(config, benchmark, *limit, *json).await,
     }
+}
+
+/// `quire bench extract`.
+async fn run_bench_extract(
+    config: &Config,
+    folder: &Path,
+    ocr_pages: usize,
+    details: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode> {
+    let (config, folder) = (config.clone(), folder.to_path_buf());
+    let report =
+        tokio::task::spawn_blocking(move || bench::extract::extract(&folder, &config, ocr_pages)).await??;
+    if let Some(path) = details {
+        std::fs::write(path, serde_json::to_string_pretty(&report.files)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}: {} PDFs, {} with a text layer (poppler reads at least 50 characters)",
+        report.folder.display(),
+        report.pdfs,
+        report.with_text_layer
+    );
+    println!(
+        "{:<14} {:>6} {:>22} {:>17} {:>12} {:>12}",
+        "reader", "read", "within 10 % of poppler", "refused (text)", "pages right", "ms per page"
+    );
+    for r in &report.readers {
+        let name = match r.reader {
+            PdfText::FirstReader => "pdf-extract",
+            PdfText::SecondReader => "hayro",
+            PdfText::Best => "both (Quire)",
+        };
+        println!(
+            "{:<14} {:>6} {:>14} ({:>5.1} %) {:>17} {:>12} {:>12.1}",
+            name,
+            r.read,
+            r.within_10_percent,
+            100.0 * r.within_share,
+            r.refused_with_text_layer,
+            r.pages_right,
+            r.ms_per_page
+        );
+    }
+    if let Some(ocr) = &report.ocr {
+        println!(
+            "OCR ({}): {} pages of body text at 300 dpi: character accuracy {:.2} % in reading order \
+             (worst page {:.2} %), word accuracy {:.2} % in any order, {:.2} s per page",
+            ocr.languages.join("+"),
+            ocr.pages,
+            100.0 * ocr.character_accuracy,
+            100.0 * ocr.worst_page_accuracy,
+            100.0 * ocr.word_accuracy,
+            ocr.secs_per_page
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `quire bench index`.
@@ -958,10 +1041,11 @@ fn print_hits(query: &str, hits: &[SearchHit]) {
     };
     for (rank, hit) in hits.iter().enumerate() {
         println!(
-            "{:>2}. {}  (page {})  score {:.2}",
+            "{:>2}. {}  (page {}{})  score {:.2}",
             rank + 1,
             printable_path(&hit.path),
             hit.page,
+            if hit.read_by_ocr { ", read by OCR" } else { "" },
             hit.score
         );
         if let Some(title) = &hit.title {

@@ -125,13 +125,168 @@ pub fn docx(paragraphs: &[&str], title: &str) -> Vec<u8> {
             ),
         ),
     ];
+    zip_package(&files)
+}
+
+/// A zip package holding `files` (name, content), in that order.
+pub fn zip_package<S: AsRef<str>>(files: &[(&str, S)]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();
     for (name, content) in files {
-        zip.start_file(name, options).unwrap();
-        zip.write_all(content.as_bytes()).unwrap();
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(content.as_ref().as_bytes()).unwrap();
     }
     zip.finish().unwrap().into_inner()
+}
+
+/// An EPUB book: one XHTML chapter per entry, in spine order (listed in the manifest
+/// in reverse, as the spine, not the manifest, gives the order).
+pub fn epub(chapters: &[&str], title: &str) -> Vec<u8> {
+    let mut files: Vec<(String, String)> = vec![
+        ("mimetype".into(), "application/epub+zip".into()),
+        (
+            "META-INF/container.xml".into(),
+            r#"<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles></container>"#.into(),
+        ),
+    ];
+    let manifest: String = (0..chapters.len())
+        .rev()
+        .map(|i| {
+            format!(r#"<item id="c{i}" href="text/chapter%20{i}.xhtml" media-type="application/xhtml+xml"/>"#)
+        })
+        .collect();
+    let spine: String = (0..chapters.len())
+        .map(|i| format!(r#"<itemref idref="c{i}"/>"#))
+        .collect();
+    files.push((
+        "OEBPS/content.opf".into(),
+        format!(
+            r#"<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>{}</dc:title></metadata><manifest>{manifest}<item id="css" href="style.css" media-type="text/css"/></manifest><spine>{spine}</spine></package>"#,
+            escape(title)
+        ),
+    ));
+    for (i, chapter) in chapters.iter().enumerate() {
+        files.push((
+            format!("OEBPS/text/chapter {i}.xhtml"),
+            format!(
+                r#"<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><head><title>Chapter {i}</title></head><body><p>{}</p></body></html>"#,
+                escape(chapter)
+            ),
+        ));
+    }
+    let files: Vec<(&str, String)> = files.iter().map(|(n, c)| (n.as_str(), c.clone())).collect();
+    zip_package(&files)
+}
+
+fn drawing_paragraphs(text: &str) -> String {
+    text.lines()
+        .map(|line| format!("<a:p><a:r><a:t>{}</a:t></a:r></a:p>", escape(line)))
+        .collect()
+}
+
+/// A PowerPoint file: a slide per entry (its text, and its speaker notes if any).
+pub fn pptx(slides: &[(&str, Option<&str>)], title: &str) -> Vec<u8> {
+    const A: &str = r#"xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships""#;
+    let mut files: Vec<(String, String)> = Vec::new();
+    let ids: String = (0..slides.len())
+        .map(|i| format!(r#"<p:sldId id="{}" r:id="rId{}"/>"#, 256 + i, i + 10))
+        .collect();
+    files.push((
+        "ppt/presentation.xml".into(),
+        format!(r#"<p:presentation {A}><p:sldIdLst>{ids}</p:sldIdLst></p:presentation>"#),
+    ));
+    let rels: String = (0..slides.len())
+        .map(|i| format!(r#"<Relationship Id="rId{}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/slide" Target="slides/slide{}.xml"/>"#, i + 10, i + 1))
+        .collect();
+    files.push(("ppt/_rels/presentation.xml.rels".into(), format!(r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rels}</Relationships>"#)));
+    for (i, (text, notes)) in slides.iter().enumerate() {
+        let n = i + 1;
+        files.push((
+            format!("ppt/slides/slide{n}.xml"),
+            format!(r#"<p:sld {A}><p:cSld><p:spTree><p:sp><p:txBody>{}</p:txBody></p:sp></p:spTree></p:cSld></p:sld>"#, drawing_paragraphs(text)),
+        ));
+        if let Some(notes) = notes {
+            files.push((
+                format!("ppt/slides/_rels/slide{n}.xml.rels"),
+                format!(r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/notesSlide" Target="../notesSlides/notesSlide{n}.xml"/></Relationships>"#),
+            ));
+            files.push((
+                format!("ppt/notesSlides/notesSlide{n}.xml"),
+                format!(r#"<p:notes {A}><p:cSld><p:spTree><p:sp><p:txBody>{}</p:txBody></p:sp></p:spTree></p:cSld></p:notes>"#, drawing_paragraphs(notes)),
+            ));
+        }
+    }
+    files.push((
+        "docProps/core.xml".into(),
+        format!(r#"<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>{}</dc:title></cp:coreProperties>"#, escape(title)),
+    ));
+    let files: Vec<(&str, String)> = files.iter().map(|(n, c)| (n.as_str(), c.clone())).collect();
+    zip_package(&files)
+}
+
+/// An Excel workbook: a sheet per entry (name, rows of cells); text cells go through
+/// the shared-string table, numbers are stored as numbers.
+pub fn xlsx(sheets: &[(&str, &[&[&str]])]) -> Vec<u8> {
+    let mut shared: Vec<String> = Vec::new();
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut listed = String::new();
+    let mut rels = String::new();
+    for (i, (name, rows)) in sheets.iter().enumerate() {
+        let n = i + 1;
+        listed.push_str(&format!(
+            r#"<sheet name="{}" sheetId="{n}" r:id="rId{n}"/>"#,
+            escape(name)
+        ));
+        rels.push_str(&format!(r#"<Relationship Id="rId{n}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{n}.xml"/>"#));
+        let mut data = String::new();
+        for row in rows.iter() {
+            data.push_str("<row>");
+            for cell in row.iter() {
+                if cell.parse::<f64>().is_ok() {
+                    data.push_str(&format!("<c><v>{cell}</v></c>"));
+                } else {
+                    shared.push(cell.to_string());
+                    data.push_str(&format!(r#"<c t="s"><v>{}</v></c>"#, shared.len() - 1));
+                }
+            }
+            data.push_str("</row>");
+        }
+        files.push((format!("xl/worksheets/sheet{n}.xml"), format!(r#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{data}</sheetData></worksheet>"#)));
+    }
+    files.push(("xl/workbook.xml".into(), format!(r#"<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>{listed}</sheets></workbook>"#)));
+    files.push(("xl/_rels/workbook.xml.rels".into(), format!(r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rels}</Relationships>"#)));
+    let strings: String = shared
+        .iter()
+        .map(|s| format!("<si><t>{}</t></si>", escape(s)))
+        .collect();
+    files.push((
+        "xl/sharedStrings.xml".into(),
+        format!(r#"<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{strings}</sst>"#),
+    ));
+    let files: Vec<(&str, String)> = files.iter().map(|(n, c)| (n.as_str(), c.clone())).collect();
+    zip_package(&files)
+}
+
+/// An OpenDocument file (`mimetype`: text, presentation or spreadsheet) whose body
+/// (inside office:body) is `body`, and whose title is `title`.
+pub fn opendocument(mimetype: &str, body: &str, title: &str) -> Vec<u8> {
+    const NS: &str = r#"xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" xmlns:presentation="urn:oasis:names:tc:opendocument:xmlns:presentation:1.0" xmlns:dc="http://purl.org/dc/elements/1.1/""#;
+    zip_package(&[
+        ("mimetype", mimetype.to_string()),
+        (
+            "content.xml",
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content {NS}><office:body>{body}</office:body></office:document-content>"#
+            ),
+        ),
+        (
+            "meta.xml",
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><office:document-meta {NS}><office:meta><dc:title>{}</dc:title></office:meta></office:document-meta>"#,
+                escape(title)
+            ),
+        ),
+    ])
 }
 
 fn escape(text: &str) -> String {
@@ -249,7 +404,7 @@ pub fn library(dir: &Path) -> PathBuf {
             0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef,
         ],
     );
-    write("photo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+    write("song.mp3", b"ID3\x04\0\0\0\0\0\x0f");
     // Ignored and hidden files are not even looked at.
     write(".hidden.txt", b"hidden words xylophone");
     write(".gitignore", b"ignored/\n");

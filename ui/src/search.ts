@@ -90,7 +90,13 @@ export class SearchView {
     const open = h(
       "button",
       { type: "button", class: "hit", title: hit.path },
-      h("span", { class: "hit-source" }, `${hit.title ?? fileName(hit.path)} · p. ${hit.page}`),
+      h(
+        "span",
+        { class: "hit-source" },
+        `${hit.title ?? fileName(hit.path)} · p. ${hit.page}`,
+        // Words read from an image may be misread: the reader is told where they came from.
+        ...(hit.read_by_ocr ? [h("span", { class: "ocr-tag", title: "Read from an image of the page by OCR; some words may be misread" }, "OCR")] : []),
+      ),
       h("span", { class: "hit-snippet" }, ...markedText(hit.snippet.text, hit.snippet.highlights)),
       h("span", { class: "source-path" }, hit.path),
     );

@@ -203,6 +203,7 @@ mod tests {
                 text: String::new(),
                 highlights: Vec::new(),
             },
+            read_by_ocr: false,
             passage: String::new(),
         };
         let hits = vec![

@@ -3,14 +3,22 @@
 //! parser that panics becomes an error on that one file.
 
 mod docx;
+mod epub;
 mod html;
 mod markdown;
+pub mod ocr;
+mod opendocument;
+mod package;
 mod pdf;
+mod rtf;
+mod sheets;
+mod slides;
 mod text;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 
+pub use ocr::{Ocr, OcrOptions};
 pub use text::decode_text;
 
 /// A document as Quire indexes it: its title (when the file names one) and its pages.
@@ -26,6 +34,8 @@ pub struct Document {
 pub struct Page {
     pub number: u32,
     pub text: String,
+    /// Whether the text was read from an image by OCR (it may hold misread words).
+    pub read_by_ocr: bool,
 }
 
 impl Document {
@@ -37,6 +47,7 @@ impl Document {
             .map(|(i, text)| Page {
                 number: u32::try_from(i + 1).unwrap_or(u32::MAX),
                 text,
+                read_by_ocr: false,
             })
             .collect();
         Document { title, pages }
@@ -44,6 +55,11 @@ impl Document {
 
     pub fn has_text(&self) -> bool {
         self.pages.iter().any(|p| !p.text.trim().is_empty())
+    }
+
+    /// Whether any page was read by OCR.
+    pub fn read_by_ocr(&self) -> bool {
+        self.pages.iter().any(|p| p.read_by_ocr)
     }
 }
 
@@ -56,25 +72,50 @@ pub enum ExtractError {
     /// Something Quire should index but cannot read: damaged, encrypted, undecodable.
     #[error("{0}")]
     Failed(String),
+    /// Text in images only, and no OCR to read it (Tesseract missing, or OCR off).
+    /// Unlike a failure it is tried again at every run: installing Tesseract is enough.
+    #[error("{0}")]
+    NeedsOcr(String),
+}
+
+impl ExtractError {
+    /// Why, in words for the user.
+    pub fn into_message(self) -> String {
+        match self {
+            ExtractError::Skipped(message)
+            | ExtractError::Failed(message)
+            | ExtractError::NeedsOcr(message) => message,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Pdf,
     Docx,
+    Epub,
+    /// PowerPoint.
+    Pptx,
+    /// OpenDocument text and presentations.
+    Odt,
+    Odp,
+    /// Spreadsheets: Excel and OpenDocument.
+    Xlsx,
+    Ods,
+    Rtf,
     Html,
     Markdown,
     /// Plain text and source code: anything that decodes as text.
     Text,
+    /// A picture (a scan, a photo of a page): read by OCR.
+    Image,
 }
 
 /// Extensions of formats that are certainly not text and that Quire has no extractor for.
 const UNSUPPORTED_EXTENSIONS: &[&str] = &[
-    "7z", "a", "avi", "bin", "bmp", "bz2", "class", "dat", "db", "dll", "dmg", "doc", "dylib", "epub", "exe",
-    "flac", "gif", "gz", "heic", "ico", "iso", "jar", "jpeg", "jpg", "m4a", "mkv", "mov", "mp3", "mp4", "o",
-    "obj", "odp", "ods", "odt", "ogg", "otf", "png", "ppt", "pptx", "psd", "pyc", "rar", "rlib", "so",
-    "sqlite", "tar", "tgz", "tif", "tiff", "ttf", "wasm", "wav", "webm", "webp", "woff", "woff2", "xls",
-    "xlsx", "xz", "zip", "zst",
+    "7z", "a", "avi", "bin", "bz2", "class", "dat", "db", "dll", "dmg", "dylib", "exe", "flac", "gz", "heic",
+    "ico", "iso", "jar", "m4a", "mkv", "mov", "mp3", "mp4", "o", "obj", "ogg", "otf", "psd", "pyc", "rar",
+    "rlib", "so", "sqlite", "tar", "tgz", "ttf", "wasm", "wav", "webm", "woff", "woff2", "xz", "zip", "zst",
 ];
 
 /// The format a path's extension announces, or why it is not indexed at all.
@@ -86,8 +127,22 @@ pub fn format_of(path: &Path) -> Result<Format, ExtractError> {
     Ok(match ext.as_str() {
         "pdf" => Format::Pdf,
         "docx" => Format::Docx,
+        "epub" => Format::Epub,
+        "pptx" => Format::Pptx,
+        "odt" => Format::Odt,
+        "odp" => Format::Odp,
+        "xlsx" | "xlsm" => Format::Xlsx,
+        "ods" => Format::Ods,
+        "rtf" => Format::Rtf,
+        // The binary formats of Office before 2007.
+        e @ ("doc" | "xls" | "ppt") => {
+            return Err(ExtractError::Skipped(format!(
+                "old Office format (.{e}); Quire reads the newer one: save it as .{e}x"
+            )))
+        }
         "html" | "htm" | "xhtml" => Format::Html,
         "md" | "markdown" | "mdown" | "mkd" => Format::Markdown,
+        "png" | "jpg" | "jpeg" | "tif" | "tiff" | "webp" | "bmp" | "gif" => Format::Image,
         e if UNSUPPORTED_EXTENSIONS.contains(&e) => {
             return Err(ExtractError::Skipped(format!("unsupported file type (.{e})")))
         }
@@ -95,29 +150,94 @@ pub fn format_of(path: &Path) -> Result<Format, ExtractError> {
     })
 }
 
+/// Which of the PDF readers read a text layer (see `pdf`). Indexing takes the best
+/// of both page by page; the extraction benchmark measures each alone beside that.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PdfText {
+    #[default]
+    Best,
+    /// pdf-extract alone (what Quire read before the second reader).
+    FirstReader,
+    /// hayro's drawn text alone.
+    SecondReader,
+}
+
+/// How files are read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    pub pdf_text: PdfText,
+    /// Whether and how pages that are images are read.
+    pub ocr: Ocr,
+}
+
 /// Extracts the document in `bytes`, which were read from `path` (used for its
-/// extension and as a fallback title). Panics inside parsers become errors.
+/// extension and as a fallback title), with both PDF readers and OCR off.
 pub fn extract(path: &Path, bytes: &[u8]) -> Result<Document, ExtractError> {
+    extract_with(path, bytes, &ReadOptions::default(), &|| {})
+}
+
+/// Extracts the document in `bytes` as `options` say, calling `page_recognized`
+/// after each page read by OCR (seconds each: the caller's sign of progress). Panics
+/// inside parsers become errors.
+pub fn extract_with(
+    path: &Path,
+    bytes: &[u8],
+    options: &ReadOptions,
+    page_recognized: &dyn Fn(),
+) -> Result<Document, ExtractError> {
     let format = format_of(path)?;
     if bytes.is_empty() {
         return Err(ExtractError::Skipped("empty file".into()));
     }
     let document = catch_parser_panic(|| match format {
-        Format::Pdf => pdf::extract(bytes),
+        Format::Pdf => pdf::extract(bytes, options, page_recognized),
+        Format::Image => read_image(bytes, &options.ocr),
         Format::Docx => docx::extract(bytes),
+        Format::Epub => epub::extract(bytes),
+        Format::Pptx => slides::extract(bytes),
+        Format::Odt => opendocument::extract(bytes, opendocument::Kind::Text),
+        Format::Odp => opendocument::extract(bytes, opendocument::Kind::Presentation),
+        Format::Xlsx => sheets::extract_xlsx(bytes),
+        Format::Ods => sheets::extract_ods(bytes),
+        Format::Rtf => rtf::extract(bytes),
         Format::Html => html::extract(&decode_text(bytes)?),
         Format::Markdown => markdown::extract(&decode_text(bytes)?),
         Format::Text => text::extract(bytes),
     })?;
     if !document.has_text() {
         return Err(match format {
-            Format::Pdf => ExtractError::Failed(
-                "no text layer (a scanned PDF? Quire does not read text from images)".into(),
-            ),
+            Format::Pdf if !document.read_by_ocr() => {
+                ExtractError::NeedsOcr(format!("no text layer: {}", options.ocr.not_read()))
+            }
+            Format::Pdf => ExtractError::Skipped("no text layer, and OCR found no text on its pages".into()),
+            Format::Image => ExtractError::Skipped("no text in this picture".into()),
             _ => ExtractError::Skipped("no text in this file".into()),
         });
     }
     Ok(document)
+}
+
+/// A picture's text, read by OCR: one page.
+fn read_image(bytes: &[u8], ocr: &Ocr) -> Result<Document, ExtractError> {
+    let Ocr::On(options) = ocr else {
+        return Err(ExtractError::NeedsOcr(ocr.not_read()));
+    };
+    if !ocr::is_image(bytes) {
+        return Err(ExtractError::Failed(
+            "not a picture Quire can read (its content is not PNG, JPEG, TIFF, WebP, BMP or GIF)".into(),
+        ));
+    }
+    // A picture that says nothing of its resolution is taken as a 300-dpi scan.
+    let text = ocr::recognize(bytes, ocr::PAGE_DPI, options)?;
+    Ok(Document {
+        title: None,
+        pages: vec![Page {
+            number: 1,
+            text,
+            read_by_ocr: true,
+        }],
+    })
 }
 
 /// Runs a parser, turning a panic into a per-file error. The panic message is
@@ -212,8 +332,8 @@ mod tests {
     #[test]
     fn unsupported_and_empty_files_are_skipped_with_a_reason() {
         assert_eq!(
-            extract(Path::new("photo.JPG"), b"\xff\xd8\xff").unwrap_err(),
-            ExtractError::Skipped("unsupported file type (.jpg)".into())
+            extract(Path::new("song.MP3"), b"ID3").unwrap_err(),
+            ExtractError::Skipped("unsupported file type (.mp3)".into())
         );
         assert_eq!(
             extract(Path::new("notes.txt"), b"").unwrap_err(),

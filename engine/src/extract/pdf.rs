@@ -1,39 +1,234 @@
-//! PDF, page by page, through pdf-extract over lopdf. A page that fails to
-//! render keeps its number with no text, so later pages keep theirs.
+//! PDF, page by page, by two readers. The first, pdf-extract over lopdf, reads most
+//! PDFs well. The second is the text hayro's interpreter draws ([`crate::drawn_text`]):
+//! it follows CID fonts through their CMaps (Japanese, Chinese, Korean), rebuilds a
+//! damaged cross-reference table by scanning the file's objects, and decodes every
+//! standard filter. Each page takes the reading closer to what the page draws (see
+//! [`choose`]); a page neither reader can read keeps its number with no text, so
+//! later pages keep theirs.
 
 use std::panic::{self, AssertUnwindSafe};
 
+use hayro::hayro_interpret::hayro_syntax::{DecryptionError, LoadPdfError, Pdf};
+use hayro::hayro_interpret::InterpreterCache;
 use lopdf::Object;
 use pdf_extract::{output_doc_page, PlainTextOutput};
 
-use super::{Document, ExtractError};
+use super::ocr::{self, Ocr};
+use super::{Document, ExtractError, PdfText, ReadOptions};
+use crate::drawn_text::drawn_page_unscaled;
+use crate::page_image::{draw_for_ocr, OCR_MAX_SIDE_PX};
 
-pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
+const PASSWORD_PROTECTED: &str = "password-protected PDF; Quire cannot read it without the password";
+
+/// A page with fewer letters and digits than this, and an image on it, is read by OCR.
+const OCR_BELOW_CHARS: usize = 20;
+/// Pages of one file read by OCR, at most (seconds each: a 1,000-page scan takes most
+/// of an hour on a small machine).
+const MAX_OCR_PAGES: usize = 1_000;
+
+pub fn extract(
+    bytes: &[u8],
+    options: &ReadOptions,
+    page_recognized: &dyn Fn(),
+) -> Result<Document, ExtractError> {
     if !bytes.starts_with(b"%PDF-") && !bytes[..bytes.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
         return Err(ExtractError::Failed("not a PDF file (no %PDF header)".into()));
     }
+    let use_drawn = options.pdf_text != PdfText::FirstReader || matches!(options.ocr, Ocr::On(_));
+    let drawn_pdf = use_drawn.then(|| load_drawn(bytes));
+    // An encrypted file is judged by the reader that knows every standard security
+    // handler: the first one reads some of them as a PDF with no pages.
+    if let Some(Err(refused)) = &drawn_pdf {
+        if refused.to_string() == PASSWORD_PROTECTED {
+            return Err(refused.clone());
+        }
+    }
+    let drawn_pdf = drawn_pdf.and_then(Result::ok);
+    let drawn = match options.pdf_text {
+        PdfText::FirstReader => None,
+        PdfText::Best | PdfText::SecondReader => drawn_pdf.as_ref().map(read_drawn),
+    };
+    let first = match options.pdf_text {
+        PdfText::SecondReader => None,
+        PdfText::Best | PdfText::FirstReader => Some(read_first(bytes)),
+    };
+    let mut document = match (first, drawn) {
+        (Some(Ok(first)), Some(drawn)) if drawn.len() == first.pages.len() => {
+            let texts = first
+                .pages
+                .into_iter()
+                .zip(drawn)
+                .map(|(first, drawn)| choose(first, drawn))
+                .collect::<Vec<String>>();
+            Document::from_pages(first.title, texts)
+        }
+        (Some(Ok(first)), _) => first.into_document(),
+        (_, Some(drawn)) if !drawn.is_empty() => {
+            Document::from_pages(None, drawn.into_iter().map(|page| page.text))
+        }
+        (Some(Err(refused)), _) => return Err(refused),
+        (_, Some(_)) => return Err(ExtractError::Failed("the PDF has no pages".into())),
+        (None, None) => return Err(ExtractError::Failed("the PDF's structure is damaged".into())),
+    };
+    if let (Some(pdf), Ocr::On(ocr)) = (&drawn_pdf, &options.ocr) {
+        recognize_image_pages(pdf, &mut document, ocr, page_recognized)?;
+    }
+    Ok(document)
+}
+
+/// Reads by OCR each page that has (almost) no text, where the page has one.
+fn recognize_image_pages(
+    pdf: &Pdf,
+    document: &mut Document,
+    options: &ocr::OcrOptions,
+    page_recognized: &dyn Fn(),
+) -> Result<(), ExtractError> {
+    let pages = pdf.pages();
+    if pages.len() != document.pages.len() {
+        return Ok(());
+    }
+    let cache = InterpreterCache::new();
+    let mut recognized = 0;
+    for (page, drawn) in document.pages.iter_mut().zip(pages.iter()) {
+        let known = letters_and_digits(&page.text);
+        if known >= OCR_BELOW_CHARS {
+            continue;
+        }
+        if recognized == MAX_OCR_PAGES {
+            tracing::warn!("read {MAX_OCR_PAGES} pages of this PDF by OCR; its other pages are left unread");
+            break;
+        }
+        // Text is in an image, or in glyphs that say nothing of what they stand for;
+        // a blank page has nothing to read.
+        let seen = drawn_page_unscaled(drawn, &cache);
+        if seen.images == 0 && seen.inked_glyphs() < OCR_BELOW_CHARS {
+            continue;
+        }
+        let Some(png) = draw_for_ocr(drawn, ocr::PAGE_DPI, OCR_MAX_SIDE_PX) else {
+            continue;
+        };
+        let text = ocr::recognize(&png, ocr::PAGE_DPI, options)?;
+        recognized += 1;
+        page_recognized();
+        if letters_and_digits(&text) > known {
+            page.text = text;
+            page.read_by_ocr = true;
+        }
+    }
+    Ok(())
+}
+
+fn letters_and_digits(text: &str) -> usize {
+    text.chars().filter(|c| c.is_alphanumeric()).count()
+}
+
+/// A page as the second reader sees it.
+#[derive(Debug)]
+struct DrawnReading {
+    text: String,
+    /// Glyphs the page draws that are not white space, with or without known text.
+    inked_glyphs: usize,
+}
+
+/// The file as the second reader opens it, or why it cannot.
+fn load_drawn(bytes: &[u8]) -> Result<Pdf, ExtractError> {
+    Pdf::new(bytes.to_vec()).map_err(|e| match e {
+        LoadPdfError::Decryption(DecryptionError::PasswordProtected) => {
+            ExtractError::Failed(PASSWORD_PROTECTED.into())
+        }
+        LoadPdfError::Decryption(DecryptionError::UnsupportedAlgorithm) => {
+            ExtractError::Failed("encrypted with a method Quire cannot decrypt".into())
+        }
+        LoadPdfError::Decryption(_) => ExtractError::Failed("its encryption is damaged".into()),
+        LoadPdfError::Invalid => ExtractError::Failed("the PDF's structure is damaged".into()),
+    })
+}
+
+/// Every page's text as hayro draws it.
+fn read_drawn(pdf: &Pdf) -> Vec<DrawnReading> {
+    let cache = InterpreterCache::new();
+    pdf.pages()
+        .iter()
+        .map(|page| {
+            let drawn = drawn_page_unscaled(page, &cache);
+            DrawnReading {
+                text: drawn.text(),
+                inked_glyphs: drawn.inked_glyphs(),
+            }
+        })
+        .collect()
+}
+
+/// The reading of one page closer to what it draws: the first reader's unless the
+/// second's is clearly closer (fewer characters missing or extra against the glyphs
+/// drawn, fewer characters no text has). A page the first reader failed on takes
+/// the second's.
+fn choose(first: Option<String>, drawn: DrawnReading) -> String {
+    let Some(first) = first else {
+        return drawn.text;
+    };
+    let first_distance = distance(&first, drawn.inked_glyphs);
+    let drawn_distance = distance(&drawn.text, drawn.inked_glyphs);
+    // A fifth closer, and by more than a few characters: near ties keep the first.
+    if drawn_distance * 5 < first_distance * 4 && first_distance - drawn_distance > 3 {
+        drawn.text
+    } else {
+        first
+    }
+}
+
+/// How far a page's text is from the `inked` glyphs it draws: characters missing or
+/// extra, and twice each character no text should have.
+fn distance(text: &str, inked: usize) -> usize {
+    let (mut chars, mut garbled) = (0usize, 0usize);
+    for c in text.chars().filter(|c| !c.is_whitespace()) {
+        chars += 1;
+        if is_garbled(c) {
+            garbled += 1;
+        }
+    }
+    chars.abs_diff(inked) + 2 * garbled
+}
+
+/// Characters a reader writes when it does not know what a glyph stands for: the
+/// replacement character, private-use code points, and control characters.
+fn is_garbled(c: char) -> bool {
+    c == '\u{fffd}' || ('\u{e000}'..='\u{f8ff}').contains(&c) || c.is_control()
+}
+
+/// The first reader's pages: `None` for a page it failed on.
+struct FirstReading {
+    title: Option<String>,
+    pages: Vec<Option<String>>,
+}
+
+impl FirstReading {
+    fn into_document(self) -> Document {
+        let texts = self.pages.into_iter().map(Option::unwrap_or_default);
+        Document::from_pages(self.title, texts)
+    }
+}
+
+fn read_first(bytes: &[u8]) -> Result<FirstReading, ExtractError> {
     let mut doc = lopdf::Document::load_mem(bytes).map_err(describe)?;
     if doc.is_encrypted() {
         // Many PDFs are encrypted with an empty user password (printing restrictions only).
-        doc.decrypt("").map_err(|_| {
-            ExtractError::Failed("password-protected PDF; Quire cannot read it without the password".into())
-        })?;
+        doc.decrypt("")
+            .map_err(|_| ExtractError::Failed(PASSWORD_PROTECTED.into()))?;
     }
     let pages = doc.get_pages();
     if pages.is_empty() {
         return Err(ExtractError::Failed("the PDF has no pages".into()));
     }
-    let mut failed_pages = 0usize;
     let mut looping_pages = 0usize;
-    let texts: Vec<String> = pages
+    let texts: Vec<Option<String>> = pages
         .iter()
         .map(|(&number, &page_id)| {
             // pdf-extract follows /Parent links for inherited resources without
             // remembering where it has been: a loop there would never return.
             if parents_loop(&doc, page_id) {
                 looping_pages += 1;
-                failed_pages += 1;
-                return String::new();
+                return None;
             }
             // Each page on its own: one damaged content stream must not cost the others.
             let rendered = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -41,16 +236,12 @@ pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
                 output_doc_page(&doc, &mut PlainTextOutput::new(&mut text), number).map(|()| text)
             }));
             match rendered {
-                Ok(Ok(text)) => text,
+                Ok(Ok(text)) => Some(text),
                 Ok(Err(err)) => {
                     tracing::debug!(page = number, "PDF page failed: {err}");
-                    failed_pages += 1;
-                    String::new()
+                    None
                 }
-                Err(_) => {
-                    failed_pages += 1;
-                    String::new()
-                }
+                Err(_) => None,
             }
         })
         .collect();
@@ -59,6 +250,7 @@ pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
             "damaged PDF: its page tree loops back on itself".into(),
         ));
     }
+    let failed_pages = texts.iter().filter(|t| t.is_none()).count();
     if failed_pages == texts.len() {
         return Err(ExtractError::Failed(format!(
             "none of its {} pages could be read; the file may be damaged",
@@ -66,10 +258,12 @@ pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
         )));
     }
     if failed_pages > 0 {
-        tracing::warn!(failed_pages, "some PDF pages could not be read");
+        tracing::debug!(failed_pages, "the first PDF reader failed on some pages");
     }
-    let title = info_title(&doc);
-    Ok(Document::from_pages(title, texts))
+    Ok(FirstReading {
+        title: info_title(&doc),
+        pages: texts,
+    })
 }
 
 /// Whether following /Parent from this page ever comes back to an object already
@@ -108,9 +302,7 @@ fn describe(err: lopdf::Error) -> ExtractError {
             "invalid file header" => "not a PDF file (invalid header)".to_string(),
             _ => "the PDF is truncated or its structure is damaged".to_string(),
         },
-        E::Decryption(_) | E::InvalidPassword | E::UnsupportedSecurityHandler(_) => {
-            "password-protected PDF; Quire cannot read it without the password".into()
-        }
+        E::Decryption(_) | E::InvalidPassword | E::UnsupportedSecurityHandler(_) => PASSWORD_PROTECTED.into(),
         other => format!("damaged PDF ({other})"),
     };
     ExtractError::Failed(message)
@@ -152,23 +344,42 @@ mod tests {
     use super::*;
 
     /// Found by fuzzing: a page whose /Parent chain loops made pdf-extract spin
-    /// forever, and with it an indexing worker.
+    /// forever, and with it an indexing worker. The first reader reports it; the
+    /// second reads the pages without following the loop.
     #[test]
-    fn a_page_tree_that_loops_is_reported_not_followed() {
+    fn a_page_tree_that_loops_is_not_followed() {
         let bytes = include_bytes!("../../../fuzz/corpus/extract_pdf/regress-page-tree-loop.pdf");
-        let err = extract(bytes).unwrap_err();
+        let first_only = ReadOptions {
+            pdf_text: PdfText::FirstReader,
+            ..ReadOptions::default()
+        };
+        let err = extract(bytes, &first_only, &|| {}).unwrap_err();
         assert_eq!(err.to_string(), "damaged PDF: its page tree loops back on itself");
+        let document = extract(bytes, &ReadOptions::default(), &|| {}).unwrap();
+        let texts: Vec<&str> = document.pages.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "Garden plan 2026 - page 1",
+                "whenever grass clippings make it slimy."
+            ]
+        );
     }
 
     #[test]
     fn garbage_is_not_a_pdf() {
-        let err = extract(b"hello, I am not a PDF").unwrap_err();
+        let err = extract(b"hello, I am not a PDF", &ReadOptions::default(), &|| {}).unwrap_err();
         assert_eq!(err.to_string(), "not a PDF file (no %PDF header)");
     }
 
     #[test]
     fn a_truncated_pdf_is_reported_as_damaged() {
-        let err = extract(b"%PDF-1.5\n1 0 obj\n<< /Type /Catalog").unwrap_err();
+        let err = extract(
+            b"%PDF-1.5\n1 0 obj\n<< /Type /Catalog",
+            &ReadOptions::default(),
+            &|| {},
+        )
+        .unwrap_err();
         assert!(matches!(err, ExtractError::Failed(_)), "{err:?}");
     }
 

@@ -30,7 +30,7 @@ pub use serve::{serve_if_requested, HELPER_ARG};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::extract::{Document, ExtractError};
+use crate::extract::{Document, ExtractError, PdfText, ReadOptions};
 use crate::page_image::PageImage;
 use crate::size::human_bytes;
 
@@ -52,6 +52,8 @@ pub struct HelperSettings {
     pub max_text_bytes: u64,
     pub max_chunks: u64,
     pub chunk_tokens: (usize, usize, usize),
+    /// How files are read (PDF readers, OCR).
+    pub read: ReadOptions,
 }
 
 impl HelperSettings {
@@ -74,6 +76,10 @@ impl HelperSettings {
                 config.chunk_max_tokens,
                 config.chunk_overlap_tokens,
             ),
+            read: ReadOptions {
+                pdf_text: PdfText::Best,
+                ocr: config.ocr(),
+            },
         })
     }
 
@@ -235,6 +241,7 @@ impl Extractor {
             max_text_bytes: settings.max_text_bytes,
             max_chunks: settings.max_chunks,
             cpu_secs: settings.timeout.as_secs().saturating_add(1),
+            read: settings.read.clone(),
             bytes,
         };
         let running = match self.running.as_mut() {
@@ -405,10 +412,14 @@ impl Running {
         if !sent {
             return Err(Stop::Died);
         }
-        match self.answers.recv_timeout(timeout) {
-            Ok(Ok(frame)) => Ok(frame),
-            Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => Err(Stop::Died),
-            Err(RecvTimeoutError::Timeout) => Err(Stop::TimedOut),
+        loop {
+            match self.answers.recv_timeout(timeout) {
+                // A page read by OCR: the time allowed starts again for the next.
+                Ok(Ok((kind, _))) if Reply::is_working(kind) => continue,
+                Ok(Ok(frame)) => return Ok(frame),
+                Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => return Err(Stop::Died),
+                Err(RecvTimeoutError::Timeout) => return Err(Stop::TimedOut),
+            }
         }
     }
 

@@ -8,11 +8,11 @@ use std::io::{Read, Write};
 use std::ops::Range;
 
 use crate::chunk::Chunk;
-use crate::extract::{Document, ExtractError, Page};
+use crate::extract::{Document, ExtractError, Ocr, OcrOptions, Page, PdfText, ReadOptions};
 use crate::page_image::{MarkBox, PageImage};
 
 /// Bumped whenever a frame changes: a helper of another version is not used.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// What the helper is asked to make of a file's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,8 @@ pub struct Request {
     pub max_chunks: u64,
     /// Processor seconds the helper may spend on this file.
     pub cpu_secs: u64,
+    /// How the file is read (PDF readers, OCR).
+    pub read: ReadOptions,
     pub bytes: Vec<u8>,
 }
 
@@ -59,11 +61,16 @@ pub struct Chunked {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
-    Hello { version: u32 },
+    Hello {
+        version: u32,
+    },
     Pages(Document),
     Chunks(Chunked),
     PageImage(PageImage),
     Refused(ExtractError),
+    /// Not an answer: a page was read by OCR, so the file is still being worked on
+    /// (each such page may take seconds; the wall-clock limit counts from the last).
+    Working,
 }
 
 const HELLO: u8 = 0;
@@ -75,6 +82,8 @@ const CHUNKS: u8 = 11;
 const SKIPPED: u8 = 12;
 const FAILED: u8 = 13;
 const PAGE_IMAGE: u8 = 14;
+const NEEDS_OCR: u8 = 15;
+const WORKING: u8 = 16;
 
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +132,7 @@ impl Request {
         out.u64(self.max_text_bytes);
         out.u64(self.max_chunks);
         out.u64(self.cpu_secs);
+        out.read_options(&self.read);
         let kind = match &self.want {
             Want::Pages => WANT_PAGES,
             Want::Chunks {
@@ -156,6 +166,7 @@ impl Request {
         let max_text_bytes = input.u64()?;
         let max_chunks = input.u64()?;
         let cpu_secs = input.u64()?;
+        let read = input.read_options()?;
         let want = match kind {
             WANT_PAGES => Want::Pages,
             WANT_CHUNKS => Want::Chunks {
@@ -178,12 +189,18 @@ impl Request {
             max_text_bytes,
             max_chunks,
             cpu_secs,
+            read,
             bytes,
         })
     }
 }
 
 impl Reply {
+    /// Whether a frame of this kind is [`Reply::Working`].
+    pub fn is_working(kind: u8) -> bool {
+        kind == WORKING
+    }
+
     pub fn encode(&self) -> (u8, Vec<u8>) {
         let mut out = Encoder::with_capacity(64);
         let kind = match self {
@@ -197,6 +214,7 @@ impl Reply {
                 for page in &document.pages {
                     out.u32(page.number);
                     out.text(&page.text);
+                    out.flag(page.read_by_ocr);
                 }
                 PAGES
             }
@@ -210,6 +228,7 @@ impl Reply {
                     out.u32(chunk.page);
                     out.u64(chunk.span.start as u64);
                     out.text(&chunk.text);
+                    out.flag(chunk.read_by_ocr);
                 }
                 CHUNKS
             }
@@ -219,7 +238,7 @@ impl Reply {
                 out.u32(image.width);
                 out.u32(image.height);
                 out.bytes(&image.png);
-                out.0.push(u8::from(image.not_found));
+                out.flag(image.not_found);
                 out.u64(image.marks.len() as u64);
                 for mark in &image.marks {
                     for side in [mark.left, mark.top, mark.width, mark.height] {
@@ -236,6 +255,11 @@ impl Reply {
                 out.text(message);
                 FAILED
             }
+            Reply::Refused(ExtractError::NeedsOcr(message)) => {
+                out.text(message);
+                NEEDS_OCR
+            }
+            Reply::Working => WORKING,
         };
         (kind, out.0)
     }
@@ -254,6 +278,7 @@ impl Reply {
                     pages.push(Page {
                         number: input.u32()?,
                         text: input.text()?,
+                        read_by_ocr: input.flag()?,
                     });
                 }
                 Reply::Pages(Document { title, pages })
@@ -263,13 +288,14 @@ impl Reply {
                 let page_count = input.u32()?;
                 let extract_secs = input.f64()?;
                 let chunk_secs = input.f64()?;
-                let count = input.count(4 + 8 + 8)?;
+                let count = input.count(4 + 8 + 8 + 1)?;
                 let mut chunks = Vec::with_capacity(count);
                 for ordinal in 0..count {
                     let page = input.u32()?;
                     let start = usize::try_from(input.u64()?)
                         .map_err(|_| FrameError::Malformed("span out of range"))?;
                     let text = input.text()?;
+                    let read_by_ocr = input.flag()?;
                     if page == 0 || page > page_count {
                         return Err(FrameError::Malformed("a passage on a page the document lacks"));
                     }
@@ -279,6 +305,7 @@ impl Reply {
                         page,
                         span,
                         text,
+                        read_by_ocr,
                     });
                 }
                 Reply::Chunks(Chunked {
@@ -295,11 +322,7 @@ impl Reply {
                 let width = input.u32()?;
                 let height = input.u32()?;
                 let png = input.bytes()?.to_vec();
-                let not_found = match input.take(1)?[0] {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(FrameError::Malformed("bad flag")),
-                };
+                let not_found = input.flag()?;
                 let count = input.count(16)?;
                 let mut marks = Vec::with_capacity(count);
                 for _ in 0..count {
@@ -333,6 +356,8 @@ impl Reply {
             }
             SKIPPED => Reply::Refused(ExtractError::Skipped(input.text()?)),
             FAILED => Reply::Refused(ExtractError::Failed(input.text()?)),
+            NEEDS_OCR => Reply::Refused(ExtractError::NeedsOcr(input.text()?)),
+            WORKING => Reply::Working,
             _ => return Err(FrameError::Malformed("unknown reply")),
         };
         input.end()?;
@@ -375,6 +400,30 @@ impl Encoder {
                 self.text(text);
             }
             None => self.0.push(0),
+        }
+    }
+
+    fn flag(&mut self, flag: bool) {
+        self.0.push(u8::from(flag));
+    }
+
+    fn read_options(&mut self, read: &ReadOptions) {
+        self.0.push(match read.pdf_text {
+            PdfText::Best => 0,
+            PdfText::FirstReader => 1,
+            PdfText::SecondReader => 2,
+        });
+        match &read.ocr {
+            Ocr::Off => self.0.push(0),
+            Ocr::Missing => self.0.push(1),
+            Ocr::On(options) => {
+                self.0.push(2);
+                self.text(&options.program.to_string_lossy());
+                self.u64(options.languages.len() as u64);
+                for language in &options.languages {
+                    self.text(language);
+                }
+            }
         }
     }
 }
@@ -429,6 +478,35 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    fn flag(&mut self) -> Result<bool, FrameError> {
+        match self.take(1)?[0] {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(FrameError::Malformed("bad flag")),
+        }
+    }
+
+    fn read_options(&mut self) -> Result<ReadOptions, FrameError> {
+        let pdf_text = match self.take(1)?[0] {
+            0 => PdfText::Best,
+            1 => PdfText::FirstReader,
+            2 => PdfText::SecondReader,
+            _ => return Err(FrameError::Malformed("unknown PDF reader")),
+        };
+        let ocr = match self.take(1)?[0] {
+            0 => Ocr::Off,
+            1 => Ocr::Missing,
+            2 => {
+                let program = self.text()?.into();
+                let count = self.count(8)?;
+                let languages = (0..count).map(|_| self.text()).collect::<Result<_, _>>()?;
+                Ocr::On(OcrOptions { program, languages })
+            }
+            _ => return Err(FrameError::Malformed("unknown OCR setting")),
+        };
+        Ok(ReadOptions { pdf_text, ocr })
+    }
+
     /// A count of items of at least `item_bytes` each: no more than the payload can hold.
     fn count(&mut self, item_bytes: usize) -> Result<usize, FrameError> {
         let count = usize::try_from(self.u64()?).map_err(|_| FrameError::Malformed("count out of range"))?;
@@ -463,6 +541,13 @@ mod tests {
             max_text_bytes: 20 << 20,
             max_chunks: 20_000,
             cpu_secs: 61,
+            read: ReadOptions {
+                pdf_text: PdfText::SecondReader,
+                ocr: Ocr::On(OcrOptions {
+                    program: "/usr/bin/tesseract".into(),
+                    languages: vec!["eng".into(), "deu".into()],
+                }),
+            },
             bytes: b"%PDF-1.7 ...".to_vec(),
         };
         let (kind, payload) = request.encode();
@@ -487,12 +572,14 @@ mod tests {
                     page: 1,
                     span: 0..5,
                     text: "Hello".into(),
+                    read_by_ocr: false,
                 },
                 Chunk {
                     ordinal: 1,
                     page: 2,
                     span: 3..8,
                     text: "world".into(),
+                    read_by_ocr: true,
                 },
             ],
             extract_secs: 0.25,

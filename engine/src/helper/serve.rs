@@ -61,9 +61,9 @@ fn serve(memory_bytes: u64) -> ExitCode {
     }
 }
 
-fn answer_requests(mut out: std::fs::File, memory_bytes: u64) -> ExitCode {
+fn answer_requests(out: std::fs::File, memory_bytes: u64) -> ExitCode {
     limits::confine_self(memory_bytes);
-    if send(&mut out, &Reply::Hello { version: VERSION }).is_err() {
+    if send(&out, &Reply::Hello { version: VERSION }).is_err() {
         return ExitCode::FAILURE;
     }
     let mut input = std::io::stdin().lock();
@@ -81,22 +81,29 @@ fn answer_requests(mut out: std::fs::File, memory_bytes: u64) -> ExitCode {
             }
         };
         limits::limit_cpu_for_next(request.cpu_secs);
-        let reply = answer(request);
-        if send(&mut out, &reply).is_err() {
+        // Seconds go by on each page read by OCR: Quire hears of each one, and the
+        // processor time allowed starts again as the wall-clock time does.
+        let cpu_secs = request.cpu_secs;
+        let working = || {
+            limits::limit_cpu_for_next(cpu_secs);
+            let _ = send(&out, &Reply::Working);
+        };
+        let reply = answer(request, &working);
+        if send(&out, &reply).is_err() {
             return ExitCode::FAILURE;
         }
     }
 }
 
-fn send(out: &mut std::fs::File, reply: &Reply) -> std::io::Result<()> {
+fn send(mut out: &std::fs::File, reply: &Reply) -> std::io::Result<()> {
     let (kind, payload) = reply.encode();
-    write_frame(out, kind, &payload)?;
+    write_frame(&mut out, kind, &payload)?;
     out.flush()
 }
 
 /// Extracts (and chunks) one file, within the request's caps on text and passages,
 /// or draws one of its pages.
-pub(super) fn answer(request: Request) -> Reply {
+pub(super) fn answer(request: Request, working: &dyn Fn()) -> Reply {
     if let Want::PageImage {
         page,
         width_px,
@@ -110,11 +117,12 @@ pub(super) fn answer(request: Request) -> Reply {
         want,
         max_text_bytes,
         max_chunks,
+        read,
         bytes,
         ..
     } = request;
     let started = Instant::now();
-    let extracted = extract::extract(Path::new(&name), &bytes);
+    let extracted = extract::extract_with(Path::new(&name), &bytes, &read, working);
     drop(bytes);
     let mut document = match extracted {
         Ok(document) => document,
@@ -182,6 +190,7 @@ fn cut_title(document: &mut Document) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::extract::ReadOptions;
 
     fn request(name: &str, bytes: &[u8], want: Want) -> Request {
         Request {
@@ -190,6 +199,7 @@ mod tests {
             max_text_bytes: 1_000,
             max_chunks: 3,
             cpu_secs: 10,
+            read: ReadOptions::default(),
             bytes: bytes.to_vec(),
         }
     }
@@ -203,7 +213,7 @@ mod tests {
     #[test]
     fn a_file_is_extracted_and_chunked_within_its_caps() {
         let text = "Boiler service in October. ".repeat(4);
-        match answer(request("notes.txt", text.as_bytes(), CHUNKS)) {
+        match answer(request("notes.txt", text.as_bytes(), CHUNKS), &|| {}) {
             Reply::Chunks(chunked) => {
                 assert_eq!(chunked.page_count, 1);
                 assert!(!chunked.chunks.is_empty());
@@ -211,7 +221,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match answer(request("notes.txt", text.as_bytes(), Want::Pages)) {
+        match answer(request("notes.txt", text.as_bytes(), Want::Pages), &|| {}) {
             Reply::Pages(document) => assert_eq!(document.pages[0].text, text),
             other => panic!("{other:?}"),
         }
@@ -220,21 +230,21 @@ mod tests {
     #[test]
     fn too_much_text_or_too_many_passages_is_the_files_error() {
         let long = "word ".repeat(300);
-        match answer(request("long.txt", long.as_bytes(), CHUNKS)) {
+        match answer(request("long.txt", long.as_bytes(), CHUNKS), &|| {}) {
             Reply::Refused(ExtractError::Failed(message)) => {
                 assert!(message.contains("more than 1000 B of text"), "{message}")
             }
             other => panic!("{other:?}"),
         }
         let many = "word ".repeat(150);
-        match answer(request("many.txt", many.as_bytes(), CHUNKS)) {
+        match answer(request("many.txt", many.as_bytes(), CHUNKS), &|| {}) {
             Reply::Refused(ExtractError::Failed(message)) => {
                 assert!(message.contains("more than 3 passages"), "{message}")
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            answer(request("photo.png", b"\x89PNG", CHUNKS)),
+            answer(request("song.mp3", b"ID3", CHUNKS), &|| {}),
             Reply::Refused(ExtractError::Skipped(_))
         ));
     }

@@ -605,6 +605,13 @@ impl WorkerShared {
                 message: reason,
                 hash: Some(hash),
             },
+            // Without its content hash the file is read again at the next run, when
+            // Tesseract may be installed.
+            Err(ExtractError::NeedsOcr(reason)) => Outcome::NotIndexed {
+                status: FileStatus::Error,
+                message: reason,
+                hash: None,
+            },
         })
     }
 }

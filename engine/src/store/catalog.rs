@@ -91,6 +91,7 @@ pub struct ChunkDetail {
     pub span_start: usize,
     pub span_end: usize,
     pub text: String,
+    pub read_by_ocr: bool,
 }
 
 /// A file's size and modification time, as read from the file system.
@@ -274,7 +275,7 @@ impl Catalog {
         }
         let placeholders = vec!["?"; ids.len()].join(",");
         let sql = format!(
-            "SELECT c.id, c.file_id, f.path, f.title, c.page, c.span_start, c.span_end, c.text \
+            "SELECT c.id, c.file_id, f.path, f.title, c.page, c.span_start, c.span_end, c.text, c.read_by_ocr \
              FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({placeholders})"
         );
         let mut query = sqlx::query(&sql);
@@ -294,6 +295,7 @@ impl Catalog {
                     span_start: usize::try_from(r.get::<i64, _>(5)).unwrap_or(0),
                     span_end: usize::try_from(r.get::<i64, _>(6)).unwrap_or(0),
                     text: r.get(7),
+                    read_by_ocr: r.get(8),
                 };
                 (detail.chunk_id, detail)
             })
@@ -595,8 +597,8 @@ impl CatalogBatch {
         let mut chunk_ids = Vec::with_capacity(content.chunks.len());
         for chunk in &content.chunks {
             let id: ChunkId = sqlx::query_scalar(
-                "INSERT INTO chunks (file_id, ordinal, page, span_start, span_end, text) \
-                 VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO chunks (file_id, ordinal, page, span_start, span_end, text, read_by_ocr) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(file_id)
             .bind(chunk.ordinal)
@@ -604,6 +606,7 @@ impl CatalogBatch {
             .bind(i64::try_from(chunk.span.start).unwrap_or(i64::MAX))
             .bind(i64::try_from(chunk.span.end).unwrap_or(i64::MAX))
             .bind(&chunk.text)
+            .bind(chunk.read_by_ocr)
             .fetch_one(&mut *self.tx)
             .await?;
             chunk_ids.push(id);

@@ -9,4 +9,8 @@ similarity: number | null, chunk_id: number, file_id: number,
 /**
  * Byte span of the chunk in its page's text.
  */
-span: { start: number, end: number, }, snippet: Snippet, };
+span: { start: number, end: number, }, snippet: Snippet, 
+/**
+ * Whether the passage was read from an image by OCR (its words may be misread).
+ */
+read_by_ocr: boolean, };
