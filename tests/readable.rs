@@ -14,6 +14,7 @@ use quire_engine::{Engine, FileStatus};
 
 const SCANNED_PHRASE: &str = "The heron colony nests in the alder carr every April";
 const PHOTOGRAPHED_PHRASE: &str = "Water meter readings are due on the first Friday";
+const RECEIPT_PHRASE: &str = "Received with thanks for twelve bags of seed potatoes";
 
 fn tesseract_installed() -> bool {
     std::process::Command::new("tesseract")
@@ -126,6 +127,7 @@ fn scans_folder(dir: &Path) -> PathBuf {
     )
     .unwrap();
     std::fs::write(root.join("notice.png"), page_picture_png(PHOTOGRAPHED_PHRASE)).unwrap();
+    std::fs::write(root.join("receipt.pdf"), scanned_pdf(&[], &[RECEIPT_PHRASE])).unwrap();
     std::fs::write(root.join("typed.txt"), "Typed notes about the sluice gate.\n").unwrap();
     root.canonicalize().unwrap()
 }
@@ -171,28 +173,64 @@ async fn without_tesseract_a_scan_says_what_to_install_and_is_read_once_it_is_th
     let engine = Engine::open(without).await.unwrap();
     engine.index_folder(&root, &NoProgress).await.unwrap();
     let status = engine.status().await.unwrap();
+    // A picture is skipped (a folder of photos is no folder of errors), a scanned PDF
+    // is an error; both say what to install.
     let (picture, message) = problem_of(&status, "notice.png").expect("the picture has a status");
-    assert_eq!(picture, FileStatus::Error);
+    assert_eq!(picture, FileStatus::Skipped);
     assert!(message.contains("install Tesseract"), "{message}");
-    // The scan's typed page is indexed; its scanned page waits for OCR.
+    let (scan, message) = problem_of(&status, "receipt.pdf").expect("the scan has a status");
+    assert_eq!(scan, FileStatus::Error);
+    assert!(
+        message.starts_with("no text layer") && message.contains("install Tesseract"),
+        "{message}"
+    );
+    // The scan's typed page is indexed; its scanned page waits for OCR, and says so.
+    let waiting: Vec<_> = status
+        .awaiting_ocr
+        .iter()
+        .map(|w| {
+            (
+                w.path.file_name().unwrap().to_string_lossy().into_owned(),
+                w.pages,
+            )
+        })
+        .collect();
+    assert_eq!(waiting, [("wetland.pdf".to_string(), 1)]);
     assert!(!keyword(&engine, "transects water levels").await.is_empty());
     assert!(keyword(&engine, "heron colony").await.is_empty());
     assert!(
         !keyword(&engine, "sluice gate").await.is_empty(),
         "everything else is indexed"
     );
+    // Nothing is read again while OCR is still missing.
+    let again = engine.index_folder(&root, &NoProgress).await.unwrap();
+    assert!(again.extracted.is_empty(), "{:?}", again.extracted);
     engine.close().await.unwrap();
 
     if !tesseract_installed() {
         eprintln!("skipped the second half: Tesseract is not installed (scripts/setup.sh installs it)");
         return;
     }
-    // Tesseract is there now: the next run reads the pictures without being asked to.
+    // Tesseract is there now: the next run reads the pictures without being asked to,
+    // the picture file and the scan's scanned page alike; the rest is not read again.
     let engine = Engine::open(config(&data)).await.unwrap();
-    engine.index_folder(&root, &NoProgress).await.unwrap();
+    let report = engine.index_folder(&root, &NoProgress).await.unwrap();
+    let mut read_again: Vec<_> = report
+        .extracted
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    read_again.sort();
+    assert_eq!(read_again, ["notice.png", "receipt.pdf", "wetland.pdf"]);
     let status = engine.status().await.unwrap();
     assert_eq!(problem_of(&status, "notice.png"), None);
     assert!(!keyword(&engine, "water meter readings").await.is_empty());
+    assert!(!keyword(&engine, "seed potatoes").await.is_empty());
+    let hits = keyword(&engine, "heron colony alder").await;
+    assert_eq!((hits[0].page, hits[0].read_by_ocr), (2, true));
+    // Nothing waits any more: a third run reads nothing.
+    let report = engine.index_folder(&root, &NoProgress).await.unwrap();
+    assert!(report.extracted.is_empty(), "{:?}", report.extracted);
     engine.close().await.unwrap();
 }
 

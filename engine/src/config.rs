@@ -230,12 +230,16 @@ impl Config {
             return Ocr::Missing;
         };
         let languages = if self.ocr_languages.is_empty() {
-            let mut languages = vec!["eng".to_string()];
-            languages.extend(installed.into_iter().filter(|l| l != "eng"));
+            // English first when its data is there, then the others.
+            let mut languages = installed;
+            languages.sort_by_key(|l| l != "eng");
             languages
         } else {
             self.ocr_languages.clone()
         };
+        if languages.is_empty() {
+            return Ocr::Missing;
+        }
         Ocr::On(OcrOptions {
             program: self.ocr_program.clone(),
             languages,

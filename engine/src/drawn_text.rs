@@ -20,6 +20,9 @@ const GLYPH_BOTTOM: f64 = -200.0;
 const GLYPH_TOP: f64 = 800.0;
 /// A glyph whose font gives no advance is taken to be this wide (half an em).
 const DEFAULT_ADVANCE: f64 = 500.0;
+/// Glyphs noted on one page, at most: a real page draws a few thousand; a page whose
+/// forms draw forms thousands of times over could ask for billions.
+const MAX_GLYPHS: usize = 1_000_000;
 /// A gap wider than this share of the font size between two glyphs on a line is a
 /// space between words (a space is about a quarter of an em; kerning far less).
 const WORD_GAP: f64 = 0.12;
@@ -42,6 +45,8 @@ pub(crate) struct DrawnPage {
     pub glyphs: Vec<DrawnGlyph>,
     /// Images drawn (a scanned page is one image and no text).
     pub images: usize,
+    /// Whether the page drew more than [`MAX_GLYPHS`] glyphs (the rest are not noted).
+    pub incomplete: bool,
 }
 
 /// Interprets `page` as drawn by `transform` into `target` (device space, y down),
@@ -112,6 +117,10 @@ impl DrawnPage {
     }
 
     fn note(&mut self, unicode: Option<BfString>, transform: Affine, advance: f64) {
+        if self.glyphs.len() == MAX_GLYPHS {
+            self.incomplete = true;
+            return;
+        }
         let corners = [
             Point::new(0.0, GLYPH_BOTTOM),
             Point::new(advance, GLYPH_BOTTOM),

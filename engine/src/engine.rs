@@ -19,7 +19,9 @@ use crate::lock::IndexLock;
 use crate::pause::IndexingPause;
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
 use crate::retrieve::{self, Scope, SearchFilter, SearchHit, SearchMode, SearchStores};
-use crate::store::catalog::{ChunkId, FileId, FileProblem, Folder, FolderSummary, IndexedContent};
+use crate::store::catalog::{
+    AwaitingOcr, ChunkId, FileId, FileProblem, Folder, FolderSummary, IndexedContent,
+};
 use crate::store::lexical::{LexicalOp, LexicalResults};
 use crate::store::vectors::REBUILD_TOMBSTONE_FRACTION;
 use crate::store::{Catalog, LexicalIndex, VectorIndex};
@@ -88,6 +90,8 @@ pub struct LibraryStatus {
     pub folders: Vec<FolderSummary>,
     /// Files not indexed, with why: errors first, then skips.
     pub problems: Vec<FileProblem>,
+    /// Indexed files with pages of pictures left unread for want of OCR.
+    pub awaiting_ocr: Vec<AwaitingOcr>,
     /// Passages in the vector graph; absent when the embedding model is not available.
     pub vectors: Option<usize>,
     /// Why semantic search is unavailable, when it is.
@@ -414,6 +418,7 @@ impl Engine {
             data_dir: self.config().data_dir.clone(),
             folders: self.catalog.folder_summaries().await?,
             problems: self.catalog.problems().await?,
+            awaiting_ocr: self.catalog.awaiting_ocr().await?,
             vectors: self.semantic().ok().map(|s| s.vectors.live_points()),
             model_problem: self.meaning_search_problem(),
         })
@@ -526,6 +531,7 @@ impl Engine {
                     .to_string(),
                 title: record.document.title.clone(),
                 page_count: u32::try_from(record.document.pages.len()).unwrap_or(u32::MAX),
+                pages_awaiting_ocr: record.document.pages_awaiting_ocr,
                 chunks,
             };
             writer

@@ -38,5 +38,5 @@ pub use config::Config;
 // What the stores hand out; the stores themselves are the engine's own.
 pub use engine::Engine;
 pub use error::{Error, Result};
-pub use store::catalog::{ChunkId, FileId, FileProblem, FileStatus, Folder, FolderSummary};
+pub use store::catalog::{AwaitingOcr, ChunkId, FileId, FileProblem, FileStatus, Folder, FolderSummary};
 pub use store::conversations::{Chat, ChatId, ChatSummary, Citation, Claim, StoredMessage, Support};

@@ -1080,6 +1080,15 @@ fn print_status(status: &LibraryStatus, verbose: bool) {
         (None, None) => {}
     }
     print_errors("Files in error:", &status.problems);
+    if !status.awaiting_ocr.is_empty() {
+        println!(
+            "Pages whose text is in pictures, not read yet (install Tesseract, Debian: apt install \
+             tesseract-ocr; they are read at the next run):"
+        );
+        for file in &status.awaiting_ocr {
+            println!("  {}: {} pages", printable_path(&file.path), file.pages);
+        }
+    }
     let skipped = status.problems.len()
         - status
             .problems

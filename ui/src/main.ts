@@ -112,12 +112,25 @@ async function refreshLibrary() {
       );
     }),
   );
+  // Indexed files with pages of pictures left unread: indexed, yet not all there.
+  const awaiting = library.awaiting_ocr.map((w) =>
+    h(
+      "li",
+      { class: "skipped" },
+      h("span", { class: "badge" }, "Partly read"),
+      h("span", { class: "source-path" }, w.path),
+      h("span", {}, `${w.pages} ${w.pages === 1 ? "page is a picture" : "pages are pictures"} of text, not read yet: install Tesseract to read them by OCR (Debian: apt install tesseract-ocr); Quire reads them at the next run`),
+    ),
+  );
   byId("problems").replaceChildren(
-    ...(library.problems.length === 0
+    ...(library.problems.length === 0 && awaiting.length === 0
       ? [h("li", { class: "empty" }, "No file has been skipped or failed.")]
-      : library.problems.map((p) =>
-          h("li", { class: p.status }, h("span", { class: "badge" }, p.status === "error" ? "Error" : "Skipped"), h("span", { class: "source-path" }, p.path), h("span", {}, p.message)),
-        )),
+      : [
+          ...library.problems.map((p) =>
+            h("li", { class: p.status }, h("span", { class: "badge" }, p.status === "error" ? "Error" : "Skipped"), h("span", { class: "source-path" }, p.path), h("span", {}, p.message)),
+          ),
+          ...awaiting,
+        ]),
   );
 }
 

@@ -26,6 +26,9 @@ pub use text::decode_text;
 pub struct Document {
     pub title: Option<String>,
     pub pages: Vec<Page>,
+    /// Pages whose text is in pictures and was not read, OCR being off or missing:
+    /// the file is read again once OCR is there.
+    pub pages_awaiting_ocr: u32,
 }
 
 /// One page of text. `number` counts from 1. Formats without pages have one page,
@@ -50,16 +53,15 @@ impl Document {
                 read_by_ocr: false,
             })
             .collect();
-        Document { title, pages }
+        Document {
+            title,
+            pages,
+            pages_awaiting_ocr: 0,
+        }
     }
 
     pub fn has_text(&self) -> bool {
         self.pages.iter().any(|p| !p.text.trim().is_empty())
-    }
-
-    /// Whether any page was read by OCR.
-    pub fn read_by_ocr(&self) -> bool {
-        self.pages.iter().any(|p| p.read_by_ocr)
     }
 }
 
@@ -150,6 +152,10 @@ pub fn format_of(path: &Path) -> Result<Format, ExtractError> {
     })
 }
 
+/// Pages of one file read by OCR, at most (seconds each: a 1,000-page scan takes most
+/// of an hour on a small machine).
+pub const MAX_OCR_PAGES: usize = 1_000;
+
 /// Which of the PDF readers read a text layer (see `pdf`). Indexing takes the best
 /// of both page by page; the extraction benchmark measures each alone beside that.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -207,10 +213,12 @@ pub fn extract_with(
     })?;
     if !document.has_text() {
         return Err(match format {
-            Format::Pdf if !document.read_by_ocr() => {
+            Format::Pdf if document.pages_awaiting_ocr > 0 => {
                 ExtractError::NeedsOcr(format!("no text layer: {}", options.ocr.not_read()))
             }
-            Format::Pdf => ExtractError::Skipped("no text layer, and OCR found no text on its pages".into()),
+            Format::Pdf => {
+                ExtractError::Skipped("no text: its pages hold none, nor any picture of text".into())
+            }
             Format::Image => ExtractError::Skipped("no text in this picture".into()),
             _ => ExtractError::Skipped("no text in this file".into()),
         });
@@ -237,6 +245,7 @@ fn read_image(bytes: &[u8], ocr: &Ocr) -> Result<Document, ExtractError> {
             text,
             read_by_ocr: true,
         }],
+        pages_awaiting_ocr: 0,
     })
 }
 

@@ -6,6 +6,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,9 @@ pub struct OcrOptions {
 /// Resolution at which PDF pages are drawn for recognition: Tesseract reads body text
 /// best at 300 dpi.
 pub const PAGE_DPI: u32 = 300;
+
+/// How long Tesseract may take on one image (a dense 300-dpi page takes a few seconds).
+const PAGE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Bytes of an image handed to Tesseract, at most (a 300-dpi A3 page in PNG is far less).
 const MAX_IMAGE_BYTES: usize = 256 * 1024 * 1024;
@@ -143,15 +147,35 @@ pub fn recognize(image: &[u8], dpi: u32, options: &OcrOptions) -> Result<String,
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    let mut text = Vec::new();
-    let read = stdout.read_to_end(&mut text);
-    let status = child.wait();
+    let output = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        stdout.read_to_end(&mut text).map(|_| text)
+    });
+    // Tesseract is stopped after a while on one image, where no limit of the helper's
+    // reaches it (a child process outside Linux, where it does not end with the helper).
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(format!(
+                    "Tesseract took longer than {} s to read one image, so Quire stopped it",
+                    PAGE_TIMEOUT.as_secs()
+                ));
+            }
+            Err(e) => break Err(format!("Tesseract failed: {e}")),
+        }
+    };
     let _ = writer.join();
     let errors = errors.join().unwrap_or_default();
-    match (read, status) {
-        (Ok(_), Ok(status)) if status.success() => Ok(String::from_utf8_lossy(&text).into_owned()),
-        (_, Ok(status)) => Err(ExtractError::Failed(failure_message(&errors, &languages, status))),
-        (Err(e), _) | (_, Err(e)) => Err(ExtractError::Failed(format!("Tesseract failed: {e}"))),
+    let text = output.join().ok().and_then(Result::ok);
+    match (status, text) {
+        (Ok(status), Some(text)) if status.success() => Ok(String::from_utf8_lossy(&text).into_owned()),
+        (Ok(status), _) => Err(ExtractError::Failed(failure_message(&errors, &languages, status))),
+        (Err(why), _) => Err(ExtractError::Failed(why)),
     }
 }
 

@@ -14,7 +14,7 @@ use lopdf::Object;
 use pdf_extract::{output_doc_page, PlainTextOutput};
 
 use super::ocr::{self, Ocr};
-use super::{Document, ExtractError, PdfText, ReadOptions};
+use super::{Document, ExtractError, PdfText, ReadOptions, MAX_OCR_PAGES};
 use crate::drawn_text::drawn_page_unscaled;
 use crate::page_image::{draw_for_ocr, OCR_MAX_SIDE_PX};
 
@@ -22,9 +22,6 @@ const PASSWORD_PROTECTED: &str = "password-protected PDF; Quire cannot read it w
 
 /// A page with fewer letters and digits than this, and an image on it, is read by OCR.
 const OCR_BELOW_CHARS: usize = 20;
-/// Pages of one file read by OCR, at most (seconds each: a 1,000-page scan takes most
-/// of an hour on a small machine).
-const MAX_OCR_PAGES: usize = 1_000;
 
 pub fn extract(
     bytes: &[u8],
@@ -44,9 +41,17 @@ pub fn extract(
         }
     }
     let drawn_pdf = drawn_pdf.and_then(Result::ok);
+    let readings = drawn_pdf.as_ref().map(read_drawn);
+    // Pages that draw pictures (or glyphs that say nothing of their text): where such
+    // a page has no text to speak of, its text is in the picture.
+    let pictured: Vec<bool> = readings
+        .iter()
+        .flatten()
+        .map(|r| r.images > 0 || r.inked_glyphs >= OCR_BELOW_CHARS)
+        .collect();
     let drawn = match options.pdf_text {
         PdfText::FirstReader => None,
-        PdfText::Best | PdfText::SecondReader => drawn_pdf.as_ref().map(read_drawn),
+        PdfText::Best | PdfText::SecondReader => readings,
     };
     let first = match options.pdf_text {
         PdfText::SecondReader => None,
@@ -70,52 +75,65 @@ pub fn extract(
         (_, Some(_)) => return Err(ExtractError::Failed("the PDF has no pages".into())),
         (None, None) => return Err(ExtractError::Failed("the PDF's structure is damaged".into())),
     };
-    if let (Some(pdf), Ocr::On(ocr)) = (&drawn_pdf, &options.ocr) {
-        recognize_image_pages(pdf, &mut document, ocr, page_recognized)?;
+    // Readers that disagree on the page count leave OCR out: pages would be misplaced.
+    if pictured.len() != document.pages.len() {
+        return Ok(document);
+    }
+    let in_pictures: Vec<usize> = document
+        .pages
+        .iter()
+        .zip(&pictured)
+        .enumerate()
+        .filter(|(_, (page, pictured))| **pictured && letters_and_digits(&page.text) < OCR_BELOW_CHARS)
+        .map(|(i, _)| i)
+        .collect();
+    match (&drawn_pdf, &options.ocr) {
+        (Some(pdf), Ocr::On(ocr)) => recognize_pages(pdf, &mut document, &in_pictures, ocr, page_recognized)?,
+        _ => document.pages_awaiting_ocr = u32::try_from(in_pictures.len()).unwrap_or(u32::MAX),
     }
     Ok(document)
 }
 
-/// Reads by OCR each page that has (almost) no text, where the page has one.
-fn recognize_image_pages(
+/// Reads the pages `in_pictures` (indexes) by OCR, drawn at 300 dpi; a page keeps
+/// its own text when OCR reads less.
+fn recognize_pages(
     pdf: &Pdf,
     document: &mut Document,
+    in_pictures: &[usize],
     options: &ocr::OcrOptions,
     page_recognized: &dyn Fn(),
 ) -> Result<(), ExtractError> {
-    let pages = pdf.pages();
-    if pages.len() != document.pages.len() {
-        return Ok(());
+    if in_pictures.len() > MAX_OCR_PAGES {
+        tracing::warn!("read {MAX_OCR_PAGES} pages of this PDF by OCR; its other pages are left unread");
     }
-    let cache = InterpreterCache::new();
-    let mut recognized = 0;
-    for (page, drawn) in document.pages.iter_mut().zip(pages.iter()) {
-        let known = letters_and_digits(&page.text);
-        if known >= OCR_BELOW_CHARS {
+    let pages = pdf.pages();
+    let mut first_failure = None;
+    for &index in in_pictures.iter().take(MAX_OCR_PAGES) {
+        let (Some(page), Some(drawn)) = (document.pages.get_mut(index), pages.get(index)) else {
             continue;
-        }
-        if recognized == MAX_OCR_PAGES {
-            tracing::warn!("read {MAX_OCR_PAGES} pages of this PDF by OCR; its other pages are left unread");
-            break;
-        }
-        // Text is in an image, or in glyphs that say nothing of what they stand for;
-        // a blank page has nothing to read.
-        let seen = drawn_page_unscaled(drawn, &cache);
-        if seen.images == 0 && seen.inked_glyphs() < OCR_BELOW_CHARS {
-            continue;
-        }
+        };
         let Some(png) = draw_for_ocr(drawn, ocr::PAGE_DPI, OCR_MAX_SIDE_PX) else {
             continue;
         };
-        let text = ocr::recognize(&png, ocr::PAGE_DPI, options)?;
-        recognized += 1;
-        page_recognized();
-        if letters_and_digits(&text) > known {
-            page.text = text;
-            page.read_by_ocr = true;
+        // A page OCR fails on keeps what it had; the others are still read. When no
+        // page has text in the end, the failure is the file's.
+        match ocr::recognize(&png, ocr::PAGE_DPI, options) {
+            Ok(text) if letters_and_digits(&text) > letters_and_digits(&page.text) => {
+                page.text = text;
+                page.read_by_ocr = true;
+            }
+            Ok(_) => {}
+            Err(failed) => {
+                tracing::debug!(page = page.number, "OCR failed: {failed}");
+                first_failure.get_or_insert(failed);
+            }
         }
+        page_recognized();
     }
-    Ok(())
+    match first_failure {
+        Some(failed) if !document.has_text() => Err(failed),
+        _ => Ok(()),
+    }
 }
 
 fn letters_and_digits(text: &str) -> usize {
@@ -128,6 +146,10 @@ struct DrawnReading {
     text: String,
     /// Glyphs the page draws that are not white space, with or without known text.
     inked_glyphs: usize,
+    /// Pictures it draws.
+    images: usize,
+    /// Whether it draws more glyphs than are noted.
+    incomplete: bool,
 }
 
 /// The file as the second reader opens it, or why it cannot.
@@ -154,6 +176,8 @@ fn read_drawn(pdf: &Pdf) -> Vec<DrawnReading> {
             DrawnReading {
                 text: drawn.text(),
                 inked_glyphs: drawn.inked_glyphs(),
+                images: drawn.images,
+                incomplete: drawn.incomplete,
             }
         })
         .collect()
@@ -167,6 +191,11 @@ fn choose(first: Option<String>, drawn: DrawnReading) -> String {
     let Some(first) = first else {
         return drawn.text;
     };
+    // A page the second reader saw no glyphs on (a font it stood in for, a stream it
+    // could not decode, too many glyphs to note) says nothing against the first.
+    if drawn.inked_glyphs == 0 || drawn.incomplete {
+        return first;
+    }
     let first_distance = distance(&first, drawn.inked_glyphs);
     let drawn_distance = distance(&drawn.text, drawn.inked_glyphs);
     // A fifth closer, and by more than a few characters: near ties keep the first.

@@ -11,6 +11,9 @@ use super::{tidy_whitespace, Document, ExtractError};
 /// Cells or rows one element may stand for (`number-columns-repeated`): a row of
 /// 16,384 empty cells is common, one value repeated more than this is a trick.
 const MAX_REPEAT: usize = 1_000;
+/// Text one workbook may make: repeated rows and shared strings can multiply a few
+/// kilobytes into gigabytes.
+const MAX_TEXT_BYTES: usize = 64 * 1024 * 1024;
 
 pub fn extract_xlsx(bytes: &[u8]) -> Result<Document, ExtractError> {
     let mut package = Package::open(bytes, "Excel")?;
@@ -23,6 +26,7 @@ pub fn extract_xlsx(bytes: &[u8]) -> Result<Document, ExtractError> {
         None => Vec::new(),
     };
     let mut pages = Vec::new();
+    let mut used = 0;
     for (name, id) in workbook_sheets(&workbook)? {
         let Some((_, target)) = targets.get(&id) else {
             continue;
@@ -31,7 +35,10 @@ pub fn extract_xlsx(bytes: &[u8]) -> Result<Document, ExtractError> {
         let Some(sheet) = package.read(&path)? else {
             continue; // A chart sheet, or a part the package lacks.
         };
-        pages.push(format!("{name}\n{}", xlsx_rows(&sheet, &shared, &path)?));
+        pages.push(format!(
+            "{name}\n{}",
+            xlsx_rows(&sheet, &shared, &path, &mut used)?
+        ));
     }
     finish(pages, package.title("docProps/core.xml"))
 }
@@ -130,7 +137,7 @@ fn shared_strings(xml: &str) -> Result<Vec<String>, ExtractError> {
 }
 
 /// A worksheet's rows, a line each, cells between tabs.
-fn xlsx_rows(xml: &str, shared: &[String], part: &str) -> Result<String, ExtractError> {
+fn xlsx_rows(xml: &str, shared: &[String], part: &str, used: &mut usize) -> Result<String, ExtractError> {
     let mut reader = Reader::from_str(xml);
     let mut rows = String::new();
     let mut row: Vec<String> = Vec::new();
@@ -165,7 +172,7 @@ fn xlsx_rows(xml: &str, shared: &[String], part: &str) -> Result<String, Extract
                         row.push(shown);
                     }
                 }
-                b"row" => end_row(&mut rows, &mut row),
+                b"row" => end_row(&mut rows, &mut row, used)?,
                 _ => {}
             },
             Event::Text(t) if in_value => value.push_str(&t.decode().map_err(|e| damaged(part, &e))?),
@@ -178,12 +185,22 @@ fn xlsx_rows(xml: &str, shared: &[String], part: &str) -> Result<String, Extract
     }
 }
 
-fn end_row(rows: &mut String, row: &mut Vec<String>) {
+/// Appends `row` to `rows` as a line, within the workbook's budget of text (`used`).
+fn end_row(rows: &mut String, row: &mut Vec<String>, used: &mut usize) -> Result<(), ExtractError> {
     if !row.is_empty() {
-        rows.push_str(&row.join("\t"));
+        let line = row.join("\t");
+        *used += line.len() + 1;
+        if *used > MAX_TEXT_BYTES {
+            return Err(ExtractError::Failed(format!(
+                "its sheets hold more than {} of text; Quire reads at most that much of a workbook",
+                crate::size::human_bytes(MAX_TEXT_BYTES as u64)
+            )));
+        }
+        rows.push_str(&line);
         rows.push('\n');
         row.clear();
     }
+    Ok(())
 }
 
 /// The sheets of an ODS content.xml: its name, then its rows.
@@ -197,6 +214,7 @@ fn ods_sheets(xml: &str) -> Result<Vec<String>, ExtractError> {
     let mut cell_repeat = 1usize;
     let mut in_cell = false;
     let mut in_paragraph = 0usize;
+    let mut used = 0;
     let part = "content.xml";
     loop {
         match reader.read_event().map_err(|e| damaged(part, &e))? {
@@ -228,7 +246,7 @@ fn ods_sheets(xml: &str) -> Result<Vec<String>, ExtractError> {
                 b"table-row" => {
                     for _ in 0..row_repeat {
                         let mut copy = row.clone();
-                        end_row(&mut sheet, &mut copy);
+                        end_row(&mut sheet, &mut copy, &mut used)?;
                     }
                     row.clear();
                 }
@@ -268,9 +286,21 @@ mod tests {
             <row r="3"><c r="A3"/></row>
         </sheetData></worksheet>"#;
         assert_eq!(
-            xlsx_rows(sheet, &shared, "sheet").unwrap(),
+            xlsx_rows(sheet, &shared, "sheet", &mut 0).unwrap(),
             "Item\tCost & tax\nTea bags\t2.5\tTRUE\n"
         );
+    }
+
+    #[test]
+    fn a_few_kilobytes_repeated_into_gigabytes_are_refused() {
+        let cell = "x".repeat(1_000);
+        let xml = format!(
+            r#"<office:document-content xmlns:table="t" xmlns:text="x"><table:table table:name="Bomb">
+            <table:table-row table:number-rows-repeated="1000"><table:table-cell table:number-columns-repeated="1000"><text:p>{cell}</text:p></table:table-cell></table:table-row>
+            </table:table></office:document-content>"#
+        );
+        let err = ods_sheets(&xml).unwrap_err();
+        assert!(err.to_string().contains("more than 64.0 MB of text"), "{err}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub use serve::{serve_if_requested, HELPER_ARG};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::extract::{Document, ExtractError, PdfText, ReadOptions};
+use crate::extract::{Document, ExtractError, PdfText, ReadOptions, MAX_OCR_PAGES};
 use crate::page_image::PageImage;
 use crate::size::human_bytes;
 
@@ -412,10 +412,15 @@ impl Running {
         if !sent {
             return Err(Stop::Died);
         }
+        // Pages read by OCR, each of which restarts the time allowed: no more than one
+        // file can have.
+        let mut pages_read = 0;
         loop {
             match self.answers.recv_timeout(timeout) {
-                // A page read by OCR: the time allowed starts again for the next.
-                Ok(Ok((kind, _))) if Reply::is_working(kind) => continue,
+                Ok(Ok((kind, _))) if Reply::is_working(kind) && pages_read < MAX_OCR_PAGES => {
+                    pages_read += 1;
+                }
+                Ok(Ok((kind, _))) if Reply::is_working(kind) => return Err(Stop::TimedOut),
                 Ok(Ok(frame)) => return Ok(frame),
                 Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => return Err(Stop::Died),
                 Err(RecvTimeoutError::Timeout) => return Err(Stop::TimedOut),

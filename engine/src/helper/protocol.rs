@@ -54,6 +54,8 @@ pub struct Request {
 pub struct Chunked {
     pub title: Option<String>,
     pub page_count: u32,
+    /// Pages whose text is in pictures, left unread for want of OCR.
+    pub pages_awaiting_ocr: u32,
     pub chunks: Vec<Chunk>,
     pub extract_secs: f64,
     pub chunk_secs: f64,
@@ -210,6 +212,7 @@ impl Reply {
             }
             Reply::Pages(document) => {
                 out.optional_text(document.title.as_deref());
+                out.u32(document.pages_awaiting_ocr);
                 out.u64(document.pages.len() as u64);
                 for page in &document.pages {
                     out.u32(page.number);
@@ -221,6 +224,7 @@ impl Reply {
             Reply::Chunks(chunked) => {
                 out.optional_text(chunked.title.as_deref());
                 out.u32(chunked.page_count);
+                out.u32(chunked.pages_awaiting_ocr);
                 out.f64(chunked.extract_secs);
                 out.f64(chunked.chunk_secs);
                 out.u64(chunked.chunks.len() as u64);
@@ -272,7 +276,8 @@ impl Reply {
             },
             PAGES => {
                 let title = input.optional_text()?;
-                let count = input.count(4 + 8)?;
+                let pages_awaiting_ocr = input.u32()?;
+                let count = input.count(4 + 8 + 1)?;
                 let mut pages = Vec::with_capacity(count);
                 for _ in 0..count {
                     pages.push(Page {
@@ -281,11 +286,16 @@ impl Reply {
                         read_by_ocr: input.flag()?,
                     });
                 }
-                Reply::Pages(Document { title, pages })
+                Reply::Pages(Document {
+                    title,
+                    pages,
+                    pages_awaiting_ocr,
+                })
             }
             CHUNKS => {
                 let title = input.optional_text()?;
                 let page_count = input.u32()?;
+                let pages_awaiting_ocr = input.u32()?;
                 let extract_secs = input.f64()?;
                 let chunk_secs = input.f64()?;
                 let count = input.count(4 + 8 + 8 + 1)?;
@@ -311,6 +321,7 @@ impl Reply {
                 Reply::Chunks(Chunked {
                     title,
                     page_count,
+                    pages_awaiting_ocr,
                     chunks,
                     extract_secs,
                     chunk_secs,
@@ -566,6 +577,7 @@ mod tests {
         let chunked = Reply::Chunks(Chunked {
             title: Some("Report".into()),
             page_count: 2,
+            pages_awaiting_ocr: 1,
             chunks: vec![
                 Chunk {
                     ordinal: 0,
@@ -585,11 +597,16 @@ mod tests {
             extract_secs: 0.25,
             chunk_secs: 0.5,
         });
+        let mut scanned = Document::from_pages(None, ["one".to_string(), "two".to_string()]);
+        scanned.pages[1].read_by_ocr = true;
+        scanned.pages_awaiting_ocr = 3;
         for reply in [
             chunked,
             Reply::Hello { version: VERSION },
-            Reply::Pages(Document::from_pages(None, ["one".to_string(), "two".to_string()])),
+            Reply::Pages(scanned),
             Reply::Refused(ExtractError::Failed("damaged".into())),
+            Reply::Refused(ExtractError::NeedsOcr("install Tesseract".into())),
+            Reply::Working,
             Reply::PageImage(PageImage {
                 page: 2,
                 pages: 3,

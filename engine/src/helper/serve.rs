@@ -160,6 +160,7 @@ pub(super) fn answer(request: Request, working: &dyn Fn()) -> Reply {
     }
     Reply::Chunks(Chunked {
         title: document.title,
+        pages_awaiting_ocr: document.pages_awaiting_ocr,
         page_count: u32::try_from(document.pages.len()).unwrap_or(u32::MAX),
         chunks,
         extract_secs,

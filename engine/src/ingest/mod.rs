@@ -23,7 +23,7 @@ use crate::cancel::CancelToken;
 use crate::config::Config;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::extract::{self, ExtractError};
+use crate::extract::{self, ExtractError, Ocr};
 use crate::helper::{Extractor, HelperSettings};
 use crate::progress::{Phase, ProgressSink, ProgressTracker};
 use crate::size::human_bytes;
@@ -126,6 +126,8 @@ pub(crate) enum Outcome {
         status: FileStatus,
         message: String,
         hash: Option<String>,
+        /// Its text is in pictures and OCR was not there: read again once it is.
+        awaiting_ocr: bool,
     },
     /// Deleted while the run was going on.
     Vanished,
@@ -257,16 +259,21 @@ async fn plan(config: &Config, catalog: &Catalog, folder: &Folder, report: &mut 
         .collect();
     let mut candidates = VecDeque::new();
     let mut unchanged = 0;
+    // Whether OCR can run now, asked once and only when a file waits for it.
+    let mut ocr_now: Option<bool> = None;
+    let mut ocr_is_there = || *ocr_now.get_or_insert_with(|| matches!(config.ocr(), Ocr::On(_)));
     for file in found {
         match known.remove(&file.path) {
             // Files that could not be read are retried every run: the cause
             // (permissions, a half-written download) may have gone away without
             // touching mtime. Files whose content failed (their hash is known) wait
-            // until they change: reading them again would fail again.
+            // until they change: reading them again would fail again. Files with
+            // pages of pictures left unread wait until OCR is there.
             Some(record)
                 if record.size == file.stamp.size
                     && record.mtime_ns == file.stamp.mtime_ns
-                    && (record.status != FileStatus::Error || record.hash.is_some()) =>
+                    && (record.status != FileStatus::Error || record.hash.is_some())
+                    && (record.pages_awaiting_ocr == 0 || !ocr_is_there()) =>
             {
                 unchanged += 1
             }
@@ -474,7 +481,10 @@ impl WorkerShared {
             existing,
         } = candidate;
         let existing_id = existing.as_ref().map(|r| r.id);
-        let existing_hash = existing.and_then(|r| r.hash);
+        // Content that waits for OCR is read again even though it is the same.
+        let existing_hash = existing
+            .filter(|r| r.pages_awaiting_ocr == 0)
+            .and_then(|r| r.hash);
         let mut timing = (0.0, 0.0);
         let mut stamp = stamp;
         let listed = Listed { kind, identity };
@@ -519,6 +529,7 @@ impl WorkerShared {
                 status,
                 message,
                 hash,
+                awaiting_ocr: false,
             })
         };
         if listed.kind != EntryKind::File {
@@ -592,6 +603,7 @@ impl WorkerShared {
                     hash,
                     title: chunked.title,
                     page_count: chunked.page_count,
+                    pages_awaiting_ocr: chunked.pages_awaiting_ocr,
                     chunks: chunked.chunks,
                 })
             }
@@ -599,18 +611,24 @@ impl WorkerShared {
                 status: FileStatus::Skipped,
                 message: reason,
                 hash: Some(hash),
+                awaiting_ocr: false,
             },
             Err(ExtractError::Failed(reason)) => Outcome::NotIndexed {
                 status: FileStatus::Error,
                 message: reason,
                 hash: Some(hash),
+                awaiting_ocr: false,
             },
-            // Without its content hash the file is read again at the next run, when
-            // Tesseract may be installed.
+            // Read again at a run where OCR is there. A picture is not a fault (a folder
+            // of photos is no folder of errors); a scanned PDF that cannot be read is.
             Err(ExtractError::NeedsOcr(reason)) => Outcome::NotIndexed {
-                status: FileStatus::Error,
+                status: match extract::format_of(path) {
+                    Ok(extract::Format::Image) => FileStatus::Skipped,
+                    _ => FileStatus::Error,
+                },
                 message: reason,
-                hash: None,
+                hash: Some(hash),
+                awaiting_ocr: true,
             },
         })
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::{IndexTimings, Outcome, Processed, Stores, BATCH_MAX_AGE};
 use crate::error::Result;
-use crate::store::catalog::{CatalogBatch, ChunkId, FileId};
+use crate::store::catalog::{CatalogBatch, ChunkId, FileId, FileState};
 use crate::store::lexical::LexicalOp;
 
 /// A batch is written when it holds this many files or chunks. Small enough
@@ -269,16 +269,16 @@ async fn write_processed(
             status,
             message,
             hash,
+            awaiting_ocr,
         } => {
+            let state = FileState {
+                hash: hash.as_deref(),
+                status,
+                message: Some(&message),
+                pages_awaiting_ocr: u32::from(awaiting_ocr),
+            };
             let file_id = batch
-                .store_unindexed(
-                    item.folder,
-                    &item.path,
-                    item.stamp,
-                    hash.as_deref(),
-                    status,
-                    &message,
-                )
+                .store_unindexed(item.folder, &item.path, item.stamp, &state)
                 .await?;
             if item.existing.is_some() {
                 written.lexical.push(LexicalOp::DeleteFile(file_id));

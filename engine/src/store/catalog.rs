@@ -78,6 +78,8 @@ pub struct FileRecord {
     pub mtime_ns: i64,
     pub hash: Option<String>,
     pub status: FileStatus,
+    /// Pages whose text is in pictures, left unread for want of OCR.
+    pub pages_awaiting_ocr: u32,
 }
 
 /// A chunk with the file it belongs to, for showing a search hit.
@@ -117,6 +119,8 @@ pub struct IndexedContent {
     pub hash: String,
     pub title: Option<String>,
     pub page_count: u32,
+    /// Pages whose text is in pictures, left unread for want of OCR.
+    pub pages_awaiting_ocr: u32,
     pub chunks: Vec<Chunk>,
 }
 
@@ -138,6 +142,28 @@ pub struct FileProblem {
     pub path: PathBuf,
     pub status: FileStatus,
     pub message: String,
+}
+
+/// What is recorded of a file after it was read.
+#[derive(Debug, Clone, Copy)]
+pub struct FileState<'a> {
+    pub hash: Option<&'a str>,
+    pub status: FileStatus,
+    /// Why it is not indexed.
+    pub message: Option<&'a str>,
+    /// Pages whose text is in pictures, left unread for want of OCR (a picture file
+    /// not read for that reason counts one).
+    pub pages_awaiting_ocr: u32,
+}
+
+/// An indexed file with pages whose text is in pictures, left unread because OCR was
+/// off or Tesseract missing when it was read.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+pub struct AwaitingOcr {
+    #[serde(serialize_with = "crate::serde_path::lossy")]
+    pub path: PathBuf,
+    pub pages: u32,
 }
 
 /// Cheap to clone: clones share one connection pool.
@@ -242,7 +268,9 @@ impl Catalog {
 
     pub async fn files_in_folder(&self, folder: FolderId) -> Result<Vec<FileRecord>> {
         let rows =
-            sqlx::query("SELECT id, path, size, mtime_ns, hash, status FROM files WHERE folder_id = ?")
+            sqlx::query(
+                "SELECT id, path, size, mtime_ns, hash, status, pages_awaiting_ocr FROM files WHERE folder_id = ?",
+            )
                 .bind(folder)
                 .fetch_all(&self.pool)
                 .await?;
@@ -255,6 +283,7 @@ impl Catalog {
                     mtime_ns: r.get(3),
                     hash: r.get(4),
                     status: r.get::<String, _>(5).parse()?,
+                    pages_awaiting_ocr: u32::try_from(r.get::<i64, _>(6)).unwrap_or(0),
                 })
             })
             .collect()
@@ -538,6 +567,23 @@ impl Catalog {
             .collect())
     }
 
+    /// Indexed files with pages of pictures left unread for want of OCR, and how many.
+    pub async fn awaiting_ocr(&self) -> Result<Vec<AwaitingOcr>> {
+        let rows = sqlx::query(
+            "SELECT path, pages_awaiting_ocr FROM files WHERE status = 'indexed' AND pages_awaiting_ocr > 0 \
+             ORDER BY path",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AwaitingOcr {
+                path: path_from_bytes(r.get(0)),
+                pages: u32::try_from(r.get::<i64, _>(1)).unwrap_or(0),
+            })
+            .collect())
+    }
+
     /// Files that are not indexed, with the reason, errors first.
     pub async fn problems(&self) -> Result<Vec<FileProblem>> {
         let rows = sqlx::query(
@@ -576,16 +622,13 @@ impl CatalogBatch {
         stamp: FileStamp,
         content: &IndexedContent,
     ) -> Result<(FileId, Vec<ChunkId>)> {
-        let file_id = self
-            .upsert_file(
-                folder,
-                path,
-                stamp,
-                Some(&content.hash),
-                FileStatus::Indexed,
-                None,
-            )
-            .await?;
+        let state = FileState {
+            hash: Some(&content.hash),
+            status: FileStatus::Indexed,
+            message: None,
+            pages_awaiting_ocr: content.pages_awaiting_ocr,
+        };
+        let file_id = self.upsert_file(folder, path, stamp, &state).await?;
         sqlx::query("UPDATE files SET title = ?, page_count = ?, extracted_at = ? WHERE id = ?")
             .bind(&content.title)
             .bind(content.page_count)
@@ -621,13 +664,9 @@ impl CatalogBatch {
         folder: FolderId,
         path: &Path,
         stamp: FileStamp,
-        hash: Option<&str>,
-        status: FileStatus,
-        message: &str,
+        state: &FileState<'_>,
     ) -> Result<FileId> {
-        let file_id = self
-            .upsert_file(folder, path, stamp, hash, status, Some(message))
-            .await?;
+        let file_id = self.upsert_file(folder, path, stamp, state).await?;
         self.delete_chunks(file_id).await?;
         Ok(file_id)
     }
@@ -673,25 +712,26 @@ impl CatalogBatch {
         folder: FolderId,
         path: &Path,
         stamp: FileStamp,
-        hash: Option<&str>,
-        status: FileStatus,
-        message: Option<&str>,
+        state: &FileState<'_>,
     ) -> Result<FileId> {
         let id = sqlx::query_scalar(
-            "INSERT INTO files (folder_id, path, size, mtime_ns, hash, status, message, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+            "INSERT INTO files (folder_id, path, size, mtime_ns, hash, status, message, pages_awaiting_ocr, \
+               updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id, size = excluded.size, \
                mtime_ns = excluded.mtime_ns, hash = excluded.hash, status = excluded.status, \
-               message = excluded.message, updated_at = excluded.updated_at \
+               message = excluded.message, pages_awaiting_ocr = excluded.pages_awaiting_ocr, \
+               updated_at = excluded.updated_at \
              RETURNING id",
         )
         .bind(folder)
         .bind(path_bytes(path))
         .bind(i64::try_from(stamp.size).unwrap_or(i64::MAX))
         .bind(stamp.mtime_ns)
-        .bind(hash)
-        .bind(status.as_str())
-        .bind(message)
+        .bind(state.hash)
+        .bind(state.status.as_str())
+        .bind(state.message)
+        .bind(state.pages_awaiting_ocr)
         .bind(now_secs())
         .fetch_one(&mut *self.tx)
         .await?;
