@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::package::{resolve, Package};
+use super::package::{attribute, resolve, Package};
 use super::{html, Document, ExtractError};
 
 pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
@@ -107,14 +107,6 @@ fn read_package(opf: &str) -> Result<Book, ExtractError> {
         }
     }
     Ok(book)
-}
-
-fn attribute(element: &BytesStart<'_>, name: &[u8]) -> Option<String> {
-    element
-        .attributes()
-        .flatten()
-        .find(|a| a.key.local_name().as_ref() == name)
-        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
 }
 
 /// The first `attribute` of an element named `element` in `xml`.

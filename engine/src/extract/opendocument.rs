@@ -7,7 +7,7 @@
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use super::package::{resolve_reference, Package};
+use super::package::{attribute, resolve_reference, Package};
 use super::slides::NOTES_HEADING;
 use super::{tidy_whitespace, Document, ExtractError};
 
@@ -98,11 +98,8 @@ fn content_pages(xml: &str, kind: Kind) -> Result<Vec<String>, ExtractError> {
 
 /// `text:s` stands for `text:c` spaces (one when it does not say), at most a line's worth.
 fn space_count(element: &BytesStart<'_>) -> usize {
-    element
-        .attributes()
-        .flatten()
-        .find(|a| a.key.local_name().as_ref() == b"c")
-        .and_then(|a| String::from_utf8_lossy(&a.value).trim().parse().ok())
+    attribute(element, b"c")
+        .and_then(|c| c.trim().parse().ok())
         .unwrap_or(1usize)
         .min(256)
 }

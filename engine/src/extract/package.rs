@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
 
-use quick_xml::events::Event;
+use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::ExtractError;
@@ -147,6 +147,24 @@ fn core_title(xml: &str) -> Option<String> {
     }
     let title = title.trim();
     (!title.is_empty()).then(|| title.to_string())
+}
+
+/// The value of `element`'s attribute `name` (any namespace), unescaped.
+pub(super) fn attribute(element: &BytesStart<'_>, name: &[u8]) -> Option<String> {
+    element
+        .attributes()
+        .flatten()
+        .find(|a| a.key.local_name().as_ref() == name)
+        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+}
+
+/// The relationship an element points to (`r:id`): a slide, a worksheet.
+pub(super) fn relationship_id(element: &BytesStart<'_>) -> Option<String> {
+    element
+        .attributes()
+        .flatten()
+        .find(|a| a.key.local_name().as_ref() == b"id" && a.key.prefix().is_some_and(|p| p.as_ref() == b"r"))
+        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
 }
 
 /// A relationships part: id → (type, target).

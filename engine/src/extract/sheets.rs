@@ -5,7 +5,7 @@
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use super::package::{relationships, resolve, resolve_reference, Package};
+use super::package::{attribute, relationship_id, relationships, resolve, resolve_reference, Package};
 use super::{tidy_whitespace, Document, ExtractError};
 
 /// Cells or rows one element may stand for (`number-columns-repeated`): a row of
@@ -66,14 +66,6 @@ fn damaged(part: &str, error: &dyn std::fmt::Display) -> ExtractError {
     ExtractError::Failed(format!("damaged {part}: {error}"))
 }
 
-fn attribute(element: &BytesStart<'_>, name: &[u8]) -> Option<String> {
-    element
-        .attributes()
-        .flatten()
-        .find(|a| a.key.local_name().as_ref() == name)
-        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
-}
-
 /// The workbook's sheets in order: name and relationship id.
 fn workbook_sheets(xml: &str) -> Result<Vec<(String, String)>, ExtractError> {
     let mut reader = Reader::from_str(xml);
@@ -81,13 +73,8 @@ fn workbook_sheets(xml: &str) -> Result<Vec<(String, String)>, ExtractError> {
     loop {
         match reader.read_event().map_err(|e| damaged("xl/workbook.xml", &e))? {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"sheet" => {
-                let id = e.attributes().flatten().find(|a| {
-                    a.key.local_name().as_ref() == b"id" && a.key.prefix().is_some_and(|p| p.as_ref() == b"r")
-                });
-                if let (Some(name), Some(id)) =
-                    (attribute(&e, b"name"), id.and_then(|a| a.unescape_value().ok()))
-                {
-                    sheets.push((name, id.into_owned()));
+                if let (Some(name), Some(id)) = (attribute(&e, b"name"), relationship_id(&e)) {
+                    sheets.push((name, id));
                 }
             }
             Event::Eof => return Ok(sheets),

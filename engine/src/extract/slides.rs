@@ -4,7 +4,7 @@
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::package::{relationships, resolve, resolve_reference, Package};
+use super::package::{relationship_id, relationships, resolve, resolve_reference, Package};
 use super::{tidy_whitespace, Document, ExtractError};
 
 /// What precedes a slide's notes on its page.
@@ -73,11 +73,8 @@ fn slide_relationship_ids(presentation: &str) -> Result<Vec<String>, ExtractErro
             .map_err(|e| damaged("ppt/presentation.xml", &e))?
         {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"sldId" => {
-                let id = e.attributes().flatten().find(|a| {
-                    a.key.local_name().as_ref() == b"id" && a.key.prefix().is_some_and(|p| p.as_ref() == b"r")
-                });
-                if let Some(id) = id.and_then(|a| a.unescape_value().ok()) {
-                    ids.push(id.into_owned());
+                if let Some(id) = relationship_id(&e) {
+                    ids.push(id);
                 }
             }
             Event::Eof => return Ok(ids),
