@@ -9,7 +9,7 @@ seconds=${1:-600}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(chunk extract_text extract_markdown extract_html extract_docx extract_pdf draw_pdf_page
-    extract_epub extract_pptx extract_odt extract_odp extract_xlsx extract_ods extract_rtf)
+    extract_epub extract_pptx extract_odt extract_odp extract_xlsx extract_xls extract_ods extract_rtf)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/quire/fuzz-target}
 for target in "${targets[@]}"; do
     work="$HOME/.cache/quire/fuzz-corpus/$target"

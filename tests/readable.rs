@@ -367,7 +367,12 @@ async fn books_slides_spreadsheets_and_office_documents_are_read_with_their_page
         "letter.rtf",
         br"{\rtf1\ansi\ansicpg1252{\fonttbl{\f0 Arial;}}\f0 Dear neighbour,\par the hedge is overgrown.\page Second page: the caf\'e9 opens on Sunday.\par}".to_vec(),
     );
-    write("budget.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1".to_vec());
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/spreadsheets");
+    write(
+        "ledger.xls",
+        std::fs::read(fixtures.join("accounts.xls")).unwrap(),
+    );
+    write("minutes.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1".to_vec());
 
     let engine = Engine::open(config(&tmp.path().join("data"))).await.unwrap();
     let report = engine.index_folder(&root, &NoProgress).await.unwrap();
@@ -427,10 +432,26 @@ async fn books_slides_spreadsheets_and_office_documents_are_read_with_their_page
         Some(1)
     );
 
-    // The old binary Office formats are named, with what to do.
+    // Excel 97-2003 too (written by xlwt), a sheet a page, its code page decoded.
+    assert_eq!(
+        found_on(&engine, "Pemberton Joinery", "ledger.xls")
+            .await
+            .map(|f| f.0),
+        Some(2)
+    );
+    assert_eq!(
+        found_on(&engine, "Café Brûlé", "ledger.xls").await.map(|f| f.0),
+        Some(2)
+    );
+    assert_eq!(
+        found_on(&engine, "summary", "ledger.xls").await.map(|f| f.0),
+        Some(1)
+    );
+
+    // The old binary Word and PowerPoint formats are named, with what to do.
     let status = engine.status().await.unwrap();
-    let (status, message) = problem_of(&status, "budget.xls").unwrap();
+    let (status, message) = problem_of(&status, "minutes.doc").unwrap();
     assert_eq!(status, FileStatus::Skipped);
-    assert!(message.contains("save it as .xlsx"), "{message}");
+    assert!(message.contains("save it as .docx"), "{message}");
     engine.close().await.unwrap();
 }

@@ -101,8 +101,9 @@ pub enum Format {
     /// OpenDocument text and presentations.
     Odt,
     Odp,
-    /// Spreadsheets: Excel and OpenDocument.
+    /// Spreadsheets: Excel (2007 and later, and 97-2003) and OpenDocument.
     Xlsx,
+    Xls,
     Ods,
     Rtf,
     Html,
@@ -134,10 +135,11 @@ pub fn format_of(path: &Path) -> Result<Format, ExtractError> {
         "odt" => Format::Odt,
         "odp" => Format::Odp,
         "xlsx" | "xlsm" => Format::Xlsx,
+        "xls" => Format::Xls,
         "ods" => Format::Ods,
         "rtf" => Format::Rtf,
         // The binary formats of Office before 2007.
-        e @ ("doc" | "xls" | "ppt") => {
+        e @ ("doc" | "ppt") => {
             return Err(ExtractError::Skipped(format!(
                 "old Office format (.{e}); Quire reads the newer one: save it as .{e}x"
             )))
@@ -205,6 +207,7 @@ pub fn extract_with(
         Format::Odt => opendocument::extract(bytes, opendocument::Kind::Text),
         Format::Odp => opendocument::extract(bytes, opendocument::Kind::Presentation),
         Format::Xlsx => sheets::extract_xlsx(bytes),
+        Format::Xls => sheets::extract_xls(bytes),
         Format::Ods => sheets::extract_ods(bytes),
         Format::Rtf => rtf::extract(bytes),
         Format::Html => html::extract(&decode_text(bytes)?),

@@ -149,13 +149,20 @@ fn core_title(xml: &str) -> Option<String> {
     (!title.is_empty()).then(|| title.to_string())
 }
 
+/// An attribute's value, entities unescaped (the parts are UTF-8 text).
+fn attribute_value(attribute: &quick_xml::events::attributes::Attribute<'_>) -> Option<String> {
+    quick_xml::escape::unescape(&String::from_utf8_lossy(&attribute.value))
+        .ok()
+        .map(|v| v.into_owned())
+}
+
 /// The value of `element`'s attribute `name` (any namespace), unescaped.
 pub(super) fn attribute(element: &BytesStart<'_>, name: &[u8]) -> Option<String> {
     element
         .attributes()
         .flatten()
         .find(|a| a.key.local_name().as_ref() == name)
-        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+        .and_then(|a| attribute_value(&a))
 }
 
 /// The relationship an element points to (`r:id`): a slide, a worksheet.
@@ -164,7 +171,7 @@ pub(super) fn relationship_id(element: &BytesStart<'_>) -> Option<String> {
         .attributes()
         .flatten()
         .find(|a| a.key.local_name().as_ref() == b"id" && a.key.prefix().is_some_and(|p| p.as_ref() == b"r"))
-        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+        .and_then(|a| attribute_value(&a))
 }
 
 /// A relationships part: id → (type, target).
@@ -176,8 +183,8 @@ pub(super) fn relationships(xml: &str) -> HashMap<String, (String, String)> {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"Relationship" => {
                 let mut values = HashMap::new();
                 for attribute in e.attributes().flatten() {
-                    if let Ok(value) = attribute.unescape_value() {
-                        values.insert(attribute.key.local_name().as_ref().to_vec(), value.into_owned());
+                    if let Some(value) = attribute_value(&attribute) {
+                        values.insert(attribute.key.local_name().as_ref().to_vec(), value);
                     }
                 }
                 if let (Some(id), Some(target)) = (values.remove(&b"Id"[..]), values.remove(&b"Target"[..])) {

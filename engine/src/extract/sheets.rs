@@ -1,6 +1,7 @@
-//! Spreadsheets, Excel (XLSX) and OpenDocument (ODS): a sheet a page, its name on
-//! the first line, then a line per row with its cells' shown values between tabs.
-//! Formulas are read as the value last computed. Empty rows and cells are left out.
+//! Spreadsheets, Excel (XLSX, and XLS through calamine) and OpenDocument (ODS): a
+//! sheet a page, its name on the first line, then a line per row with its cells'
+//! shown values between tabs. Formulas are read as the value last computed. Empty
+//! rows and cells are left out.
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -41,6 +42,41 @@ pub fn extract_xlsx(bytes: &[u8]) -> Result<Document, ExtractError> {
         ));
     }
     finish(pages, package.title("docProps/core.xml"))
+}
+
+/// An Excel 97-2003 workbook (BIFF8 in a compound file).
+pub fn extract_xls(bytes: &[u8]) -> Result<Document, ExtractError> {
+    use calamine::{Data, Reader, Xls, XlsError};
+    let mut workbook: Xls<_> = Xls::new(std::io::Cursor::new(bytes)).map_err(|e| {
+        ExtractError::Failed(match e {
+            XlsError::Password => {
+                "password-protected Excel workbook; Quire cannot read it without the password".into()
+            }
+            other => format!("not a readable Excel 97-2003 workbook ({other})"),
+        })
+    })?;
+    let mut pages = Vec::new();
+    let mut used = 0;
+    for name in workbook.sheet_names() {
+        let mut rows = String::new();
+        match workbook.worksheet_range(&name) {
+            Ok(range) => {
+                for row in range.rows() {
+                    let mut cells: Vec<String> = row
+                        .iter()
+                        .filter(|c| !matches!(c, Data::Empty))
+                        .map(ToString::to_string)
+                        .filter(|c| !c.trim().is_empty())
+                        .collect();
+                    end_row(&mut rows, &mut cells, &mut used)?;
+                }
+            }
+            // A sheet that cannot be read keeps its page, so later sheets keep theirs.
+            Err(e) => tracing::debug!(sheet = %name, "XLS sheet unreadable: {e}"),
+        }
+        pages.push(format!("{name}\n{rows}"));
+    }
+    finish(pages, None)
 }
 
 pub fn extract_ods(bytes: &[u8]) -> Result<Document, ExtractError> {
