@@ -20,6 +20,7 @@ use hayro::{PixmapSettings, RenderCache, RenderSettings};
 use serde::{Serialize, Serializer};
 
 use crate::drawn_text::{drawn_page, same_line, DrawnGlyph, DrawnPage};
+use crate::extract::ocr::PAGE_DPI;
 use crate::extract::ExtractError;
 
 /// The widest image drawn, in pixels: sharp on a large high-density screen, and a
@@ -159,25 +160,20 @@ pub fn draw_page_for_ocr(bytes: Vec<u8>, page: u32) -> Result<Vec<u8>, ExtractEr
         .checked_sub(1)
         .and_then(|i| pages.get(i as usize))
         .ok_or_else(|| ExtractError::Failed(format!("has no page {page}")))?;
-    draw_for_ocr(drawn, crate::extract::ocr::PAGE_DPI, OCR_MAX_SIDE_PX)
-        .ok_or_else(|| ExtractError::Failed(format!("page {page} has no size to draw")))
+    draw_for_ocr(drawn).ok_or_else(|| ExtractError::Failed(format!("page {page} has no size to draw")))
 }
 
 /// The longest side of a page drawn for OCR, in pixels (an A3 page at 300 dpi is 4,961).
-pub(crate) const OCR_MAX_SIDE_PX: u32 = 5_000;
+const OCR_MAX_SIDE_PX: u32 = 5_000;
 
-/// `page` drawn for OCR: a PNG at `dpi` dots per inch, or less where a side would
-/// pass `max_side_px`; `None` for a page with no size.
-pub(crate) fn draw_for_ocr(
-    page: &hayro::hayro_interpret::hayro_syntax::page::Page<'_>,
-    dpi: u32,
-    max_side_px: u32,
-) -> Option<Vec<u8>> {
+/// `page` drawn for OCR: a PNG at [`PAGE_DPI`] dots per inch, or less where a side
+/// would pass [`OCR_MAX_SIDE_PX`]; `None` for a page with no size.
+pub(crate) fn draw_for_ocr(page: &hayro::hayro_interpret::hayro_syntax::page::Page<'_>) -> Option<Vec<u8>> {
     let (width, height) = page.render_dimensions();
     if !(width > 0.0 && height > 0.0) {
         return None;
     }
-    let scale = (dpi as f32 / 72.0).min(max_side_px as f32 / width.max(height));
+    let scale = (PAGE_DPI as f32 / 72.0).min(OCR_MAX_SIDE_PX as f32 / width.max(height));
     draw(page, scale).into_png().ok()
 }
 

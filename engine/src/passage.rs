@@ -95,7 +95,7 @@ impl Engine {
             ));
         }
         let config = self.config();
-        let settings = HelperSettings::from_config(&config)?;
+        let settings = HelperSettings::for_drawing(&config)?;
         let limit = config.max_file_bytes;
         let file = path.to_path_buf();
         let name = path

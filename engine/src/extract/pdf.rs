@@ -16,7 +16,7 @@ use pdf_extract::{output_doc_page, PlainTextOutput};
 use super::ocr::{self, Ocr};
 use super::{Document, ExtractError, PdfText, ReadOptions, MAX_OCR_PAGES};
 use crate::drawn_text::drawn_page_unscaled;
-use crate::page_image::{draw_for_ocr, OCR_MAX_SIDE_PX};
+use crate::page_image::draw_for_ocr;
 
 const PASSWORD_PROTECTED: &str = "password-protected PDF; Quire cannot read it without the password";
 
@@ -32,15 +32,15 @@ pub fn extract(
         return Err(ExtractError::Failed("not a PDF file (no %PDF header)".into()));
     }
     let use_drawn = options.pdf_text != PdfText::FirstReader || matches!(options.ocr, Ocr::On(_));
-    let drawn_pdf = use_drawn.then(|| load_drawn(bytes));
     // An encrypted file is judged by the reader that knows every standard security
-    // handler: the first one reads some of them as a PDF with no pages.
-    if let Some(Err(refused)) = &drawn_pdf {
-        if refused.to_string() == PASSWORD_PROTECTED {
-            return Err(refused.clone());
+    // handler: the first one reads some of them as a PDF with no pages. Any other
+    // file the second reader cannot open is left to the first.
+    let drawn_pdf = match use_drawn.then(|| Pdf::new(bytes.to_vec())) {
+        Some(Err(LoadPdfError::Decryption(DecryptionError::PasswordProtected))) => {
+            return Err(ExtractError::Failed(PASSWORD_PROTECTED.into()))
         }
-    }
-    let drawn_pdf = drawn_pdf.and_then(Result::ok);
+        opened => opened.and_then(Result::ok),
+    };
     let readings = drawn_pdf.as_ref().map(read_drawn);
     // Pages that draw pictures (or glyphs that say nothing of their text): where such
     // a page has no text to speak of, its text is in the picture.
@@ -112,7 +112,7 @@ fn recognize_pages(
         let (Some(page), Some(drawn)) = (document.pages.get_mut(index), pages.get(index)) else {
             continue;
         };
-        let Some(png) = draw_for_ocr(drawn, ocr::PAGE_DPI, OCR_MAX_SIDE_PX) else {
+        let Some(png) = draw_for_ocr(drawn) else {
             continue;
         };
         // A page OCR fails on keeps what it had; the others are still read. When no
@@ -150,20 +150,6 @@ struct DrawnReading {
     images: usize,
     /// Whether it draws more glyphs than are noted.
     incomplete: bool,
-}
-
-/// The file as the second reader opens it, or why it cannot.
-fn load_drawn(bytes: &[u8]) -> Result<Pdf, ExtractError> {
-    Pdf::new(bytes.to_vec()).map_err(|e| match e {
-        LoadPdfError::Decryption(DecryptionError::PasswordProtected) => {
-            ExtractError::Failed(PASSWORD_PROTECTED.into())
-        }
-        LoadPdfError::Decryption(DecryptionError::UnsupportedAlgorithm) => {
-            ExtractError::Failed("encrypted with a method Quire cannot decrypt".into())
-        }
-        LoadPdfError::Decryption(_) => ExtractError::Failed("its encryption is damaged".into()),
-        LoadPdfError::Invalid => ExtractError::Failed("the PDF's structure is damaged".into()),
-    })
 }
 
 /// Every page's text as hayro draws it.

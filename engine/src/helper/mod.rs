@@ -30,7 +30,7 @@ pub use serve::{serve_if_requested, HELPER_ARG};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::extract::{Document, ExtractError, PdfText, ReadOptions, MAX_OCR_PAGES};
+use crate::extract::{Document, ExtractError, ReadOptions, MAX_OCR_PAGES};
 use crate::page_image::PageImage;
 use crate::size::human_bytes;
 
@@ -57,7 +57,16 @@ pub struct HelperSettings {
 }
 
 impl HelperSettings {
+    /// Settings for reading files (indexing, summaries): OCR as the configuration and
+    /// the system allow (this asks Tesseract which languages it has).
     pub fn from_config(config: &Config) -> Result<HelperSettings> {
+        let mut settings = HelperSettings::for_drawing(config)?;
+        settings.read.ocr = config.ocr();
+        Ok(settings)
+    }
+
+    /// Settings for drawing pages, which never reads by OCR: nothing is asked of Tesseract.
+    pub fn for_drawing(config: &Config) -> Result<HelperSettings> {
         let program = match &config.extract_helper {
             Some(program) => program.clone(),
             None => std::env::current_exe().map_err(|e| Error::Helper {
@@ -76,10 +85,7 @@ impl HelperSettings {
                 config.chunk_max_tokens,
                 config.chunk_overlap_tokens,
             ),
-            read: ReadOptions {
-                pdf_text: PdfText::Best,
-                ocr: config.ocr(),
-            },
+            read: ReadOptions::default(),
         })
     }
 

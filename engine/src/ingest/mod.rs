@@ -178,6 +178,8 @@ struct Reads {
     rename_sources: HashMap<String, FileId>,
     /// Files that were being read when Quire stopped: path → (hash, times in a row).
     interrupted: HashMap<PathBuf, (String, u32)>,
+    /// How they are read (the helpers, OCR).
+    helper: HelperSettings,
 }
 
 /// A run's plan: the walk compared with the catalog.
@@ -197,7 +199,8 @@ pub(crate) async fn index_folder(
     let started = Instant::now();
     let mut report = IndexReport::default();
     ProgressTracker::new(progress, Phase::Scanning, "files", 0);
-    let Plan { reads, vanished } = plan(config, stores.catalog, folder, &mut report).await?;
+    let helper = HelperSettings::from_config(config)?;
+    let Plan { reads, vanished } = plan(config, stores.catalog, folder, helper, &mut report).await?;
 
     let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "files", reads.candidates.len() as u64);
     let mut writer = BatchWriter::new(stores);
@@ -236,7 +239,14 @@ pub(crate) async fn index_folder(
 /// Walks the folder and compares what it found with the catalog: files whose size
 /// and mtime match need no work, the rest are read, and records left over vanished.
 /// Counts what was found and unchanged, and the walk's problems, in `report`.
-async fn plan(config: &Config, catalog: &Catalog, folder: &Folder, report: &mut IndexReport) -> Result<Plan> {
+/// `helper`: how files are read in this run (files waiting for OCR are read when it can run).
+async fn plan(
+    config: &Config,
+    catalog: &Catalog,
+    folder: &Folder,
+    helper: HelperSettings,
+    report: &mut IndexReport,
+) -> Result<Plan> {
     let root = folder.path.clone();
     let exclude = config.data_dir.clone();
     let (found, walk_problems) = tokio::task::spawn_blocking(move || walk(&root, &exclude)).await?;
@@ -259,9 +269,7 @@ async fn plan(config: &Config, catalog: &Catalog, folder: &Folder, report: &mut 
         .collect();
     let mut candidates = VecDeque::new();
     let mut unchanged = 0;
-    // Whether OCR can run now, asked once and only when a file waits for it.
-    let mut ocr_now: Option<bool> = None;
-    let mut ocr_is_there = || *ocr_now.get_or_insert_with(|| matches!(config.ocr(), Ocr::On(_)));
+    let ocr_is_there = matches!(helper.read.ocr, Ocr::On(_));
     for file in found {
         match known.remove(&file.path) {
             // Files that could not be read are retried every run: the cause
@@ -273,7 +281,7 @@ async fn plan(config: &Config, catalog: &Catalog, folder: &Folder, report: &mut 
                 if record.size == file.stamp.size
                     && record.mtime_ns == file.stamp.mtime_ns
                     && (record.status != FileStatus::Error || record.hash.is_some())
-                    && (record.pages_awaiting_ocr == 0 || !ocr_is_there()) =>
+                    && (record.pages_awaiting_ocr == 0 || !ocr_is_there) =>
             {
                 unchanged += 1
             }
@@ -300,6 +308,7 @@ async fn plan(config: &Config, catalog: &Catalog, folder: &Folder, report: &mut 
             candidates,
             rename_sources,
             interrupted,
+            helper,
         },
         vanished,
     })
@@ -321,7 +330,7 @@ async fn extract(
     let shared = Arc::new(WorkerShared {
         queue: Mutex::new(reads.candidates),
         rename_sources: Mutex::new(reads.rename_sources),
-        helper: HelperSettings::from_config(config)?,
+        helper: reads.helper,
         in_flight: config.in_flight_dir(),
         interrupted: reads.interrupted,
         max_file_bytes: config.max_file_bytes,
