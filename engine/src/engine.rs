@@ -130,11 +130,8 @@ impl Engine {
                 Err(other) => return Err(other),
             }
         }
-        let model_dir = config.embedder_dir();
-        let (query_prefix, passage_prefix) = (config.query_prefix.clone(), config.passage_prefix.clone());
-        let loaded =
-            tokio::task::spawn_blocking(move || Embedder::load(&model_dir, &query_prefix, &passage_prefix))
-                .await?;
+        let (model, options) = (config.embedder_path(), config.embedder_options());
+        let loaded = tokio::task::spawn_blocking(move || Embedder::load(&model, &options)).await?;
         let semantic = match loaded {
             Ok(embedder) => Ok(Arc::new(open_vectors(&config, &catalog, embedder).await?)),
             Err(Error::Model { path, message }) => {
@@ -437,11 +434,8 @@ impl Engine {
         cancel: &CancelToken,
     ) -> Result<()> {
         let current = self.config();
-        let (query_prefix, passage_prefix) = (current.query_prefix.clone(), current.passage_prefix.clone());
-        let model_dir = dir.to_path_buf();
-        let embedder =
-            tokio::task::spawn_blocking(move || Embedder::load(&model_dir, &query_prefix, &passage_prefix))
-                .await??;
+        let (model, options) = (dir.to_path_buf(), current.embedder_options());
+        let embedder = tokio::task::spawn_blocking(move || Embedder::load(&model, &options)).await??;
         let embedder = Arc::new(embedder);
         let _lock = self.lock().await?;
         let background = self.background.lock().ok().and_then(|mut b| b.take());
@@ -555,6 +549,26 @@ impl Engine {
         let ids = writer.written_ids().to_vec();
         self.after_writes(&semantic).await?;
         Ok(CorpusIndexed { ids, timings })
+    }
+
+    /// The similarity between a question and its best passage below which Quire abstains:
+    /// config.toml's `abstain_below`, else the value calibrated for the embedder.
+    pub fn abstain_below(&self) -> f32 {
+        self.config().abstain_below(self.embedder_profile())
+    }
+
+    /// The similarity between a question and the sources' best sentence below which Quire
+    /// declines: config.toml's `evidence_below`, else the value calibrated for the embedder.
+    pub fn evidence_below(&self) -> f32 {
+        self.config().evidence_below(self.embedder_profile())
+    }
+
+    /// The embedder's profile; without an embedder, the plain one (nothing is compared by
+    /// meaning then, so its thresholds never apply).
+    fn embedder_profile(&self) -> &'static crate::embed::ModelProfile {
+        self.semantic()
+            .map(|s| s.embedder.profile())
+            .unwrap_or(&crate::embed::ModelProfile::PLAIN)
     }
 
     /// Tokens embedded and FLOPs spent on them since the engine opened.

@@ -42,8 +42,9 @@ pub enum Error {
     Busy { data_dir: PathBuf, pid: Option<u32> },
 
     #[error(
-        "{}: {message}. Quire needs a sentence-embedding model there (config.json, model.safetensors, \
-         tokenizer.json); `scripts/fetch-models.sh` installs the default one, or set `embedder` in config.toml",
+        "{}: {message}. Quire needs a sentence-embedding model there: a folder (config.json, \
+         model.safetensors, tokenizer.json) or a GGUF embedding model; `scripts/fetch-models.sh` \
+         installs the default one, or set `embedder` in config.toml",
         path.display()
     )]
     Model { path: PathBuf, message: String },

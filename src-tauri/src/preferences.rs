@@ -80,7 +80,7 @@ pub(crate) async fn settings_view(state: &Desktop, describe_model: bool) -> Sett
         model,
         model_problem,
         models: gguf_files(&config.models_dir),
-        embedder: config.embedder_dir().to_string_lossy().into_owned(),
+        embedder: config.embedder_path().to_string_lossy().into_owned(),
         embedders: embedder_folders(&config.models_dir),
         embedder_problem: state.engine.meaning_search_problem(),
         runtimes: Runtime::ALL
@@ -91,16 +91,18 @@ pub(crate) async fn settings_view(state: &Desktop, describe_model: bool) -> Sett
     }
 }
 
-/// The `.gguf` files directly inside `dir`, sorted.
+/// The `.gguf` files directly inside `dir` that are not embedding models, sorted.
 fn gguf_files(dir: &Path) -> Vec<String> {
     paths_inside(dir, |path| {
-        path.is_file() && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+        path.is_file()
+            && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+            && !Embedder::is_model(path)
     })
 }
 
-/// The folders directly inside `dir` that hold a sentence-embedding model, sorted.
+/// The sentence-embedding models directly inside `dir` (folders and GGUF files), sorted.
 fn embedder_folders(dir: &Path) -> Vec<String> {
-    paths_inside(dir, Embedder::is_model_folder)
+    paths_inside(dir, Embedder::is_model)
 }
 
 /// The entries directly inside `dir` that `keep` accepts, sorted.
@@ -135,7 +137,7 @@ pub async fn change_embedder<R: TauriRuntime>(
         ));
     }
     let folder = PathBuf::from(folder);
-    if folder == config.embedder_dir() {
+    if folder == config.embedder_path() {
         return Ok(false);
     }
     let passages = state.engine.status().await?.vectors.unwrap_or(0);

@@ -554,7 +554,8 @@ async fn run_abstention(config: Config, benchmark: &Path, unrelated: &Path, json
 
 async fn run_prompt_sources(config: Config, benchmark: &Path, json: bool) -> Result<ExitCode> {
     let set = Benchmark::load(benchmark)?;
-    let current = SourcePolicy::of(&config);
+    let profile = quire_engine::embed::ModelProfile::of_model(&config.embedder_path());
+    let current = SourcePolicy::of(&config, config.abstain_below(profile));
     // The configured policy first, then fewer and more sources.
     let mut policies = vec![(format!("{} (config)", current.max_sources), current)];
     for max_sources in [8, 5, 4, 3, 2] {
@@ -954,14 +955,15 @@ fn eval_cache_for(config: &Config, content: &[u8], kind: &str) -> PathBuf {
     let mut key = blake3::Hasher::new();
     key.update(content);
     let settings = format!(
-        "{}|{}|{}|{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}|{}|{}{}",
         config.chunk_min_tokens,
         config.chunk_max_tokens,
         config.chunk_overlap_tokens,
         config.title_boost,
-        config.embedder_dir().display(),
-        config.query_prefix,
-        config.passage_prefix
+        config.embedder_path().display(),
+        prefix_key(&config.query_prefix),
+        prefix_key(&config.passage_prefix),
+        if config.embedder_int8 { "|int8" } else { "" }
     );
     key.update(settings.as_bytes());
     let cache = directories::ProjectDirs::from("", "", "Quire")
@@ -970,6 +972,12 @@ fn eval_cache_for(config: &Config, content: &[u8], kind: &str) -> PathBuf {
     cache
         .join("eval")
         .join(format!("{kind}{}", &key.finalize().to_hex()[..16]))
+}
+
+/// A configured prefix in a cache key: nothing when the model's own applies, else
+/// "=" and the prefix (so that a prefix set empty differs from the model's).
+fn prefix_key(prefix: &Option<String>) -> String {
+    prefix.as_ref().map(|p| format!("={p}")).unwrap_or_default()
 }
 
 fn print_watch_update(update: &quire_engine::watch::WatchUpdate) {

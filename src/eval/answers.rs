@@ -424,13 +424,14 @@ pub struct AnswerSettings {
 
 impl AnswerSettings {
     fn of(config: &Config) -> AnswerSettings {
+        let profile = quire_engine::embed::ModelProfile::of_model(&config.embedder_path());
         AnswerSettings {
             context_tokens: config.context_tokens,
             answer_max_tokens: config.answer_max_tokens,
             max_sources: config.max_sources,
             passage_sentences: config.passage_sentences,
-            abstain_below: config.abstain_below,
-            evidence_below: config.evidence_below,
+            abstain_below: config.abstain_below(profile),
+            evidence_below: config.evidence_below(profile),
             max_hits_per_file: config.max_hits_per_file,
             chunk_tokens: (
                 config.chunk_min_tokens,
@@ -684,7 +685,12 @@ fn report(
         mean_prompt_tokens,
         median_prompt_tokens: percentile(&mut tokens, 0.5),
         index_secs,
-        trade_offs: trade_offs(&outcomes, config.evidence_below),
+        trade_offs: trade_offs(
+            &outcomes,
+            config.evidence_below(quire_engine::embed::ModelProfile::of_model(
+                &config.embedder_path(),
+            )),
+        ),
         outcomes,
     }
 }

@@ -263,8 +263,8 @@ pub async fn prompt_sources(
     progress: &dyn ProgressSink,
 ) -> Result<PromptSourcesReport> {
     let answer_tokens = config.answer_max_tokens;
-    let abstain_below = config.abstain_below;
     let (engine, _, _) = open_indexed(benchmark, config, progress).await?;
+    let abstain_below = engine.abstain_below();
     let source = benchmark.dir.join("corpus.jsonl");
     let generator = engine.generator().await?;
     let mut tracker = ProgressTracker::new(

@@ -181,17 +181,18 @@ pub(crate) async fn ask(
         .await?;
     let evidence = hits.iter().filter_map(|h| h.similarity).reduce(f32::max);
     let mut answer = Answer::new(question, evidence);
-    if evidence.is_none_or(|e| e < config.abstain_below) {
+    let abstain_below = engine.abstain_below();
+    if evidence.is_none_or(|e| e < abstain_below) {
         decline(&mut answer, Declined::NothingClose, hits, on_text);
         return Ok(answer);
     }
     let generator = engine.generator().await?;
-    let candidates = prompt::numbered(SourcePolicy::of(&config).choose(hits.clone()));
+    let candidates = prompt::numbered(SourcePolicy::of(&config, abstain_below).choose(hits.clone()));
     let (check, scored) = evidence::measure(engine, &query, &candidates).await?;
     answer.check = Some(check);
     if check
         .sentence_similarity
-        .is_some_and(|best| best < config.evidence_below)
+        .is_some_and(|best| best < engine.evidence_below())
     {
         answer.sources = candidates;
         decline(&mut answer, Declined::NoEvidence, hits, on_text);

@@ -37,9 +37,10 @@ pub struct SourcePolicy {
 }
 
 impl SourcePolicy {
-    pub fn of(config: &Config) -> SourcePolicy {
+    /// The configured number of sources, above the similarity Quire abstains below.
+    pub fn of(config: &Config, abstain_below: f32) -> SourcePolicy {
         SourcePolicy {
-            min_similarity: config.abstain_below,
+            min_similarity: abstain_below,
             max_sources: config.max_sources,
         }
     }

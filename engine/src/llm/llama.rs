@@ -29,7 +29,7 @@ const DECODE_BATCH: usize = 512;
 const FREQUENCY_PENALTY: f32 = 0.3;
 
 /// llama.cpp's process-wide state: its CPU kernels loaded, initialised once, never freed.
-fn backend() -> Result<&'static LlamaBackend> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend> {
     static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {

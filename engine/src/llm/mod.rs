@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 compile_error!("the `generation` feature needs a runtime: enable `llama-cpp` or `mistralrs`");
 
 #[cfg(feature = "llama-cpp")]
-mod llama;
+pub(crate) mod llama;
 #[cfg(feature = "mistralrs")]
 mod mistral;
 #[cfg(feature = "generation")]
@@ -223,7 +223,7 @@ pub struct ModelInfo {
 }
 
 /// The name of a GGUF `general.file_type` (llama.cpp's `llama_ftype`).
-fn file_type_name(file_type: u32) -> Option<&'static str> {
+pub(crate) fn file_type_name(file_type: u32) -> Option<&'static str> {
     Some(match file_type {
         0 => "F32",
         1 => "F16",
@@ -268,25 +268,7 @@ pub fn inspect(path: &Path) -> Result<ModelInfo> {
         path: path.to_path_buf(),
         message,
     };
-    let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => fail("no such file".into()),
-        _ => Error::io(path, e),
-    })?;
-    if path.is_dir() {
-        return Err(fail("is a folder; point at the .gguf file inside it".into()));
-    }
-    let mut magic = [0u8; 4];
-    use std::io::Read;
-    if file.read_exact(&mut magic).is_err() || &magic != b"GGUF" {
-        return Err(fail(
-            "not a GGUF model file (it does not start with the GGUF signature)".into(),
-        ));
-    }
-    use std::io::Seek;
-    file.seek(std::io::SeekFrom::Start(0))
-        .map_err(|e| Error::io(path, e))?;
-    let content = candle_core::quantized::gguf_file::Content::read(&mut file)
-        .map_err(|e| fail(format!("damaged GGUF file: {e}")))?;
+    let (content, bytes) = read_gguf(path, fail)?;
     let text = |key: &str| {
         content
             .metadata
@@ -326,7 +308,6 @@ pub fn inspect(path: &Path) -> Result<ModelInfo> {
         .values()
         .map(|t| t.shape.elem_count() as u64)
         .sum();
-    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     Ok(ModelInfo {
         path: path.to_path_buf(),
         name,
@@ -339,6 +320,34 @@ pub fn inspect(path: &Path) -> Result<ModelInfo> {
         chat_template,
         special_tokens: SpecialTokens::from_gguf(&content),
     })
+}
+
+/// A GGUF file's metadata and tensor list (not its weights), and its size; `fail`
+/// words the error for a file that is missing, a folder, not GGUF or damaged.
+pub(crate) fn read_gguf(
+    path: &Path,
+    fail: impl Fn(String) -> Error,
+) -> Result<(candle_core::quantized::gguf_file::Content, u64)> {
+    use std::io::{Read, Seek};
+    if path.is_dir() {
+        return Err(fail("is a folder; point at the .gguf file inside it".into()));
+    }
+    let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => fail("no such file".into()),
+        _ => Error::io(path, e),
+    })?;
+    let mut magic = [0u8; 4];
+    if file.read_exact(&mut magic).is_err() || &magic != b"GGUF" {
+        return Err(fail(
+            "not a GGUF model file (it does not start with the GGUF signature)".into(),
+        ));
+    }
+    file.seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| Error::io(path, e))?;
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file)
+        .map_err(|e| fail(format!("damaged GGUF file: {e}")))?;
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok((content, bytes))
 }
 
 /// Threads set by [`set_compute_threads`]; 0 until then.

@@ -1,17 +1,13 @@
-//! Sentence embeddings on the device: a BERT-family encoder (candle 0.10, the
-//! same candle line the generator runtime uses) loaded from a local folder
-//! (config.json, model.safetensors, tokenizer.json). Texts are tokenized,
-//! sorted by length and run in padded batches; token vectors are pooled as the
-//! model's sentence-transformers config says (mean or CLS) and L2-normalised, so
-//! cosine similarity is a dot product. Matrix work uses every core.
+//! The candle runtime: a BERT-family encoder (candle 0.10, the same candle line the
+//! generator runtime uses) loaded from a local folder (config.json, model.safetensors,
+//! tokenizer.json). Texts are tokenized, sorted by length and run in padded batches;
+//! token vectors are pooled as the model's sentence-transformers config says (mean or
+//! CLS) and L2-normalised. Matrix work uses every core.
 //!
 //! The weights (some 90 MB for MiniLM) are read when the first text is embedded,
-//! not when the library opens: an app that starts, finds nothing new to index and
-//! waits for a question holds none of them. Opening checks that they can be read.
+//! not when the library opens (see [`super`]). Opening checks that they can be read.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -20,6 +16,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
+use super::ModelShape;
 use crate::error::{Error, Result};
 
 /// Tokens per forward pass: batches hold as many sequences as fit, so short
@@ -36,7 +33,7 @@ enum Pooling {
     Cls,
 }
 
-pub struct Embedder {
+pub(super) struct BertEncoder {
     /// Loaded from `weights` on first use (see the module's note).
     model: std::sync::OnceLock<BertModel>,
     /// One load at a time: two threads embedding at once must not read the weights twice.
@@ -49,55 +46,14 @@ pub struct Embedder {
     max_tokens: usize,
     pooling: Pooling,
     normalize: bool,
-    query_prefix: String,
-    passage_prefix: String,
-    /// Identifies the model for the vectors made with it (folder name and dimension).
-    identity: String,
     shape: ModelShape,
-    work: WorkCounter,
+    /// config.json's `model_type` ("bert", "nomic_bert"…).
+    architecture: String,
 }
 
-/// Tokens embedded and the floating-point operations they cost.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct EmbeddingWork {
-    pub tokens: u64,
-    pub flops: f64,
-}
-
-/// What the cost of a forward pass depends on.
-#[derive(Debug, Clone, Copy)]
-struct ModelShape {
-    layers: usize,
-    hidden: usize,
-    intermediate: usize,
-}
-
-#[derive(Default)]
-struct WorkCounter {
-    tokens: AtomicU64,
-    /// Σ length² over sequences, for attention's quadratic part.
-    squared_lengths: AtomicU64,
-}
-
-impl WorkCounter {
-    fn record(&self, lengths: impl Iterator<Item = u64>) {
-        for length in lengths {
-            self.tokens.fetch_add(length, Ordering::Relaxed);
-            self.squared_lengths.fetch_add(length * length, Ordering::Relaxed);
-        }
-    }
-
-    /// Per layer and token: Q, K, V and output projections (4·h²) and the
-    /// feed-forward pair (2·h·i) multiply-adds; per sequence: scores and
-    /// weighted values (2·L²·h). Two operations per multiply-add.
-    fn snapshot(&self, shape: &ModelShape) -> EmbeddingWork {
-        let tokens = self.tokens.load(Ordering::Relaxed);
-        let squared = self.squared_lengths.load(Ordering::Relaxed) as f64;
-        let (h, i) = (shape.hidden as f64, shape.intermediate as f64);
-        let per_token = 4.0 * h * h + 2.0 * h * i;
-        let flops = 2.0 * shape.layers as f64 * (tokens as f64 * per_token + 2.0 * squared * h);
-        EmbeddingWork { tokens, flops }
-    }
+#[derive(Deserialize)]
+struct ModelType {
+    model_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -120,16 +76,15 @@ struct Module {
 /// The files an embedding model's folder holds.
 const MODEL_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
 
-impl Embedder {
-    /// Whether `dir` holds an embedding model's files ([`Embedder::load`] says what is
+impl BertEncoder {
+    /// Whether `dir` holds a BERT model's files ([`BertEncoder::open`] says what is
     /// wrong with one that does not load).
-    pub fn is_model_folder(dir: &Path) -> bool {
+    pub(super) fn is_model_folder(dir: &Path) -> bool {
         MODEL_FILES.iter().all(|file| dir.join(file).is_file())
     }
 
-    /// Loads the model in `dir`. `query_prefix` and `passage_prefix` are put
-    /// before queries and passages (e5 wants "query: " and "passage: ").
-    pub fn load(dir: &Path, query_prefix: &str, passage_prefix: &str) -> Result<Embedder> {
+    /// Opens the model in `dir`: its configuration and tokenizer now, its weights on first use.
+    pub(super) fn open(dir: &Path) -> Result<BertEncoder> {
         let problem = |message: String| Error::Model {
             path: dir.to_path_buf(),
             message,
@@ -147,6 +102,7 @@ impl Embedder {
         let config_text = read(&dir.join("config.json"))?;
         let config: BertConfig = serde_json::from_slice(&config_text)
             .map_err(|e| problem(format!("config.json is not a BERT configuration: {e}")))?;
+        let architecture = model_type(&config_text).unwrap_or_else(|| "bert".into());
         let device = Device::Cpu;
         let weights = dir.join("model.safetensors");
         check_safetensors_header(&weights)
@@ -178,11 +134,7 @@ impl Embedder {
             }))
             .map_err(|e| problem(format!("tokenizer.json: {e}")))?;
 
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        Ok(Embedder {
+        Ok(BertEncoder {
             model: std::sync::OnceLock::new(),
             loading: std::sync::Mutex::new(()),
             weights,
@@ -193,19 +145,16 @@ impl Embedder {
             max_tokens,
             pooling,
             normalize,
-            query_prefix: query_prefix.to_string(),
-            passage_prefix: passage_prefix.to_string(),
-            identity: format!("{name}/{}/{query_prefix}/{passage_prefix}", config.hidden_size),
+            architecture,
             shape: ModelShape {
                 layers: config.num_hidden_layers,
                 hidden: config.hidden_size,
                 intermediate: config.intermediate_size,
             },
-            work: WorkCounter::default(),
         })
     }
 
-    pub fn dimension(&self) -> usize {
+    pub(super) fn dimension(&self) -> usize {
         self.dimension
     }
 
@@ -235,50 +184,31 @@ impl Embedder {
         Ok(self.model.get_or_init(|| model))
     }
 
-    pub fn max_tokens(&self) -> usize {
+    pub(super) fn max_tokens(&self) -> usize {
         self.max_tokens
     }
 
-    pub fn identity(&self) -> &str {
-        &self.identity
+    /// config.json's `model_type` in the folder `dir`, if it can be read.
+    pub(super) fn architecture_of(dir: &Path) -> Option<String> {
+        model_type(&std::fs::read(dir.join("config.json")).ok()?)
     }
 
-    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
-        let mut vectors = self.embed_texts(vec![format!("{}{query}", self.query_prefix)])?;
-        vectors
-            .pop()
-            .ok_or_else(|| Error::Embedding("it returned no vector".into()))
+    pub(super) fn architecture(&self) -> &str {
+        &self.architecture
     }
 
-    /// Embeds passages on a blocking thread, off the async runtime.
-    pub async fn embed_passages_blocking(self: &Arc<Self>, passages: Vec<String>) -> Result<Vec<Vec<f32>>> {
-        if passages.is_empty() {
-            return Ok(Vec::new());
-        }
-        let embedder = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = passages.iter().map(String::as_str).collect();
-            embedder.embed_passages(&refs)
-        })
-        .await?
-    }
-
-    pub fn embed_passages(&self, passages: &[&str]) -> Result<Vec<Vec<f32>>> {
-        self.embed_texts(
-            passages
-                .iter()
-                .map(|p| format!("{}{p}", self.passage_prefix))
-                .collect(),
-        )
+    pub(super) fn shape(&self) -> ModelShape {
+        self.shape
     }
 
     /// Counts the tokens the model sees for `text` (after truncation).
-    pub fn count_tokens(&self, text: &str) -> Result<usize> {
+    pub(super) fn count_tokens(&self, text: &str) -> Result<usize> {
         let encoding = self.tokenizer.encode(text, true).map_err(tokenizer_error)?;
         Ok(encoding.len())
     }
 
-    fn embed_texts(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+    /// One vector per text, and the tokens each text took (padding not counted).
+    pub(super) fn embed(&self, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, Vec<u64>)> {
         let encodings = self
             .tokenizer
             .encode_batch(texts, true)
@@ -312,15 +242,8 @@ impl Embedder {
                 vectors[i] = vector;
             }
         }
-        let lengths = encodings.iter().map(|e| e.len() as u64);
-        self.work.record(lengths);
-        Ok(vectors)
-    }
-
-    /// Useful work done so far: tokens embedded and the floating-point
-    /// operations they took (padding not counted).
-    pub fn work(&self) -> EmbeddingWork {
-        self.work.snapshot(&self.shape)
+        let lengths = encodings.iter().map(|e| e.len() as u64).collect();
+        Ok((vectors, lengths))
     }
 
     fn forward(&self, model: &BertModel, sequences: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
@@ -381,6 +304,10 @@ fn check_safetensors_header(path: &Path) -> std::result::Result<(), String> {
         return Err("it holds no tensors".into());
     }
     Ok(())
+}
+
+fn model_type(config_json: &[u8]) -> Option<String> {
+    serde_json::from_slice::<ModelType>(config_json).ok()?.model_type
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {

@@ -1,0 +1,373 @@
+//! Sentence embeddings on the device, by one of two runtimes behind [`Embedder`]:
+//!
+//! - a folder (config.json, model.safetensors, tokenizer.json) is a BERT-family
+//!   encoder run by candle ([`bert`]), all-MiniLM-L6-v2 by default;
+//! - a `.gguf` file is run by llama.cpp ([`gguf`]) with its run-time CPU kernels,
+//!   nomic-embed-text-v1.5 for one, optionally quantised to int8 (Q8_0) at first use.
+//!
+//! Either way vectors are L2-normalised, so cosine similarity is a dot product,
+//! and a model's weights are read when the first text is embedded, not when the
+//! library opens: an app that starts, finds nothing new to index and waits for a
+//! question holds none of them.
+//!
+//! What differs by model and is not in its files lives in [`ModelProfile`]: the
+//! prefixes it was trained with and the similarity thresholds calibrated for it.
+
+mod bert;
+#[cfg(feature = "llama-cpp")]
+mod gguf;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// Tokens embedded and the floating-point operations they cost.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct EmbeddingWork {
+    pub tokens: u64,
+    pub flops: f64,
+}
+
+/// What the cost of a forward pass depends on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ModelShape {
+    pub layers: usize,
+    pub hidden: usize,
+    pub intermediate: usize,
+}
+
+#[derive(Default)]
+struct WorkCounter {
+    tokens: AtomicU64,
+    /// Σ length² over sequences, for attention's quadratic part.
+    squared_lengths: AtomicU64,
+}
+
+impl WorkCounter {
+    fn record(&self, lengths: &[u64]) {
+        for &length in lengths {
+            self.tokens.fetch_add(length, Ordering::Relaxed);
+            self.squared_lengths.fetch_add(length * length, Ordering::Relaxed);
+        }
+    }
+
+    /// Per layer and token: Q, K, V and output projections (4·h²) and the
+    /// feed-forward (2·h·i, or 3·h·i for a gated one) multiply-adds; per sequence:
+    /// scores and weighted values (2·L²·h). Two operations per multiply-add.
+    fn snapshot(&self, shape: &ModelShape, gated: bool) -> EmbeddingWork {
+        let tokens = self.tokens.load(Ordering::Relaxed);
+        let squared = self.squared_lengths.load(Ordering::Relaxed) as f64;
+        let (h, i) = (shape.hidden as f64, shape.intermediate as f64);
+        let feed_forward = if gated { 3.0 } else { 2.0 } * h * i;
+        let per_token = 4.0 * h * h + feed_forward;
+        let flops = 2.0 * shape.layers as f64 * (tokens as f64 * per_token + 2.0 * squared * h);
+        EmbeddingWork { tokens, flops }
+    }
+}
+
+/// What a model needs that its files do not say: the text it was trained to see
+/// before queries and passages, and where its cosine similarities mean "related".
+/// Thresholds are cosine values, and every model spreads them differently, so they
+/// are calibrated per model (README, "When Quire abstains") and kept here rather
+/// than in one global setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelProfile {
+    pub query_prefix: &'static str,
+    pub passage_prefix: &'static str,
+    /// Below this similarity between a question and its best passage, Quire abstains.
+    pub abstain_below: f32,
+    /// Below this similarity between a question and the sources' best sentence, Quire declines.
+    pub evidence_below: f32,
+}
+
+impl ModelProfile {
+    /// all-MiniLM-L6-v2 and any model Quire knows nothing about: no prefixes, and
+    /// the thresholds calibrated for MiniLM.
+    pub const PLAIN: ModelProfile = ModelProfile {
+        query_prefix: "",
+        passage_prefix: "",
+        abstain_below: 0.25,
+        evidence_below: 0.45,
+    };
+
+    /// nomic-embed-text (v1, v1.5): trained with task prefixes.
+    const NOMIC: ModelProfile = ModelProfile {
+        query_prefix: "search_query: ",
+        passage_prefix: "search_document: ",
+        abstain_below: 0.45,
+        evidence_below: 0.55,
+    };
+
+    /// The profile of the model at `path` (a folder or a GGUF file), from its
+    /// metadata alone; one that cannot be read gets the plain profile.
+    pub fn of_model(path: &Path) -> &'static ModelProfile {
+        let architecture = if path.is_dir() {
+            bert::BertEncoder::architecture_of(path)
+        } else {
+            crate::llm::read_gguf(path, Error::Embedding)
+                .ok()
+                .and_then(|(content, _)| {
+                    content
+                        .metadata
+                        .get("general.architecture")
+                        .and_then(|v| v.to_string().ok())
+                        .cloned()
+                })
+        };
+        Self::for_architecture(architecture.as_deref().unwrap_or_default())
+    }
+
+    /// The profile of a model by its architecture (GGUF `general.architecture`, or
+    /// config.json's `model_type`).
+    pub fn for_architecture(architecture: &str) -> &'static ModelProfile {
+        match architecture {
+            "nomic-bert" | "nomic_bert" => &Self::NOMIC,
+            _ => &Self::PLAIN,
+        }
+    }
+}
+
+/// The runtime that runs a model.
+enum Encoder {
+    Bert(bert::BertEncoder),
+    #[cfg(feature = "llama-cpp")]
+    Gguf(gguf::GgufEncoder),
+}
+
+pub struct Embedder {
+    encoder: Encoder,
+    profile: &'static ModelProfile,
+    query_prefix: String,
+    passage_prefix: String,
+    /// Identifies the model for the vectors made with it: its file or folder name,
+    /// precision, dimension and prefixes. Vectors of another identity are not comparable.
+    identity: String,
+    work: WorkCounter,
+}
+
+/// How an embedding model is loaded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EmbedderOptions {
+    /// Put before queries and passages; `None`: what the model's profile says.
+    pub query_prefix: Option<String>,
+    pub passage_prefix: Option<String>,
+    /// Run a GGUF model quantised to int8 (Q8_0), made from it at first use and cached
+    /// beside it. A Q8_0 file is run as it is.
+    pub int8: bool,
+    /// Threads for llama.cpp; 0: one per core.
+    pub threads: usize,
+}
+
+impl Embedder {
+    /// Whether `path` is an embedding model Quire can run: a folder with a BERT
+    /// model's files, or a GGUF file of a model that pools a sentence vector (not a
+    /// chat model). [`Embedder::load`] says what is wrong with one that does not load.
+    pub fn is_model(path: &Path) -> bool {
+        bert::BertEncoder::is_model_folder(path) || (is_gguf_file(path) && gguf_pools_sentences(path))
+    }
+
+    /// Loads the model at `path`: a folder runs on candle, a `.gguf` file on llama.cpp.
+    pub fn load(path: &Path, options: &EmbedderOptions) -> Result<Embedder> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (encoder, architecture, precision) = if path.is_dir() || !is_gguf_file(path) {
+            let encoder = bert::BertEncoder::open(path)?;
+            let architecture = encoder.architecture().to_string();
+            (Encoder::Bert(encoder), architecture, "f32".to_string())
+        } else {
+            open_gguf(path, options)?
+        };
+        let profile = ModelProfile::for_architecture(&architecture);
+        let query_prefix = options
+            .query_prefix
+            .clone()
+            .unwrap_or_else(|| profile.query_prefix.into());
+        let passage_prefix = options
+            .passage_prefix
+            .clone()
+            .unwrap_or_else(|| profile.passage_prefix.into());
+        let mut embedder = Embedder {
+            encoder,
+            profile,
+            identity: String::new(),
+            query_prefix,
+            passage_prefix,
+            work: WorkCounter::default(),
+        };
+        // The F32 BERT folder keeps the identity it always had, so existing vectors stay current.
+        let precision = if precision == "f32" {
+            String::new()
+        } else {
+            format!("/{precision}")
+        };
+        embedder.identity = format!(
+            "{name}{precision}/{}/{}/{}",
+            embedder.dimension(),
+            embedder.query_prefix,
+            embedder.passage_prefix
+        );
+        Ok(embedder)
+    }
+
+    pub fn dimension(&self) -> usize {
+        match &self.encoder {
+            Encoder::Bert(e) => e.dimension(),
+            #[cfg(feature = "llama-cpp")]
+            Encoder::Gguf(e) => e.dimension(),
+        }
+    }
+
+    /// The most tokens of a text the model reads; the rest is not embedded.
+    pub fn max_tokens(&self) -> usize {
+        match &self.encoder {
+            Encoder::Bert(e) => e.max_tokens(),
+            #[cfg(feature = "llama-cpp")]
+            Encoder::Gguf(e) => e.max_tokens(),
+        }
+    }
+
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// The model's prefixes and calibrated thresholds.
+    pub fn profile(&self) -> &'static ModelProfile {
+        self.profile
+    }
+
+    /// Counts the tokens the model sees for `text` (after truncation).
+    pub fn count_tokens(&self, text: &str) -> Result<usize> {
+        match &self.encoder {
+            Encoder::Bert(e) => e.count_tokens(text),
+            #[cfg(feature = "llama-cpp")]
+            Encoder::Gguf(e) => e.count_tokens(text),
+        }
+    }
+
+    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
+        let mut vectors = self.embed_texts(vec![format!("{}{query}", self.query_prefix)])?;
+        vectors
+            .pop()
+            .ok_or_else(|| Error::Embedding("it returned no vector".into()))
+    }
+
+    /// Embeds passages on a blocking thread, off the async runtime.
+    pub async fn embed_passages_blocking(self: &Arc<Self>, passages: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        if passages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let embedder = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = passages.iter().map(String::as_str).collect();
+            embedder.embed_passages(&refs)
+        })
+        .await?
+    }
+
+    pub fn embed_passages(&self, passages: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embed_texts(
+            passages
+                .iter()
+                .map(|p| format!("{}{p}", self.passage_prefix))
+                .collect(),
+        )
+    }
+
+    fn embed_texts(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        let (vectors, lengths) = match &self.encoder {
+            Encoder::Bert(e) => e.embed(texts)?,
+            #[cfg(feature = "llama-cpp")]
+            Encoder::Gguf(e) => e.embed(texts)?,
+        };
+        self.work.record(&lengths);
+        Ok(vectors)
+    }
+
+    /// Useful work done so far: tokens embedded and the floating-point
+    /// operations they took (padding not counted).
+    pub fn work(&self) -> EmbeddingWork {
+        match &self.encoder {
+            Encoder::Bert(e) => self.work.snapshot(&e.shape(), false),
+            #[cfg(feature = "llama-cpp")]
+            Encoder::Gguf(e) => self.work.snapshot(&e.shape(), e.gated()),
+        }
+    }
+}
+
+/// Whether `path` is a file that starts with the GGUF signature.
+fn is_gguf_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    path.is_file()
+        && std::fs::File::open(path).is_ok_and(|mut file| file.read_exact(&mut magic).is_ok())
+        && &magic == b"GGUF"
+}
+
+/// Whether the GGUF file at `path` says how it pools token vectors into a sentence
+/// vector, as embedding models do and chat models do not.
+fn gguf_pools_sentences(path: &Path) -> bool {
+    crate::llm::read_gguf(path, Error::Embedding).is_ok_and(|(content, _)| {
+        content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .is_some_and(|architecture| {
+                content
+                    .metadata
+                    .contains_key(&format!("{architecture}.pooling_type"))
+            })
+    })
+}
+
+#[cfg(feature = "llama-cpp")]
+fn open_gguf(path: &Path, options: &EmbedderOptions) -> Result<(Encoder, String, String)> {
+    let encoder = gguf::GgufEncoder::open(path, options.int8, options.threads)?;
+    let (architecture, precision) = (
+        encoder.architecture().to_string(),
+        encoder.precision().to_lowercase(),
+    );
+    Ok((Encoder::Gguf(encoder), architecture, precision))
+}
+
+#[cfg(not(feature = "llama-cpp"))]
+fn open_gguf(path: &Path, _options: &EmbedderOptions) -> Result<(Encoder, String, String)> {
+    Err(Error::Model {
+        path: path.to_path_buf(),
+        message: "a GGUF embedding model needs the llama.cpp runtime, which this build of Quire lacks \
+                  (build with the `llama-cpp` feature)"
+            .into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nomic_models_get_their_task_prefixes_and_others_none() {
+        assert_eq!(
+            ModelProfile::for_architecture("nomic-bert").query_prefix,
+            "search_query: "
+        );
+        assert_eq!(
+            ModelProfile::for_architecture("nomic-bert").passage_prefix,
+            "search_document: "
+        );
+        assert_eq!(ModelProfile::for_architecture("bert").query_prefix, "");
+    }
+
+    #[test]
+    fn a_file_that_is_neither_folder_nor_gguf_is_no_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("weights.bin");
+        std::fs::write(&file, b"not a model").unwrap();
+        assert!(!Embedder::is_model(&file));
+        assert!(!Embedder::is_model(dir.path()));
+        std::fs::write(&file, b"GGUF\x03\x00\x00\x00").unwrap();
+        assert!(!Embedder::is_model(&file), "a damaged GGUF file is no model");
+    }
+}
