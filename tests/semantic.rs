@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use quire_engine::embed::EmbedderChoice;
 use quire_engine::progress::NoProgress;
 use quire_engine::retrieve::SearchMode;
 use quire_engine::Engine;
@@ -186,25 +187,17 @@ async fn a_new_embedding_setup_re_embeds_from_the_catalog_without_extracting_aga
     engine.close().await.unwrap();
 }
 
-/// A second embedding model for tests: the default one's files, linked into a folder
-/// of another name (the only embedder the machine has; Quire tells models apart by
-/// their folder and shape, so to it this is another model).
-fn another_embedder(models: &Path) -> PathBuf {
-    fn link_tree(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                link_tree(&entry.path(), &target);
-            } else {
-                std::os::unix::fs::symlink(entry.path(), target).unwrap();
-            }
-        }
-    }
-    let dir = models.join("minilm-second");
-    link_tree(&common::config(models).embedder_path(), &dir);
-    dir
+/// A second embedding model for tests: nomic-embed-text-v1.5 (GGUF, run by llama.cpp,
+/// 768 dimensions where the default has 384), linked into the test's models folder.
+fn another_embedder(models: &Path) -> EmbedderChoice {
+    let model = models.join("nomic-embed-text-v1.5.f16.gguf");
+    std::fs::create_dir_all(models).unwrap();
+    std::os::unix::fs::symlink(
+        common::models_dir().join("nomic-embed-text-v1.5.f16.gguf"),
+        &model,
+    )
+    .unwrap();
+    EmbedderChoice { model, int8: false }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -229,7 +222,14 @@ async fn changing_the_embedder_re_embeds_the_library_while_search_goes_on() {
     );
     // A folder without a model is refused with the reason, and nothing changes.
     let error = engine
-        .change_embedder(&tmp.path().join("nothing"), &NoProgress, &CancelToken::new())
+        .change_embedder(
+            &EmbedderChoice {
+                model: tmp.path().join("nothing"),
+                int8: false,
+            },
+            &NoProgress,
+            &CancelToken::new(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(error, quire_engine::Error::Model { .. }), "{error}");
@@ -268,9 +268,9 @@ async fn changing_the_embedder_re_embeds_the_library_while_search_goes_on() {
     // Saved, the choice holds at the next start, with the vectors made by it; the old
     // model would find them stale.
     let config = quire_engine::Config::load(&data).unwrap();
-    assert_eq!(config.embedder, second);
+    assert_eq!(config.embedder_choice(), second);
     let mut reopened_config = common::config(&data);
-    reopened_config.embedder = second.clone();
+    reopened_config.embedder = second.model.clone();
     let engine = Engine::open(reopened_config).await.unwrap();
     assert_eq!(engine.status().await.unwrap().vectors, Some(5));
     engine.close().await.unwrap();

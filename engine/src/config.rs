@@ -12,6 +12,37 @@ use crate::llm::{LoadOptions, Runtime};
 pub const CONFIG_FILE: &str = "config.toml";
 /// The embedding model used unless the configuration names another.
 pub const DEFAULT_EMBEDDER: &str = "all-MiniLM-L6-v2";
+/// Whether it runs from its int8 copy unless the configuration says otherwise.
+pub const DEFAULT_EMBEDDER_INT8: bool = false;
+
+/// Where Quire's measurements place the embedders it knows against the default
+/// (README, "Choosing the embedder"): model file or folder name, int8, place.
+const EMBEDDER_PLACES: [(&str, bool, &str); 3] = [
+    (DEFAULT_EMBEDDER, DEFAULT_EMBEDDER_INT8, "default"),
+    ("all-MiniLM-L6-v2", true, "faster"),
+    ("nomic-embed-text-v1.5.f16.gguf", true, "better"),
+];
+
+/// How the settings name an embedder: the model's file or folder name, ", int8" when
+/// it runs so, and its place against the default where Quire has measured it.
+pub fn embedder_label(choice: &crate::embed::EmbedderChoice) -> String {
+    let name = choice
+        .model
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut label = name.clone();
+    if choice.int8 {
+        label.push_str(", int8");
+    }
+    if let Some((_, _, place)) = EMBEDDER_PLACES
+        .iter()
+        .find(|(model, int8, _)| *model == name && *int8 == choice.int8)
+    {
+        label.push_str(&format!(" ({place})"));
+    }
+    label
+}
 /// The chat model that writes answers and summaries unless the configuration names another.
 pub const DEFAULT_GENERATOR: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 /// Memory an extraction helper may use beyond what it holds at start, unless configured.
@@ -115,7 +146,7 @@ impl Default for Config {
             extract_threads: 0,
             models_dir: PathBuf::new(),
             embedder: PathBuf::from(DEFAULT_EMBEDDER),
-            embedder_int8: false,
+            embedder_int8: DEFAULT_EMBEDDER_INT8,
             query_prefix: None,
             passage_prefix: None,
             max_hits_per_file: 3,
@@ -150,6 +181,7 @@ pub struct AnswerSettings {
     pub max_sources: usize,
     /// Unset: the value calibrated for the embedder.
     #[cfg_attr(feature = "typescript", ts(optional))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abstain_below: Option<f32>,
 }
 
@@ -189,12 +221,13 @@ impl AnswerSettings {
     }
 }
 
-/// Writes `embedder` (a folder of the models directory by name, or a path) as the
-/// embedding model into `data_dir`'s config.toml, keeping everything else in it.
-pub fn save_embedder(data_dir: &Path, embedder: &Path) -> Result<()> {
+/// Writes `choice` (its model a folder or file of the models directory by name, or a
+/// path) as the embedding model into `data_dir`'s config.toml, keeping everything else in it.
+pub fn save_embedder(data_dir: &Path, choice: &crate::embed::EmbedderChoice) -> Result<()> {
     let mut values = toml_edit::DocumentMut::new();
-    values["embedder"] = toml_edit::value(embedder.to_string_lossy().into_owned());
-    save_keys(data_dir, &values.to_string(), &["embedder"])
+    values["embedder"] = toml_edit::value(choice.model.to_string_lossy().into_owned());
+    values["embedder_int8"] = toml_edit::value(choice.int8);
+    save_keys(data_dir, &values.to_string(), &["embedder", "embedder_int8"])
 }
 
 /// Sets `keys` in `data_dir`'s config.toml to their values in the TOML text `values`,
@@ -420,6 +453,14 @@ impl Config {
         self.models_dir.join(&self.embedder)
     }
 
+    /// The embedding model and how it runs.
+    pub fn embedder_choice(&self) -> crate::embed::EmbedderChoice {
+        crate::embed::EmbedderChoice {
+            model: self.embedder_path(),
+            int8: self.embedder_int8,
+        }
+    }
+
     /// How the embedding model is loaded.
     pub fn embedder_options(&self) -> crate::embed::EmbedderOptions {
         crate::embed::EmbedderOptions {
@@ -493,7 +534,7 @@ mod tests {
         let mut settings = config.answer_settings();
         settings.generator = PathBuf::from("/models/other.gguf");
         settings.max_sources = 4;
-        settings.abstain_below = 0.3;
+        settings.abstain_below = Some(0.3);
         settings.save(dir.path(), &config.answer_settings()).unwrap();
 
         let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
@@ -502,6 +543,14 @@ mod tests {
         let again = Config::load(dir.path()).unwrap();
         assert_eq!(again.answer_settings(), settings);
         assert_eq!(again.max_file_bytes, 1_000_000);
+
+        // Emptied, the threshold goes back to the embedder's own: the key leaves the file.
+        let mut emptied = settings.clone();
+        emptied.abstain_below = None;
+        emptied.save(dir.path(), &again.answer_settings()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
+        assert!(!text.contains("abstain_below"), "{text}");
+        assert_eq!(Config::load(dir.path()).unwrap().abstain_below, None);
     }
 
     #[test]

@@ -421,20 +421,24 @@ impl Engine {
         })
     }
 
-    /// Re-embeds every passage of the library with the embedding model in the folder
-    /// `dir` and makes it the one search and answers use from then on. The passages
+    /// Re-embeds every passage of the library with the embedding model `choice` (a
+    /// folder or GGUF file, int8 or not) and makes it the one search and answers use from then on. The passages
     /// come from the catalog: no file is read again. Until the last one is embedded,
     /// search goes on with the current model and its vectors, and indexing waits its
     /// turn; stopped (`cancel`, or indexing paused) or failed, everything stays as it was. Saving the choice
     /// in config.toml is the caller's ([`crate::config::save_embedder`]).
     pub async fn change_embedder(
         &self,
-        dir: &Path,
+        choice: &crate::embed::EmbedderChoice,
         progress: &dyn ProgressSink,
         cancel: &CancelToken,
     ) -> Result<()> {
         let current = self.config();
-        let (model, options) = (dir.to_path_buf(), current.embedder_options());
+        let options = crate::embed::EmbedderOptions {
+            int8: choice.int8,
+            ..current.embedder_options()
+        };
+        let model = choice.model.clone();
         let embedder = tokio::task::spawn_blocking(move || Embedder::load(&model, &options)).await??;
         let embedder = Arc::new(embedder);
         let _lock = self.lock().await?;
@@ -474,9 +478,10 @@ impl Engine {
         });
         replace(&self.semantic, Ok(next));
         let mut config = (*current).clone();
-        config.embedder = dir.to_path_buf();
+        config.embedder = choice.model.clone();
+        config.embedder_int8 = choice.int8;
         replace(&self.config, Arc::new(config));
-        tracing::info!(embedder = %dir.display(), "the library is embedded with another model now");
+        tracing::info!(embedder = %choice.model.display(), int8 = choice.int8, "the library is embedded with another model now");
         Ok(())
     }
 

@@ -9,6 +9,7 @@ use quire_engine::watch::WatchUpdate;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::events::{library_changed, INDEXING_PROGRESS};
+use crate::preferences::EmbedderOffer;
 use crate::state::Desktop;
 
 /// Progress events at most this often: enough for a smooth bar and ETA.
@@ -66,21 +67,18 @@ pub fn start<R: Runtime>(app: &AppHandle<R>, folder: Option<PathBuf>) {
     });
 }
 
-/// Re-embeds the library with the embedding model in `folder` in the background,
+/// Re-embeds the library with the embedding model `offer` in the background,
 /// progress going to the windows as indexing's does, then saves the choice.
-pub fn change_embedder<R: Runtime>(app: &AppHandle<R>, folder: PathBuf) {
+pub fn change_embedder<R: Runtime>(app: &AppHandle<R>, offer: EmbedderOffer) {
     run_in_background(app, |app, sink| async move {
         let state = app.state::<Desktop>();
-        let name = folder
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let (choice, name) = (offer.choice, offer.label);
         let changed = state
             .engine
-            .change_embedder(&folder, &sink, &quire_engine::cancel::CancelToken::new())
+            .change_embedder(&choice, &sink, &quire_engine::cancel::CancelToken::new())
             .await;
         let data_dir = state.engine.config().data_dir.clone();
-        match changed.map(|()| quire_engine::config::save_embedder(&data_dir, &folder)) {
+        match changed.map(|()| quire_engine::config::save_embedder(&data_dir, &choice)) {
             Ok(Ok(())) => format!("Search by meaning uses {name} now: the library is embedded with it."),
             Ok(Err(e)) => format!(
                 "Search by meaning uses {name} until Quire restarts: the choice could not be saved ({e})."

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use quire_engine::config::AnswerSettings;
-use quire_engine::embed::Embedder;
+use quire_engine::embed::{Embedder, EmbedderChoice};
 use quire_engine::llm::{ModelInfo, Runtime};
 use serde::Serialize;
 use tauri::{AppHandle, Runtime as TauriRuntime, State, WebviewWindow};
@@ -17,6 +17,15 @@ use crate::settings::{Settings, Theme};
 use crate::shortcut;
 use crate::state::Desktop;
 use crate::{dialog, indexing};
+
+/// A way to embed the library that the settings offer.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct EmbedderOffer {
+    pub choice: EmbedderChoice,
+    /// What the settings show: the model's name, ", int8" when it runs so, and where
+    /// Quire's measurements place it ("default", "faster", "better").
+    pub label: String,
+}
 
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SettingsView {
@@ -33,11 +42,12 @@ pub struct SettingsView {
     pub runtimes: Vec<String>,
     /// The GGUF files in the models folder, to choose from without a dialog.
     pub models: Vec<String>,
-    /// The sentence-embedding model's folder.
-    pub embedder: String,
-    /// The embedding models in the models folder (folders with config.json,
-    /// model.safetensors and tokenizer.json), to change to.
-    pub embedders: Vec<String>,
+    /// The sentence-embedding model in use and how it runs.
+    pub embedder: EmbedderChoice,
+    /// The ways to embed with the models in the models folder (folders with
+    /// config.json, model.safetensors and tokenizer.json; GGUF embedding models), to
+    /// change to.
+    pub embedders: Vec<EmbedderOffer>,
     /// Why search by meaning is unavailable, when it is.
     pub embedder_problem: Option<String>,
 }
@@ -80,8 +90,8 @@ pub(crate) async fn settings_view(state: &Desktop, describe_model: bool) -> Sett
         model,
         model_problem,
         models: gguf_files(&config.models_dir),
-        embedder: config.embedder_path().to_string_lossy().into_owned(),
-        embedders: embedder_folders(&config.models_dir),
+        embedder: config.embedder_choice(),
+        embedders: embedder_offers(&config.models_dir),
         embedder_problem: state.engine.meaning_search_problem(),
         runtimes: Runtime::ALL
             .iter()
@@ -100,9 +110,30 @@ fn gguf_files(dir: &Path) -> Vec<String> {
     })
 }
 
-/// The sentence-embedding models directly inside `dir` (folders and GGUF files), sorted.
-fn embedder_folders(dir: &Path) -> Vec<String> {
+/// The ways to embed with the models directly inside `dir` (folders and GGUF files):
+/// each as it is stored and, where llama.cpp is built, from its int8 copy; sorted.
+fn embedder_offers(dir: &Path) -> Vec<EmbedderOffer> {
     paths_inside(dir, Embedder::is_model)
+        .into_iter()
+        .flat_map(|model| {
+            let model = PathBuf::from(model);
+            let precisions: &[bool] = if Runtime::LlamaCpp.is_built() {
+                &[false, true]
+            } else {
+                &[false]
+            };
+            precisions.iter().map(move |&int8| {
+                let choice = EmbedderChoice {
+                    model: model.clone(),
+                    int8,
+                };
+                EmbedderOffer {
+                    label: quire_engine::config::embedder_label(&choice),
+                    choice,
+                }
+            })
+        })
+        .collect()
 }
 
 /// The entries directly inside `dir` that `keep` accepts, sorted.
@@ -127,33 +158,35 @@ pub async fn change_embedder<R: TauriRuntime>(
     app: AppHandle<R>,
     window: WebviewWindow<R>,
     state: State<'_, Desktop>,
-    folder: String,
+    choice: EmbedderChoice,
 ) -> CommandResult<bool> {
     let config = state.engine.config();
-    if !embedder_folders(&config.models_dir).contains(&folder) {
+    let Some(offer) = embedder_offers(&config.models_dir)
+        .into_iter()
+        .find(|offer| offer.choice == choice)
+    else {
         return Err(CommandError::new(
             ErrorKind::OutsideLibrary,
-            format!("{folder} is not an embedding model in the models folder"),
+            format!(
+                "{} is not an embedding model in the models folder",
+                choice.model.display()
+            ),
         ));
-    }
-    let folder = PathBuf::from(folder);
-    if folder == config.embedder_path() {
+    };
+    if choice == config.embedder_choice() {
         return Ok(false);
     }
     let passages = state.engine.status().await?.vectors.unwrap_or(0);
-    let name = folder
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let question = format!(
-        "Search by meaning will use {name}. The library's {passages} passages are embedded again in \
+        "Search by meaning will use {}. The library's {passages} passages are embedded again in \
          the background (no file is read again); until that is done, search and answers keep the \
-         current model and new files wait to be indexed."
+         current model and new files wait to be indexed.",
+        offer.label
     );
     if !dialog::confirm(&window, "Change the embedding model?", &question, "Re-embed").await {
         return Ok(false);
     }
-    indexing::change_embedder(&app, folder);
+    indexing::change_embedder(&app, offer);
     Ok(true)
 }
 

@@ -10,6 +10,8 @@ import type { ChatSummary } from "./bindings/ChatSummary";
 import type { Citation } from "./bindings/Citation";
 import type { Claim } from "./bindings/Claim";
 import type { CommandError } from "./bindings/CommandError";
+import type { EmbedderChoice } from "./bindings/EmbedderChoice";
+import type { EmbedderOffer } from "./bindings/EmbedderOffer";
 import type { FileProblem } from "./bindings/FileProblem";
 import type { FolderSummary } from "./bindings/FolderSummary";
 import type { GenerationStats } from "./bindings/GenerationStats";
@@ -41,6 +43,8 @@ export type {
   Citation,
   Claim,
   CommandError,
+  EmbedderChoice,
+  EmbedderOffer,
   FileProblem,
   FolderSummary,
   GenerationStats,
@@ -93,7 +97,7 @@ export const takeDroppedFiles = () => invoke<string[]>("take_dropped_files");
 export const getSettings = (describeModel = false) => invoke<SettingsView>("get_settings", { describeModel });
 export const setShortcut = (shortcut: string) => invoke<SettingsView>("set_shortcut", { shortcut });
 /** Asks the user (a system dialog), then re-embeds the library with `folder`'s model in the background; false: they kept the current one. */
-export const changeEmbedder = (folder: string) => invoke<boolean>("change_embedder", { folder });
+export const changeEmbedder = (choice: EmbedderChoice) => invoke<boolean>("change_embedder", { choice });
 export const setTheme = (theme: Theme) => invoke<SettingsView>("set_theme", { theme });
 /** Asks for a GGUF file (system dialog) and reads its header; null: cancelled. Applies nothing. */
 export const pickModel = () => invoke<ModelInfo | null>("pick_model");

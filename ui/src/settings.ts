@@ -2,6 +2,7 @@
 // and how answers are made, applied from the next question on; the theme; the
 // quick-ask shortcut.
 import * as api from "./api";
+import type { EmbedderChoice } from "./api";
 import { byId, fileName, h } from "./dom";
 
 const gigabytes = (bytes: number) => `${(bytes / 1e9).toFixed(bytes < 1e10 ? 2 : 1)} GB`;
@@ -109,13 +110,25 @@ export class SettingsPanel {
     byId<HTMLInputElement>("context-tokens").value = String(answers.context_tokens);
     byId<HTMLInputElement>("answer-tokens").value = String(answers.answer_max_tokens);
     byId<HTMLInputElement>("max-sources").value = String(answers.max_sources);
-    byId<HTMLInputElement>("abstain-below").value = String(Math.round(answers.abstain_below * 1000) / 1000);
+    // Empty: the value calibrated for the embedding model in use.
+    byId<HTMLInputElement>("abstain-below").value =
+      answers.abstain_below === undefined ? "" : String(Math.round(answers.abstain_below * 1000) / 1000);
+    const inUse = settings.embedders.find((offer) => sameEmbedder(offer.choice, settings.embedder)) ?? {
+      choice: settings.embedder,
+      label: fileName(settings.embedder.model) + (settings.embedder.int8 ? ", int8" : ""),
+    };
     byId("embedder-info").textContent = settings.embedder_problem
       ? settings.embedder_problem
-      : `Passages are compared by meaning with ${fileName(settings.embedder)}.`;
-    const embedders = settings.embedders.includes(settings.embedder) ? settings.embedders : [settings.embedder, ...settings.embedders];
+      : `Passages are compared by meaning with ${inUse.label}.`;
+    const offers = settings.embedders.includes(inUse) ? settings.embedders : [inUse, ...settings.embedders];
     byId<HTMLSelectElement>("embedder").replaceChildren(
-      ...embedders.map((path) => h("option", { value: path, selected: path === settings.embedder, title: path }, fileName(path))),
+      ...offers.map((offer) =>
+        h(
+          "option",
+          { value: embedderValue(offer.choice), selected: offer === inUse, title: offer.choice.model },
+          offer.label,
+        ),
+      ),
     );
     this.listModels(settings.models, settings.model?.path ?? settings.answers.generator);
     this.showModel(settings.model, null, settings.model_problem);
@@ -139,13 +152,14 @@ export class SettingsPanel {
 
   /** Asks (from Rust) and re-embeds the library with the chosen embedding model; progress shows as indexing's. */
   private async changeEmbedder() {
-    const folder = byId<HTMLSelectElement>("embedder").value;
-    if (folder === this.current?.embedder) {
-      this.say(`${fileName(folder)} is the embedding model in use.`);
+    const value = byId<HTMLSelectElement>("embedder").value;
+    const offer = this.current?.embedders.find((o) => embedderValue(o.choice) === value);
+    if (!offer || (this.current && sameEmbedder(offer.choice, this.current.embedder))) {
+      this.say(`${offer?.label ?? fileName(value)} is the embedding model in use.`);
       return;
     }
     try {
-      if (await api.changeEmbedder(folder)) this.say(`Embedding the library with ${fileName(folder)}…`);
+      if (await api.changeEmbedder(offer.choice)) this.say(`Embedding the library with ${offer.label}…`);
     } catch (e) {
       this.say(api.errorMessage(e));
     }
@@ -175,7 +189,7 @@ export class SettingsPanel {
       context_tokens: number("context-tokens"),
       answer_max_tokens: number("answer-tokens"),
       max_sources: number("max-sources"),
-      abstain_below: number("abstain-below"),
+      abstain_below: byId<HTMLInputElement>("abstain-below").value.trim() === "" ? undefined : number("abstain-below"),
     };
     this.status.textContent = "Saving…";
     try {
@@ -187,4 +201,13 @@ export class SettingsPanel {
       this.status.textContent = api.errorMessage(e);
     }
   }
+}
+
+/** An embedder choice as the value of its option: the model's path, and "#int8" when it runs from its int8 copy. */
+function embedderValue(choice: EmbedderChoice): string {
+  return choice.int8 ? `${choice.model}#int8` : choice.model;
+}
+
+function sameEmbedder(a: EmbedderChoice, b: EmbedderChoice): boolean {
+  return a.model === b.model && a.int8 === b.int8;
 }

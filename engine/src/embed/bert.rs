@@ -28,7 +28,7 @@ const BATCH_TOKENS: usize = 1024;
 const MAX_BATCH_SEQUENCES: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pooling {
+pub(super) enum Pooling {
     Mean,
     Cls,
 }
@@ -195,6 +195,11 @@ impl BertEncoder {
 
     pub(super) fn architecture(&self) -> &str {
         &self.architecture
+    }
+
+    /// What the folder's files say of the model, for writing it out in another format.
+    pub(super) fn layout(&self) -> (&BertConfig, Pooling, &Tokenizer, &Path) {
+        (&self.config, self.pooling, &self.tokenizer, &self.weights)
     }
 
     pub(super) fn shape(&self) -> ModelShape {

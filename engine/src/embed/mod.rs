@@ -3,7 +3,9 @@
 //! - a folder (config.json, model.safetensors, tokenizer.json) is a BERT-family
 //!   encoder run by candle ([`bert`]), all-MiniLM-L6-v2 by default;
 //! - a `.gguf` file is run by llama.cpp ([`gguf`]) with its run-time CPU kernels,
-//!   nomic-embed-text-v1.5 for one, optionally quantised to int8 (Q8_0) at first use.
+//!   nomic-embed-text-v1.5 for one;
+//! - with `embedder_int8`, either is run by llama.cpp from an int8 (Q8_0) copy made
+//!   at first use ([`int8`]).
 //!
 //! Either way vectors are L2-normalised, so cosine similarity is a dot product,
 //! and a model's weights are read when the first text is embedded, not when the
@@ -16,6 +18,8 @@
 mod bert;
 #[cfg(feature = "llama-cpp")]
 mod gguf;
+#[cfg(feature = "llama-cpp")]
+mod int8;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -147,14 +151,27 @@ pub struct Embedder {
     work: WorkCounter,
 }
 
+/// An embedding model and how it runs: what config.toml keeps (`embedder`,
+/// `embedder_int8`) and the settings offer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+pub struct EmbedderChoice {
+    /// A model folder or GGUF file.
+    #[cfg_attr(feature = "typescript", ts(type = "string"))]
+    pub model: std::path::PathBuf,
+    /// Run from its int8 (Q8_0) copy on llama.cpp.
+    pub int8: bool,
+}
+
 /// How an embedding model is loaded.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EmbedderOptions {
     /// Put before queries and passages; `None`: what the model's profile says.
     pub query_prefix: Option<String>,
     pub passage_prefix: Option<String>,
-    /// Run a GGUF model quantised to int8 (Q8_0), made from it at first use and cached
-    /// beside it. A Q8_0 file is run as it is.
+    /// Run the model quantised to int8 (Q8_0) on llama.cpp, from a copy made at first
+    /// use and cached beside it (a BERT folder converted to GGUF on the way). A Q8_0
+    /// file is run as it is.
     pub int8: bool,
     /// Threads for llama.cpp; 0: one per core.
     pub threads: usize,
@@ -163,9 +180,12 @@ pub struct EmbedderOptions {
 impl Embedder {
     /// Whether `path` is an embedding model Quire can run: a folder with a BERT
     /// model's files, or a GGUF file of a model that pools a sentence vector (not a
-    /// chat model). [`Embedder::load`] says what is wrong with one that does not load.
+    /// chat model). The int8 copies Quire makes are not models of their own: they are
+    /// offered as their original run in int8. [`Embedder::load`] says what is wrong with
+    /// one that does not load.
     pub fn is_model(path: &Path) -> bool {
-        bert::BertEncoder::is_model_folder(path) || (is_gguf_file(path) && gguf_pools_sentences(path))
+        bert::BertEncoder::is_model_folder(path)
+            || (is_gguf_file(path) && gguf_pools_sentences(path) && !is_int8_copy(path))
     }
 
     /// Loads the model at `path`: a folder runs on candle, a `.gguf` file on llama.cpp.
@@ -174,7 +194,9 @@ impl Embedder {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (encoder, architecture, precision) = if path.is_dir() || !is_gguf_file(path) {
+        let (encoder, architecture, precision) = if options.int8 {
+            open_int8(path, options)?
+        } else if path.is_dir() || !is_gguf_file(path) {
             let encoder = bert::BertEncoder::open(path)?;
             let architecture = encoder.architecture().to_string();
             (Encoder::Bert(encoder), architecture, "f32".to_string())
@@ -307,6 +329,18 @@ fn is_gguf_file(path: &Path) -> bool {
         && &magic == b"GGUF"
 }
 
+/// Whether `path` is an int8 copy Quire made (it has the record of its original beside it).
+fn is_int8_copy(path: &Path) -> bool {
+    source_record(path).is_file()
+}
+
+/// Where the hash of the original an int8 copy was made from is recorded.
+fn source_record(copy: &Path) -> std::path::PathBuf {
+    let mut name = copy.as_os_str().to_owned();
+    name.push(".source");
+    std::path::PathBuf::from(name)
+}
+
 /// Whether the GGUF file at `path` says how it pools token vectors into a sentence
 /// vector, as embedding models do and chat models do not.
 fn gguf_pools_sentences(path: &Path) -> bool {
@@ -325,7 +359,7 @@ fn gguf_pools_sentences(path: &Path) -> bool {
 
 #[cfg(feature = "llama-cpp")]
 fn open_gguf(path: &Path, options: &EmbedderOptions) -> Result<(Encoder, String, String)> {
-    let encoder = gguf::GgufEncoder::open(path, options.int8, options.threads)?;
+    let encoder = gguf::GgufEncoder::open(path, options.threads)?;
     let (architecture, precision) = (
         encoder.architecture().to_string(),
         encoder.precision().to_lowercase(),
@@ -333,14 +367,30 @@ fn open_gguf(path: &Path, options: &EmbedderOptions) -> Result<(Encoder, String,
     Ok((Encoder::Gguf(encoder), architecture, precision))
 }
 
+#[cfg(feature = "llama-cpp")]
+fn open_int8(path: &Path, options: &EmbedderOptions) -> Result<(Encoder, String, String)> {
+    open_gguf(&int8::int8_copy(path)?, options)
+}
+
 #[cfg(not(feature = "llama-cpp"))]
 fn open_gguf(path: &Path, _options: &EmbedderOptions) -> Result<(Encoder, String, String)> {
-    Err(Error::Model {
+    Err(without_llama_cpp(path, "a GGUF embedding model"))
+}
+
+#[cfg(not(feature = "llama-cpp"))]
+fn open_int8(path: &Path, _options: &EmbedderOptions) -> Result<(Encoder, String, String)> {
+    Err(without_llama_cpp(path, "an int8 embedder (embedder_int8)"))
+}
+
+#[cfg(not(feature = "llama-cpp"))]
+fn without_llama_cpp(path: &Path, what: &str) -> Error {
+    Error::Model {
         path: path.to_path_buf(),
-        message: "a GGUF embedding model needs the llama.cpp runtime, which this build of Quire lacks \
-                  (build with the `llama-cpp` feature)"
-            .into(),
-    })
+        message: format!(
+            "{what} needs the llama.cpp runtime, which this build of Quire lacks \
+             (build with the `llama-cpp` feature)"
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -13,4 +13,8 @@ generator: string, runtime: string,
 /**
  * Threads for the chat model; 0: one per core.
  */
-threads: number, context_tokens: number, answer_max_tokens: number, max_sources: number, abstain_below: number, };
+threads: number, context_tokens: number, answer_max_tokens: number, max_sources: number, 
+/**
+ * Unset: the value calibrated for the embedder.
+ */
+abstain_below?: number, };
