@@ -196,3 +196,47 @@ fn a_chat_model_or_a_damaged_gguf_is_not_taken_for_an_embedder() {
         .to_string();
     assert!(message.contains("damaged GGUF file"), "{message}");
 }
+
+/// A passage whose last sentence lies beyond what the model reads at once (about
+/// `filler_sentences` sentences of gardening, then one about the boiler).
+fn long_passage(filler_sentences: usize) -> (String, String) {
+    let filler: String = (0..filler_sentences)
+        .map(|i| {
+            format!("In bed {i} the tomatoes were watered at dawn and the lettuce was thinned by hand. ")
+        })
+        .collect();
+    let passage = format!(
+        "{filler}The boiler pressure gauge must read between 1 and 1.5 bar when the heating is cold."
+    );
+    (filler, passage)
+}
+
+/// The tail of a long passage counts for search by meaning: the passage is embedded in
+/// windows, so the boiler sentence at its end moves it towards a question on boilers.
+fn tail_is_seen(embedder: &Embedder, filler_sentences: usize) {
+    let (filler, passage) = long_passage(filler_sentences);
+    assert!(
+        embedder.count_tokens(&passage).unwrap() > embedder.max_tokens(),
+        "the passage must be longer than the model reads at once"
+    );
+    let vectors = embedder.embed_passages(&[&filler, &passage]).unwrap();
+    let query = embedder
+        .embed_query("what pressure should the boiler gauge show?")
+        .unwrap();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let (without, with) = (dot(&query, &vectors[0]), dot(&query, &vectors[1]));
+    assert!(
+        with > without + 0.02,
+        "with the boiler sentence {with}, without {without}"
+    );
+}
+
+#[test]
+fn the_end_of_a_passage_longer_than_minilm_reads_still_counts() {
+    tail_is_seen(&embedder(), 25);
+}
+
+#[test]
+fn the_end_of_a_passage_longer_than_nomic_reads_still_counts() {
+    tail_is_seen(&nomic(false), 80);
+}

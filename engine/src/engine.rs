@@ -576,6 +576,17 @@ impl Engine {
             .unwrap_or(&crate::embed::ModelProfile::PLAIN)
     }
 
+    /// The identity of the embedding model in use (its name, precision, dimension and
+    /// prefixes), when there is one.
+    pub fn embedder_identity(&self) -> Option<String> {
+        self.semantic().ok().map(|s| s.embedder.identity().to_string())
+    }
+
+    /// How hybrid search fuses keyword and meaning rankings with the embedder in use.
+    pub fn fusion(&self) -> crate::retrieve::Fusion {
+        self.embedder_profile().fusion
+    }
+
     /// Tokens embedded and FLOPs spent on them since the engine opened.
     pub fn embedding_work(&self) -> Option<crate::embed::EmbeddingWork> {
         self.semantic().ok().map(|s| s.embedder.work())

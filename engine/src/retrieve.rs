@@ -161,21 +161,42 @@ impl Scope {
     }
 }
 
-/// Reciprocal rank fusion's constant: how fast the weight of lower ranks decays.
-pub const RRF_K: f32 = 60.0;
+/// How hybrid search fuses the keyword ranking with the ranking by meaning: weighted
+/// reciprocal rank fusion. Tuned per embedder ([`crate::embed::ModelProfile`]), since
+/// how far its ranking can be trusted against BM25's is the model's.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Fusion {
+    /// How fast the weight of lower ranks decays (larger: flatter).
+    pub k: f32,
+    /// The keyword ranking's weight; the ranking by meaning weighs 1.
+    pub keyword_weight: f32,
+}
 
-/// Fuses rankings by reciprocal rank: each item scores the sum of 1 / (k + rank)
-/// over the lists it appears in (rank from 1). Best first; ties keep first-seen order.
-pub fn reciprocal_rank_fusion<K: Clone + Eq + std::hash::Hash>(lists: &[Vec<K>]) -> Vec<(K, f32)> {
+impl Fusion {
+    /// Plain reciprocal rank fusion as published (Cormack et al. 2009): k = 60, equal weights.
+    pub const PLAIN: Fusion = Fusion {
+        k: 60.0,
+        keyword_weight: 1.0,
+    };
+}
+
+/// Fuses rankings by weighted reciprocal rank: each item scores the sum of
+/// weight / (k + rank) over the lists it appears in (rank from 1; `lists` are the
+/// keyword ranking, then the ranking by meaning). Best first; ties keep first-seen order.
+pub fn reciprocal_rank_fusion<K: Clone + Eq + std::hash::Hash>(
+    lists: &[Vec<K>],
+    fusion: &Fusion,
+) -> Vec<(K, f32)> {
     let mut scores: HashMap<K, (f32, usize)> = HashMap::new();
     let mut seen = 0usize;
-    for list in lists {
+    for (index, list) in lists.iter().enumerate() {
+        let weight = if index == 0 { fusion.keyword_weight } else { 1.0 };
         for (rank, key) in list.iter().enumerate() {
             let entry = scores.entry(key.clone()).or_insert_with(|| {
                 seen += 1;
                 (0.0, seen)
             });
-            entry.0 += 1.0 / (RRF_K + rank as f32 + 1.0);
+            entry.0 += weight / (fusion.k + rank as f32 + 1.0);
         }
     }
     let mut fused: Vec<(K, f32, usize)> = scores.into_iter().map(|(k, (s, order))| (k, s, order)).collect();
@@ -209,7 +230,10 @@ pub(crate) async fn search(
     let depth = (limit * 4).max(50);
     let candidates = find_candidates(stores, query, mode, depth, scope).await?;
     let mut details = candidates.details(stores.catalog).await?;
-    let ranked = rank(mode, &candidates, &details);
+    let fusion = stores
+        .semantic
+        .map_or(Fusion::PLAIN, |(embedder, _)| embedder.profile().fusion);
+    let ranked = rank(mode, &candidates, &details, &fusion);
     let cap = if mode == SearchMode::Bm25 {
         usize::MAX
     } else {
@@ -295,7 +319,12 @@ impl Candidates {
 }
 
 /// The candidates in `mode`'s order: keyword score, similarity, or both fused by reciprocal rank.
-fn rank(mode: SearchMode, candidates: &Candidates, details: &HashMap<ChunkId, ChunkDetail>) -> Vec<Ranked> {
+fn rank(
+    mode: SearchMode,
+    candidates: &Candidates,
+    details: &HashMap<ChunkId, ChunkDetail>,
+    fusion: &Fusion,
+) -> Vec<Ranked> {
     // Equal keyword scores come back in the order passages were indexed; order them by where they
     // are instead, so that the same library ranks the same however (and after whatever crash) it was built.
     let place = |chunk: ChunkId| {
@@ -338,7 +367,7 @@ fn rank(mode: SearchMode, candidates: &Candidates, details: &HashMap<ChunkId, Ch
                 .iter()
                 .map(|h| (h.chunk_id, h.file_id))
                 .collect();
-            reciprocal_rank_fusion(&lists)
+            reciprocal_rank_fusion(&lists, fusion)
                 .into_iter()
                 .map(|(chunk_id, score)| Ranked {
                     chunk_id,
@@ -428,11 +457,23 @@ mod tests {
 
     #[test]
     fn reciprocal_rank_fusion_rewards_agreement() {
-        let fused = reciprocal_rank_fusion(&[vec!["a", "b", "c"], vec!["c", "b", "d"]]);
+        let plain = Fusion::PLAIN;
+        let fused = reciprocal_rank_fusion(&[vec!["a", "b", "c"], vec!["c", "b", "d"]], &plain);
         let order: Vec<&str> = fused.iter().map(|(k, _)| *k).collect();
         // c (first and third) edges out b (second twice); both beat items in one list only.
         assert_eq!(order, ["c", "b", "a", "d"]);
-        let expected_c = 1.0 / (RRF_K + 1.0) + 1.0 / (RRF_K + 3.0);
+        let expected_c = 1.0 / (plain.k + 1.0) + 1.0 / (plain.k + 3.0);
         assert!((fused[0].1 - expected_c).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_lighter_keyword_ranking_lets_meaning_lead() {
+        let lighter = Fusion {
+            k: 10.0,
+            keyword_weight: 0.5,
+        };
+        let fused = reciprocal_rank_fusion(&[vec!["a", "b"], vec!["b", "a"]], &lighter);
+        let order: Vec<&str> = fused.iter().map(|(k, _)| *k).collect();
+        assert_eq!(order, ["b", "a"]);
     }
 }

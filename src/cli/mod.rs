@@ -201,6 +201,10 @@ struct EvalArgs {
     /// passage comes to the queries on their own corpus and on this unrelated folder.
     #[arg(long, value_name = "FOLDER")]
     abstention_against: Option<PathBuf>,
+    /// Instead of ranking quality in each mode: hybrid ranking quality under a grid of
+    /// fusions (reciprocal rank constant, keyword weight, depth of each ranking).
+    #[arg(long, conflicts_with_all = ["abstention_against", "prompt_sources", "mode"])]
+    fusion_sweep: bool,
     /// Instead of ranking quality: for several ways of choosing an answer's sources, the
     /// prompt tokens they cost against the relevant passages that make it into the prompt.
     #[arg(long, conflicts_with = "abstention_against")]
@@ -476,6 +480,9 @@ async fn run_evaluation(config: Config, args: &EvalArgs) -> Result<ExitCode> {
     if let Some(unrelated) = &args.abstention_against {
         return run_abstention(config, benchmark, unrelated, args.json).await;
     }
+    if args.fusion_sweep {
+        return run_fusion_sweep(config, benchmark, args.json).await;
+    }
     if args.prompt_sources {
         return run_prompt_sources(config, benchmark, args.json).await;
     }
@@ -549,6 +556,43 @@ async fn run_abstention(config: Config, benchmark: &Path, unrelated: &Path, json
         println!("{t:>9.3} {:>9.1}% {:>9.1}%", answered * 100.0, abstained * 100.0);
     }
     println!("best balanced accuracy at abstain_below = {:.3}", report.best);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_fusion_sweep(config: Config, benchmark: &Path, json: bool) -> Result<ExitCode> {
+    let set = Benchmark::load(benchmark)?;
+    let config = Config {
+        data_dir: eval_cache_dir(&config, benchmark)?,
+        ..config
+    };
+    let sink = ProgressBarSink::new();
+    let sweep = eval::fusion_sweep(&set, config, &sink).await?;
+    sink.finish();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&sweep)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(embedder) = &sweep.embedder {
+        println!("embedder: {embedder}");
+    }
+    println!(
+        "in use: k = {}, keyword weight {}",
+        sweep.current.k, sweep.current.keyword_weight
+    );
+    println!(
+        "{:>6} {:>6} {:>7} {:>8} {:>11}",
+        "k", "weight", "depth", "nDCG@10", "recall@100"
+    );
+    for result in sweep.results.iter().take(15) {
+        println!(
+            "{:>6} {:>6} {:>7} {:>8.4} {:>11.4}",
+            result.fusion.k,
+            result.fusion.keyword_weight,
+            result.depth,
+            result.ndcg_at_10,
+            result.recall_at_100
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -638,6 +682,13 @@ async fn run_eval(
         report.documents,
         report.chunks,
         report.queries
+    );
+    if let Some(embedder) = &report.embedder {
+        println!("embedder: {embedder}");
+    }
+    println!(
+        "index size: {}",
+        quire_engine::size::human_bytes(report.index_bytes)
     );
     if report.index_reused {
         println!("index: reused from an earlier evaluation (--fresh to rebuild)");

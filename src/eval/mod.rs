@@ -17,7 +17,7 @@ use quire_engine::config::Config;
 use quire_engine::engine::{CorpusRecord, Engine};
 use quire_engine::extract::Document;
 use quire_engine::progress::{Phase, ProgressSink, ProgressTracker};
-use quire_engine::retrieve::{reciprocal_rank_fusion, SearchMode};
+use quire_engine::retrieve::{reciprocal_rank_fusion, Fusion, SearchMode};
 use quire_engine::Error;
 
 /// A benchmark file that does not hold what its format says.
@@ -80,6 +80,10 @@ pub struct EvalReport {
     /// Seconds spent indexing the corpus (0 when an earlier evaluation's index was reused).
     pub index_secs: f64,
     pub index_reused: bool,
+    /// What the library takes on disk: catalog (texts and vectors), full-text index and vector graph.
+    pub index_bytes: u64,
+    /// The embedding model's identity (model, precision, dimension, prefixes).
+    pub embedder: Option<String>,
     pub results: Vec<ModeResult>,
 }
 
@@ -150,21 +154,10 @@ pub async fn evaluate(
     run_out: Option<&Path>,
     progress: &dyn ProgressSink,
 ) -> Result<EvalReport> {
+    let data_dir = config.data_dir.clone();
     let (engine, index_reused, index_secs) = open_indexed(benchmark, config, progress).await?;
-    let source = benchmark.dir.join("corpus.jsonl");
-    let doc_of_chunk: HashMap<i64, String> = {
-        let files = engine.file_paths().await?;
-        engine
-            .chunk_files()
-            .await?
-            .into_iter()
-            .filter_map(|(chunk, file)| {
-                let path = files.get(&file)?;
-                let doc = path.strip_prefix(&source).ok()?.to_string_lossy().into_owned();
-                Some((chunk, doc))
-            })
-            .collect()
-    };
+    let embedder = engine.embedder_identity();
+    let doc_of_chunk = documents_of_chunks(&engine, benchmark).await?;
     let chunks = doc_of_chunk.len() as u64;
 
     let modes = mode.expand();
@@ -219,8 +212,126 @@ pub async fn evaluate(
         queries: benchmark.queries.len(),
         index_secs,
         index_reused,
+        index_bytes: bytes_under(&data_dir),
+        embedder,
         results,
     })
+}
+
+/// One way of fusing the keyword and meaning rankings, and how it scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct FusionResult {
+    pub fusion: Fusion,
+    /// Documents taken from each ranking before fusing.
+    pub depth: usize,
+    pub ndcg_at_10: f64,
+    pub recall_at_100: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FusionSweep {
+    pub embedder: Option<String>,
+    /// What the embedder's profile uses now.
+    pub current: Fusion,
+    /// Best nDCG@10 first.
+    pub results: Vec<FusionResult>,
+}
+
+/// Hybrid ranking quality under a grid of fusions (reciprocal rank constant, keyword
+/// weight, depth of each ranking), each query's two rankings computed once.
+pub async fn fusion_sweep(
+    benchmark: &Benchmark,
+    config: Config,
+    progress: &dyn ProgressSink,
+) -> Result<FusionSweep> {
+    let (engine, _, _) = open_indexed(benchmark, config, progress).await?;
+    let doc_of_chunk = documents_of_chunks(&engine, benchmark).await?;
+    let mut tracker = ProgressTracker::new(
+        progress,
+        Phase::Querying,
+        "queries",
+        benchmark.queries.len() as u64,
+    );
+    let mut rankings = Vec::with_capacity(benchmark.queries.len());
+    for (query_id, text) in &benchmark.queries {
+        let bm25 = engine.search_lexical(text, CHUNK_DEPTH)?.hits;
+        let bm25 = best_chunk_per_document(
+            bm25.iter().map(|h| (h.chunk_id, h.score)),
+            &doc_of_chunk,
+            CHUNK_DEPTH,
+        );
+        let vector = engine.search_vectors(text, CHUNK_DEPTH)?;
+        let vector = best_chunk_per_document(vector.into_iter(), &doc_of_chunk, CHUNK_DEPTH);
+        let [bm25, vector] =
+            [bm25, vector].map(|ranked| ranked.into_iter().map(|(d, _)| d).collect::<Vec<_>>());
+        rankings.push((query_id.clone(), bm25, vector));
+        tracker.advance(1);
+    }
+    let mut results = Vec::new();
+    for depth in [20, 50, 100, CHUNK_DEPTH] {
+        for k in [5.0, 10.0, 20.0, 40.0, 60.0, 100.0] {
+            for keyword_weight in [0.4, 0.6, 0.8, 1.0, 1.25, 1.5] {
+                let fusion = Fusion { k, keyword_weight };
+                let (mut ndcg, mut recall) = (0.0, 0.0);
+                for (query_id, bm25, vector) in &rankings {
+                    let lists =
+                        [bm25, vector].map(|list| list.iter().take(depth).cloned().collect::<Vec<_>>());
+                    let mut fused = reciprocal_rank_fusion(&lists, &fusion);
+                    sort_trec(&mut fused);
+                    fused.truncate(RUN_DEPTH);
+                    let judged = &benchmark.qrels[query_id];
+                    ndcg += ndcg_at(&fused, judged, 10);
+                    recall += recall_at(&fused, judged, 100);
+                }
+                let n = rankings.len().max(1) as f64;
+                results.push(FusionResult {
+                    fusion,
+                    depth,
+                    ndcg_at_10: ndcg / n,
+                    recall_at_100: recall / n,
+                });
+            }
+        }
+    }
+    results.sort_by(|a, b| b.ndcg_at_10.total_cmp(&a.ndcg_at_10));
+    let (current, embedder) = (engine.fusion(), engine.embedder_identity());
+    engine.close().await?;
+    Ok(FusionSweep {
+        embedder,
+        current,
+        results,
+    })
+}
+
+/// The benchmark document each indexed chunk belongs to.
+async fn documents_of_chunks(engine: &Engine, benchmark: &Benchmark) -> Result<HashMap<i64, String>> {
+    let source = benchmark.dir.join("corpus.jsonl");
+    let files = engine.file_paths().await?;
+    Ok(engine
+        .chunk_files()
+        .await?
+        .into_iter()
+        .filter_map(|(chunk, file)| {
+            let path = files.get(&file)?;
+            let doc = path.strip_prefix(&source).ok()?.to_string_lossy().into_owned();
+            Some((chunk, doc))
+        })
+        .collect())
+}
+
+/// The size of the files under `dir`, all the way down.
+fn bytes_under(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => bytes_under(&entry.path()),
+            Ok(kind) if kind.is_file() => entry.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// What each way of choosing an answer's sources puts in the prompt, over a benchmark's
@@ -473,7 +584,7 @@ fn rank_documents(
         Mode::Hybrid | Mode::All => {
             let lists = [bm25(CHUNK_DEPTH)?, vector(CHUNK_DEPTH)?]
                 .map(|ranked| ranked.into_iter().map(|(d, _)| d).collect::<Vec<_>>());
-            let mut fused = reciprocal_rank_fusion(&lists);
+            let mut fused = reciprocal_rank_fusion(&lists, &engine.fusion());
             sort_trec(&mut fused);
             fused.truncate(RUN_DEPTH);
             fused

@@ -130,6 +130,8 @@ impl BertEncoder {
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: max_tokens,
+                // Beyond `max_length`, windows overlapping by this much.
+                stride: super::WINDOW_OVERLAP.min(max_tokens / 4),
                 ..TruncationParams::default()
             }))
             .map_err(|e| problem(format!("tokenizer.json: {e}")))?;
@@ -206,18 +208,31 @@ impl BertEncoder {
         self.shape
     }
 
-    /// Counts the tokens the model sees for `text` (after truncation).
+    /// Counts the tokens the model reads for `text`, over all its windows.
     pub(super) fn count_tokens(&self, text: &str) -> Result<usize> {
         let encoding = self.tokenizer.encode(text, true).map_err(tokenizer_error)?;
-        Ok(encoding.len())
+        Ok(encoding.len() + encoding.get_overflowing().iter().map(|o| o.len()).sum::<usize>())
     }
 
     /// One vector per text, and the tokens each text took (padding not counted).
+    /// A text longer than the model reads is embedded in overlapping windows, combined
+    /// as the model pools ([`super::combine_windows`]): every token is seen.
     pub(super) fn embed(&self, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, Vec<u64>)> {
-        let encodings = self
+        let count = texts.len();
+        let mut text_of_window = Vec::with_capacity(count);
+        let mut encodings = Vec::with_capacity(count);
+        for (text, mut encoding) in self
             .tokenizer
             .encode_batch(texts, true)
-            .map_err(tokenizer_error)?;
+            .map_err(tokenizer_error)?
+            .into_iter()
+            .enumerate()
+        {
+            let overflowing = encoding.take_overflowing();
+            text_of_window.extend(std::iter::repeat_n(text, 1 + overflowing.len()));
+            encodings.push(encoding);
+            encodings.extend(overflowing);
+        }
         // Longest first: similar lengths share a batch, so little is padding.
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
@@ -241,13 +256,26 @@ impl BertEncoder {
                 self.forward(model, &ids)
             })
             .collect();
-        let mut vectors = vec![Vec::new(); encodings.len()];
+        let mut pooled = vec![Vec::new(); encodings.len()];
         for (batch, result) in batches.iter().zip(results) {
             for (&i, vector) in batch.iter().zip(result.map_err(model_error)?) {
-                vectors[i] = vector;
+                pooled[i] = vector;
             }
         }
-        let lengths = encodings.iter().map(|e| e.len() as u64).collect();
+        let mut windows: Vec<Vec<(Vec<f32>, usize)>> = vec![Vec::new(); count];
+        let mut lengths = vec![0u64; count];
+        for ((vector, encoding), &text) in pooled.into_iter().zip(&encodings).zip(&text_of_window) {
+            windows[text].push((vector, encoding.len()));
+            lengths[text] += encoding.len() as u64;
+        }
+        let pooling = match self.pooling {
+            Pooling::Mean => super::WindowPooling::Mean,
+            Pooling::Cls => super::WindowPooling::First,
+        };
+        let vectors = windows
+            .iter()
+            .map(|windows| super::combine_windows(windows, pooling, self.normalize))
+            .collect();
         Ok((vectors, lengths))
     }
 
@@ -275,12 +303,7 @@ impl BertEncoder {
                 summed.broadcast_div(&counts)?
             }
         };
-        let pooled = if self.normalize {
-            let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-            pooled.broadcast_div(&norms)?
-        } else {
-            pooled
-        };
+        // Normalised once a text's windows are combined.
         pooled.to_vec2::<f32>()
     }
 }

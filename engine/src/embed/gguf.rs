@@ -47,6 +47,8 @@ pub(super) struct GgufEncoder {
     shape: ModelShape,
     /// Whether the feed-forward is gated (three matrices, as nomic-bert's SwiGLU).
     gated: bool,
+    /// How the model pools a sentence vector, and so which windows of a long text count.
+    pooling: super::WindowPooling,
     threads: usize,
     /// Started on the first embedding.
     worker: OnceLock<Worker>,
@@ -95,6 +97,11 @@ impl GgufEncoder {
                 "its pooling ({pooling}) gives no sentence vector; Quire needs mean, CLS or last-token pooling"
             )));
         }
+        let pooling = match pooling {
+            2 => super::WindowPooling::First,
+            3 => super::WindowPooling::Last,
+            _ => super::WindowPooling::Mean,
+        };
         let dimension = number(&format!("{architecture}.embedding_length"))
             .ok_or_else(|| problem("the file gives no embedding length".into()))?;
         let shape = ModelShape {
@@ -125,6 +132,7 @@ impl GgufEncoder {
             max_tokens: trained_context.min(MAX_SEQUENCE_TOKENS),
             shape,
             gated,
+            pooling,
             threads,
             worker: OnceLock::new(),
             starting: Mutex::new(()),
@@ -155,32 +163,58 @@ impl GgufEncoder {
         self.gated
     }
 
-    /// `text` as the model reads it: with its special tokens ([CLS] … [SEP] for
-    /// BERT vocabularies), cut to the longest text the model takes.
-    fn tokens(&self, text: &str) -> Vec<LlamaToken> {
-        let mut tokens = self.vocabulary.vocab().tokenize(text.as_bytes(), true, false);
-        if tokens.len() > self.max_tokens {
-            // Keep the closing special token (BERT's [SEP]) as the model was trained with it.
-            let last = tokens.last().copied().filter(|t| self.is_special(*t));
-            tokens.truncate(self.max_tokens - usize::from(last.is_some()));
-            tokens.extend(last);
+    /// `text` as the model reads it: with its special tokens ([CLS] … [SEP] for BERT
+    /// vocabularies), in overlapping windows of at most `max_tokens` when it is longer,
+    /// each with the special tokens the model was trained to see around a text.
+    fn windows(&self, text: &str) -> Vec<Vec<LlamaToken>> {
+        let tokens = self.vocabulary.vocab().tokenize(text.as_bytes(), true, false);
+        if tokens.len() <= self.max_tokens {
+            return vec![tokens];
         }
-        tokens
-    }
-
-    fn is_special(&self, token: LlamaToken) -> bool {
         let vocab = self.vocabulary.vocab();
-        token == vocab.eos() || token == vocab.sep()
+        let lead = usize::from(tokens.first().is_some_and(|&t| t == vocab.bos()));
+        let tail = usize::from(
+            tokens
+                .last()
+                .is_some_and(|&t| t == vocab.eos() || t == vocab.sep()),
+        );
+        let (opening, body, closing) = (
+            &tokens[..lead],
+            &tokens[lead..tokens.len() - tail],
+            &tokens[tokens.len() - tail..],
+        );
+        let room = self.max_tokens - lead - tail;
+        let step = room.saturating_sub(super::WINDOW_OVERLAP.min(room / 4)).max(1);
+        let mut windows = Vec::new();
+        let mut start = 0;
+        loop {
+            let end = (start + room).min(body.len());
+            windows.push([opening, &body[start..end], closing].concat());
+            if end == body.len() {
+                return windows;
+            }
+            start += step;
+        }
     }
 
     pub(super) fn count_tokens(&self, text: &str) -> Result<usize> {
-        Ok(self.tokens(text).len())
+        Ok(self.windows(text).iter().map(Vec::len).sum())
     }
 
     /// One vector per text, and the tokens each took.
     pub(super) fn embed(&self, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, Vec<u64>)> {
-        let sequences: Vec<Vec<LlamaToken>> = texts.iter().map(|text| self.tokens(text)).collect();
-        let lengths = sequences.iter().map(|s| s.len() as u64).collect();
+        let mut text_of_window = Vec::with_capacity(texts.len());
+        let mut sequences: Vec<Vec<LlamaToken>> = Vec::with_capacity(texts.len());
+        for (index, text) in texts.iter().enumerate() {
+            let windows = self.windows(text);
+            text_of_window.extend(std::iter::repeat_n(index, windows.len()));
+            sequences.extend(windows);
+        }
+        let mut lengths = vec![0u64; texts.len()];
+        for (sequence, &text) in sequences.iter().zip(&text_of_window) {
+            lengths[text] += sequence.len() as u64;
+        }
+        let window_lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
         let (reply, answer) = mpsc::channel();
         let worker = self.worker()?;
         let sent = worker
@@ -191,9 +225,18 @@ impl GgufEncoder {
         if sent.is_err() {
             return Err(Error::Embedding("the embedding thread has stopped".into()));
         }
-        let vectors = answer
+        let pooled = answer
             .recv()
             .map_err(|_| Error::Embedding("the embedding thread stopped while embedding".into()))??;
+        let mut windows: Vec<Vec<(Vec<f32>, usize)>> = vec![Vec::new(); texts.len()];
+        for ((vector, length), &text) in pooled.into_iter().zip(window_lengths).zip(&text_of_window) {
+            windows[text].push((vector, length));
+        }
+        // Quire compares by cosine: always normalised.
+        let vectors = windows
+            .iter()
+            .map(|windows| super::combine_windows(windows, self.pooling, true))
+            .collect();
         Ok((vectors, lengths))
     }
 
@@ -287,7 +330,7 @@ fn serve(
     }
 }
 
-/// Embeds `sequences` in batches of similar lengths; vectors come back in their order, L2-normalised.
+/// Embeds `sequences` in batches of similar lengths; pooled vectors (not normalised) come back in their order.
 fn embed_all(
     context: &mut llama_cpp_2::context::LlamaContext<'_>,
     batch: &mut LlamaBatch,
@@ -324,15 +367,10 @@ fn embed_all(
             let vector = context
                 .embeddings_seq_ith(sequence as i32)
                 .map_err(|e| failed(format!("gave no sentence vector: {e}")))?;
-            vectors[i] = normalized(vector);
+            vectors[i] = vector.to_vec();
         }
         context.clear_kv_cache();
         start += members.len();
     }
     Ok(vectors)
-}
-
-fn normalized(vector: &[f32]) -> Vec<f32> {
-    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    vector.iter().map(|x| x / norm).collect()
 }

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::retrieve::Fusion;
 
 /// Tokens embedded and the floating-point operations they cost.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -71,6 +72,48 @@ impl WorkCounter {
     }
 }
 
+/// Tokens that neighbouring windows of a text longer than the model reads share, so
+/// that a sentence cut by a window's end is seen whole by the next one.
+const WINDOW_OVERLAP: usize = 32;
+
+/// Which window of a long text speaks for it, as the model pools tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WindowPooling {
+    /// Mean pooling: every window, weighted by its tokens (the mean over all the text's tokens).
+    Mean,
+    /// CLS pooling: the first window's.
+    First,
+    /// Last-token pooling: the last window's.
+    Last,
+}
+
+/// One vector for a text embedded in windows, from each window's pooled vector (not yet
+/// normalised) and token count; L2-normalised when `normalize`. A text that fits the
+/// model is one window, and this is its pooled vector.
+fn combine_windows(windows: &[(Vec<f32>, usize)], pooling: WindowPooling, normalize: bool) -> Vec<f32> {
+    let mut combined = match pooling {
+        WindowPooling::First => windows.first().map(|w| w.0.clone()).unwrap_or_default(),
+        WindowPooling::Last => windows.last().map(|w| w.0.clone()).unwrap_or_default(),
+        WindowPooling::Mean => {
+            let dimension = windows.first().map_or(0, |w| w.0.len());
+            let total = windows.iter().map(|w| w.1).sum::<usize>().max(1) as f32;
+            let mut sum = vec![0.0f32; dimension];
+            for (vector, tokens) in windows {
+                let weight = *tokens as f32 / total;
+                for (s, v) in sum.iter_mut().zip(vector) {
+                    *s += v * weight;
+                }
+            }
+            sum
+        }
+    };
+    if normalize {
+        let norm = combined.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        combined.iter_mut().for_each(|x| *x /= norm);
+    }
+    combined
+}
+
 /// What a model needs that its files do not say: the text it was trained to see
 /// before queries and passages, and where its cosine similarities mean "related".
 /// Thresholds are cosine values, and every model spreads them differently, so they
@@ -84,6 +127,8 @@ pub struct ModelProfile {
     pub abstain_below: f32,
     /// Below this similarity between a question and the sources' best sentence, Quire declines.
     pub evidence_below: f32,
+    /// How hybrid search weighs this model's ranking against the keyword ranking.
+    pub fusion: Fusion,
 }
 
 impl ModelProfile {
@@ -94,6 +139,7 @@ impl ModelProfile {
         passage_prefix: "",
         abstain_below: 0.25,
         evidence_below: 0.45,
+        fusion: Fusion::PLAIN,
     };
 
     /// nomic-embed-text (v1, v1.5): trained with task prefixes.
@@ -102,6 +148,7 @@ impl ModelProfile {
         passage_prefix: "search_document: ",
         abstain_below: 0.45,
         evidence_below: 0.55,
+        fusion: Fusion::PLAIN,
     };
 
     /// The profile of the model at `path` (a folder or a GGUF file), from its
@@ -243,7 +290,8 @@ impl Embedder {
         }
     }
 
-    /// The most tokens of a text the model reads; the rest is not embedded.
+    /// The most tokens the model reads at once; a longer text is embedded in overlapping
+    /// windows of this many, combined as the model pools.
     pub fn max_tokens(&self) -> usize {
         match &self.encoder {
             Encoder::Bert(e) => e.max_tokens(),
@@ -261,7 +309,8 @@ impl Embedder {
         self.profile
     }
 
-    /// Counts the tokens the model sees for `text` (after truncation).
+    /// Counts the tokens the model reads for `text` (a text longer than
+    /// [`Embedder::max_tokens`] is read in overlapping windows, some tokens twice).
     pub fn count_tokens(&self, text: &str) -> Result<usize> {
         match &self.encoder {
             Encoder::Bert(e) => e.count_tokens(text),
@@ -396,6 +445,21 @@ fn without_llama_cpp(path: &Path, what: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_of_a_long_text_combine_by_their_tokens() {
+        let windows = [(vec![1.0, 0.0], 3), (vec![0.0, 1.0], 1)];
+        assert_eq!(
+            combine_windows(&windows, WindowPooling::Mean, false),
+            vec![0.75, 0.25]
+        );
+        assert_eq!(
+            combine_windows(&windows, WindowPooling::First, false),
+            vec![1.0, 0.0]
+        );
+        let normalised = combine_windows(&windows, WindowPooling::Mean, true);
+        assert!((normalised[0].hypot(normalised[1]) - 1.0).abs() < 1e-6);
+    }
 
     #[test]
     fn nomic_models_get_their_task_prefixes_and_others_none() {
