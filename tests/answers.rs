@@ -113,7 +113,7 @@ async fn a_question_the_documents_cannot_answer_gets_an_abstention_and_the_close
         !answer.closest.is_empty(),
         "the closest passages are shown instead"
     );
-    assert!(answer.evidence.unwrap() < engine.config().abstain_below);
+    assert!(answer.evidence.unwrap() < engine.abstain_below());
     assert!(answer.stats.is_none(), "the model is not asked at all");
     engine.close().await.unwrap();
 }

@@ -159,8 +159,8 @@ async fn a_new_embedding_setup_re_embeds_from_the_catalog_without_extracting_aga
 
     // Other passage/query prefixes make other vectors: the stored ones are stale.
     let mut changed = config(&data);
-    changed.query_prefix = "query: ".into();
-    changed.passage_prefix = "passage: ".into();
+    changed.query_prefix = Some("query: ".into());
+    changed.passage_prefix = Some("passage: ".into());
     let engine = Engine::open(changed.clone()).await.unwrap();
     assert_eq!(
         engine.status().await.unwrap().vectors,

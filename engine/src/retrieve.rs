@@ -161,42 +161,67 @@ impl Scope {
     }
 }
 
-/// How hybrid search fuses the keyword ranking with the ranking by meaning: weighted
-/// reciprocal rank fusion. Tuned per embedder ([`crate::embed::ModelProfile`]), since
-/// how far its ranking can be trusted against BM25's is the model's.
+/// How hybrid search fuses the keyword ranking with the ranking by meaning. Tuned
+/// per embedder ([`crate::embed::ModelProfile`]): how far its ranking can be trusted
+/// against BM25's is the model's.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Fusion {
-    /// How fast the weight of lower ranks decays (larger: flatter).
-    pub k: f32,
-    /// The keyword ranking's weight; the ranking by meaning weighs 1.
-    pub keyword_weight: f32,
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Fusion {
+    /// Weighted reciprocal rank fusion: an item scores the sum of weight / (k + rank)
+    /// over the rankings it is in (the ranking by meaning weighs 1).
+    Ranks {
+        /// How fast the weight of lower ranks decays (larger: flatter).
+        k: f32,
+        keyword_weight: f32,
+    },
+    /// A convex combination of the scores, each ranking's min-max normalised over
+    /// what it returned: keyword_share × BM25 + (1 − keyword_share) × cosine; an item
+    /// missing from a ranking scores 0 there.
+    Scores { keyword_share: f32 },
 }
 
 impl Fusion {
     /// Plain reciprocal rank fusion as published (Cormack et al. 2009): k = 60, equal weights.
-    pub const PLAIN: Fusion = Fusion {
+    pub const PLAIN: Fusion = Fusion::Ranks {
         k: 60.0,
         keyword_weight: 1.0,
     };
 }
 
-/// Fuses rankings by weighted reciprocal rank: each item scores the sum of
-/// weight / (k + rank) over the lists it appears in (rank from 1; `lists` are the
-/// keyword ranking, then the ranking by meaning). Best first; ties keep first-seen order.
-pub fn reciprocal_rank_fusion<K: Clone + Eq + std::hash::Hash>(
-    lists: &[Vec<K>],
+/// Fuses the keyword ranking with the ranking by meaning (each best first, with its
+/// scores) as `fusion` says. Best first; ties keep first-seen order.
+pub fn fuse<K: Clone + Eq + std::hash::Hash>(
+    keyword: &[(K, f32)],
+    meaning: &[(K, f32)],
     fusion: &Fusion,
 ) -> Vec<(K, f32)> {
     let mut scores: HashMap<K, (f32, usize)> = HashMap::new();
     let mut seen = 0usize;
-    for (index, list) in lists.iter().enumerate() {
-        let weight = if index == 0 { fusion.keyword_weight } else { 1.0 };
-        for (rank, key) in list.iter().enumerate() {
-            let entry = scores.entry(key.clone()).or_insert_with(|| {
-                seen += 1;
-                (0.0, seen)
-            });
-            entry.0 += weight / (fusion.k + rank as f32 + 1.0);
+    let mut add = |key: &K, score: f32| {
+        let entry = scores.entry(key.clone()).or_insert_with(|| {
+            seen += 1;
+            (0.0, seen)
+        });
+        entry.0 += score;
+    };
+    match *fusion {
+        Fusion::Ranks { k, keyword_weight } => {
+            for (list, weight) in [(keyword, keyword_weight), (meaning, 1.0)] {
+                for (rank, (key, _)) in list.iter().enumerate() {
+                    add(key, weight / (k + rank as f32 + 1.0));
+                }
+            }
+        }
+        Fusion::Scores { keyword_share } => {
+            for (list, share) in [(keyword, keyword_share), (meaning, 1.0 - keyword_share)] {
+                let (low, high) = list
+                    .iter()
+                    .fold((f32::MAX, f32::MIN), |(lo, hi), (_, s)| (lo.min(*s), hi.max(*s)));
+                let span = (high - low).max(1e-6);
+                for (key, score) in list {
+                    add(key, share * (score - low) / span);
+                }
+            }
         }
     }
     let mut fused: Vec<(K, f32, usize)> = scores.into_iter().map(|(k, (s, order))| (k, s, order)).collect();
@@ -357,17 +382,14 @@ fn rank(
             })
             .collect(),
         SearchMode::Hybrid => {
-            let lists = [
-                keyword_hits.iter().map(|h| h.chunk_id).collect::<Vec<_>>(),
-                candidates.nearest.iter().map(|&(c, _)| c).collect(),
-            ];
+            let keyword: Vec<(ChunkId, f32)> = keyword_hits.iter().map(|h| (h.chunk_id, h.score)).collect();
             let files: HashMap<ChunkId, FileId> = candidates
                 .keyword
                 .hits
                 .iter()
                 .map(|h| (h.chunk_id, h.file_id))
                 .collect();
-            reciprocal_rank_fusion(&lists, fusion)
+            fuse(&keyword, &candidates.nearest, fusion)
                 .into_iter()
                 .map(|(chunk_id, score)| Ranked {
                     chunk_id,
@@ -457,23 +479,32 @@ mod tests {
 
     #[test]
     fn reciprocal_rank_fusion_rewards_agreement() {
-        let plain = Fusion::PLAIN;
-        let fused = reciprocal_rank_fusion(&[vec!["a", "b", "c"], vec!["c", "b", "d"]], &plain);
+        let ranked = |keys: [&'static str; 3]| keys.iter().map(|k| (*k, 1.0)).collect::<Vec<_>>();
+        let fused = fuse(&ranked(["a", "b", "c"]), &ranked(["c", "b", "d"]), &Fusion::PLAIN);
         let order: Vec<&str> = fused.iter().map(|(k, _)| *k).collect();
         // c (first and third) edges out b (second twice); both beat items in one list only.
         assert_eq!(order, ["c", "b", "a", "d"]);
-        let expected_c = 1.0 / (plain.k + 1.0) + 1.0 / (plain.k + 3.0);
+        let expected_c = 1.0 / 61.0 + 1.0 / 63.0;
         assert!((fused[0].1 - expected_c).abs() < 1e-6);
     }
 
     #[test]
     fn a_lighter_keyword_ranking_lets_meaning_lead() {
-        let lighter = Fusion {
+        let lighter = Fusion::Ranks {
             k: 10.0,
             keyword_weight: 0.5,
         };
-        let fused = reciprocal_rank_fusion(&[vec!["a", "b"], vec!["b", "a"]], &lighter);
+        let fused = fuse(&[("a", 9.0), ("b", 8.0)], &[("b", 0.9), ("a", 0.8)], &lighter);
         let order: Vec<&str> = fused.iter().map(|(k, _)| *k).collect();
         assert_eq!(order, ["b", "a"]);
+    }
+
+    #[test]
+    fn fused_scores_weigh_how_far_ahead_an_item_is_not_just_its_rank() {
+        // BM25 barely prefers a; meaning strongly prefers b: by scores, b wins.
+        let keyword = [("a", 10.0), ("b", 9.9), ("c", 1.0)];
+        let meaning = [("b", 0.9), ("a", 0.3), ("c", 0.2)];
+        let fused = fuse(&keyword, &meaning, &Fusion::Scores { keyword_share: 0.5 });
+        assert_eq!(fused[0].0, "b");
     }
 }

@@ -575,25 +575,29 @@ async fn run_fusion_sweep(config: Config, benchmark: &Path, json: bool) -> Resul
     if let Some(embedder) = &sweep.embedder {
         println!("embedder: {embedder}");
     }
+    println!("in use: {}", describe_fusion(&sweep.current));
     println!(
-        "in use: k = {}, keyword weight {}",
-        sweep.current.k, sweep.current.keyword_weight
-    );
-    println!(
-        "{:>6} {:>6} {:>7} {:>8} {:>11}",
-        "k", "weight", "depth", "nDCG@10", "recall@100"
+        "{:<36} {:>7} {:>8} {:>11}",
+        "fusion", "depth", "nDCG@10", "recall@100"
     );
     for result in sweep.results.iter().take(15) {
         println!(
-            "{:>6} {:>6} {:>7} {:>8.4} {:>11.4}",
-            result.fusion.k,
-            result.fusion.keyword_weight,
+            "{:<36} {:>7} {:>8.4} {:>11.4}",
+            describe_fusion(&result.fusion),
             result.depth,
             result.ndcg_at_10,
             result.recall_at_100
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn describe_fusion(fusion: &quire_engine::retrieve::Fusion) -> String {
+    use quire_engine::retrieve::Fusion;
+    match fusion {
+        Fusion::Ranks { k, keyword_weight } => format!("ranks, k = {k}, keyword weight {keyword_weight}"),
+        Fusion::Scores { keyword_share } => format!("scores, keyword share {keyword_share}"),
+    }
 }
 
 async fn run_prompt_sources(config: Config, benchmark: &Path, json: bool) -> Result<ExitCode> {

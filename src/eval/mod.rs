@@ -17,7 +17,7 @@ use quire_engine::config::Config;
 use quire_engine::engine::{CorpusRecord, Engine};
 use quire_engine::extract::Document;
 use quire_engine::progress::{Phase, ProgressSink, ProgressTracker};
-use quire_engine::retrieve::{reciprocal_rank_fusion, Fusion, SearchMode};
+use quire_engine::retrieve::{fuse, Fusion, SearchMode};
 use quire_engine::Error;
 
 /// A benchmark file that does not hold what its format says.
@@ -134,8 +134,11 @@ impl Benchmark {
             .map(|q| (q.id, q.text))
             .collect();
         queries.sort();
+        // Documents are indexed under the benchmark's path: the same benchmark named
+        // another way (a relative path) must reuse the cached index, not add its corpus again.
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         Ok(Benchmark {
-            dir: dir.to_path_buf(),
+            dir,
             corpus,
             queries,
             qrels,
@@ -262,35 +265,38 @@ pub async fn fusion_sweep(
         );
         let vector = engine.search_vectors(text, CHUNK_DEPTH)?;
         let vector = best_chunk_per_document(vector.into_iter(), &doc_of_chunk, CHUNK_DEPTH);
-        let [bm25, vector] =
-            [bm25, vector].map(|ranked| ranked.into_iter().map(|(d, _)| d).collect::<Vec<_>>());
         rankings.push((query_id.clone(), bm25, vector));
         tracker.advance(1);
     }
+    let mut fusions = Vec::new();
+    for k in [5.0, 10.0, 20.0, 40.0, 60.0, 100.0] {
+        for keyword_weight in [0.4, 0.6, 0.8, 1.0, 1.25, 1.5] {
+            fusions.push(Fusion::Ranks { k, keyword_weight });
+        }
+    }
+    for keyword_share in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
+        fusions.push(Fusion::Scores { keyword_share });
+    }
     let mut results = Vec::new();
     for depth in [20, 50, 100, CHUNK_DEPTH] {
-        for k in [5.0, 10.0, 20.0, 40.0, 60.0, 100.0] {
-            for keyword_weight in [0.4, 0.6, 0.8, 1.0, 1.25, 1.5] {
-                let fusion = Fusion { k, keyword_weight };
-                let (mut ndcg, mut recall) = (0.0, 0.0);
-                for (query_id, bm25, vector) in &rankings {
-                    let lists =
-                        [bm25, vector].map(|list| list.iter().take(depth).cloned().collect::<Vec<_>>());
-                    let mut fused = reciprocal_rank_fusion(&lists, &fusion);
-                    sort_trec(&mut fused);
-                    fused.truncate(RUN_DEPTH);
-                    let judged = &benchmark.qrels[query_id];
-                    ndcg += ndcg_at(&fused, judged, 10);
-                    recall += recall_at(&fused, judged, 100);
-                }
-                let n = rankings.len().max(1) as f64;
-                results.push(FusionResult {
-                    fusion,
-                    depth,
-                    ndcg_at_10: ndcg / n,
-                    recall_at_100: recall / n,
-                });
+        for fusion in &fusions {
+            let (mut ndcg, mut recall) = (0.0, 0.0);
+            for (query_id, bm25, vector) in &rankings {
+                let (bm25, vector) = (&bm25[..depth.min(bm25.len())], &vector[..depth.min(vector.len())]);
+                let mut fused = fuse(bm25, vector, fusion);
+                sort_trec(&mut fused);
+                fused.truncate(RUN_DEPTH);
+                let judged = &benchmark.qrels[query_id];
+                ndcg += ndcg_at(&fused, judged, 10);
+                recall += recall_at(&fused, judged, 100);
             }
+            let n = rankings.len().max(1) as f64;
+            results.push(FusionResult {
+                fusion: *fusion,
+                depth,
+                ndcg_at_10: ndcg / n,
+                recall_at_100: recall / n,
+            });
         }
     }
     results.sort_by(|a, b| b.ndcg_at_10.total_cmp(&a.ndcg_at_10));
@@ -582,9 +588,7 @@ fn rank_documents(
         Mode::Bm25 => bm25(RUN_DEPTH)?,
         Mode::Vector => vector(RUN_DEPTH)?,
         Mode::Hybrid | Mode::All => {
-            let lists = [bm25(CHUNK_DEPTH)?, vector(CHUNK_DEPTH)?]
-                .map(|ranked| ranked.into_iter().map(|(d, _)| d).collect::<Vec<_>>());
-            let mut fused = reciprocal_rank_fusion(&lists, &engine.fusion());
+            let mut fused = fuse(&bm25(CHUNK_DEPTH)?, &vector(CHUNK_DEPTH)?, &engine.fusion());
             sort_trec(&mut fused);
             fused.truncate(RUN_DEPTH);
             fused

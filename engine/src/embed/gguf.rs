@@ -167,11 +167,16 @@ impl GgufEncoder {
     /// vocabularies), in overlapping windows of at most `max_tokens` when it is longer,
     /// each with the special tokens the model was trained to see around a text.
     fn windows(&self, text: &str) -> Vec<Vec<LlamaToken>> {
-        let tokens = self.vocabulary.vocab().tokenize(text.as_bytes(), true, false);
+        let vocab = self.vocabulary.vocab();
+        let tokens = vocab.tokenize(text.as_bytes(), true, false);
+        if tokens.is_empty() {
+            // A vocabulary without special tokens gives nothing for an empty text; llama.cpp
+            // pools no vector from no tokens, so the text is read as its start token.
+            return vec![vec![vocab.bos()]];
+        }
         if tokens.len() <= self.max_tokens {
             return vec![tokens];
         }
-        let vocab = self.vocabulary.vocab();
         let lead = usize::from(tokens.first().is_some_and(|&t| t == vocab.bos()));
         let tail = usize::from(
             tokens
@@ -183,7 +188,7 @@ impl GgufEncoder {
             &tokens[lead..tokens.len() - tail],
             &tokens[tokens.len() - tail..],
         );
-        let room = self.max_tokens - lead - tail;
+        let room = self.max_tokens.saturating_sub(lead + tail).max(1);
         let step = room.saturating_sub(super::WINDOW_OVERLAP.min(room / 4)).max(1);
         let mut windows = Vec::new();
         let mut start = 0;

@@ -25,15 +25,19 @@ use crate::error::{Error, Result};
 /// llama.cpp's `LLAMA_FTYPE_MOSTLY_Q8_0`, also GGUF's `general.file_type` for Q8_0.
 const FILE_TYPE_Q8_0: u32 = 7;
 
+/// GGUF file types of unquantised weights: F32, F16, BF16.
+const UNQUANTISED: [u32; 3] = [0, 1, 32];
+
 /// The int8 copy of the model at `model` (a GGUF file or a BERT folder), made now if
-/// there is none for its current content. A GGUF file already in Q8_0 is its own copy.
+/// there is none for its current content. A GGUF file already quantised (Q8_0, or
+/// smaller) is run as it is.
 pub(super) fn int8_copy(model: &Path) -> Result<PathBuf> {
     let problem = |message: String| Error::Model {
         path: model.to_path_buf(),
         message,
     };
     let is_folder = model.is_dir();
-    if !is_folder && gguf_file_type(model)? == Some(FILE_TYPE_Q8_0) {
+    if !is_folder && gguf_file_type(model)?.is_some_and(|t| !UNQUANTISED.contains(&t)) {
         return Ok(model.to_path_buf());
     }
     let hash = content_hash(model, is_folder)?;

@@ -182,7 +182,8 @@ impl ModelProfile {
 
 /// The runtime that runs a model.
 enum Encoder {
-    Bert(bert::BertEncoder),
+    // Boxed: the tokenizer makes the candle runtime some 2 KB, the llama.cpp one 176 bytes.
+    Bert(Box<bert::BertEncoder>),
     #[cfg(feature = "llama-cpp")]
     Gguf(gguf::GgufEncoder),
 }
@@ -246,7 +247,7 @@ impl Embedder {
         } else if path.is_dir() || !is_gguf_file(path) {
             let encoder = bert::BertEncoder::open(path)?;
             let architecture = encoder.architecture().to_string();
-            (Encoder::Bert(encoder), architecture, "f32".to_string())
+            (Encoder::Bert(Box::new(encoder)), architecture, "f32".to_string())
         } else {
             open_gguf(path, options)?
         };
