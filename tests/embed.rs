@@ -240,3 +240,19 @@ fn the_end_of_a_passage_longer_than_minilm_reads_still_counts() {
 fn the_end_of_a_passage_longer_than_nomic_reads_still_counts() {
     tail_is_seen(&nomic(false), 80);
 }
+
+#[test]
+fn minilm_in_int8_on_llama_cpp_stays_close_to_the_reference() {
+    let options = EmbedderOptions {
+        int8: true,
+        ..EmbedderOptions::default()
+    };
+    let embedder = Embedder::load(&common::models_dir().join("all-MiniLM-L6-v2"), &options).unwrap();
+    assert!(embedder.identity().contains("q8_0"), "{}", embedder.identity());
+    let reference = reference(include_str!("reference/minilm_reference.json"));
+    let least = least_cosine_to_reference(&embedder, &reference);
+    assert!(
+        least >= 0.99,
+        "MiniLM Q8_0: least cosine to the reference {least}"
+    );
+}

@@ -271,6 +271,7 @@ async fn changing_the_embedder_re_embeds_the_library_while_search_goes_on() {
     assert_eq!(config.embedder_choice(), second);
     let mut reopened_config = common::config(&data);
     reopened_config.embedder = second.model.clone();
+    reopened_config.embedder_int8 = second.int8;
     let engine = Engine::open(reopened_config).await.unwrap();
     assert_eq!(engine.status().await.unwrap().vectors, Some(5));
     engine.close().await.unwrap();

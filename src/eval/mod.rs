@@ -512,9 +512,11 @@ pub async fn abstention(
     let share = |samples: &[f64], keep: &dyn Fn(f64) -> bool| {
         samples.iter().filter(|&&s| keep(s)).count() as f64 / samples.len().max(1) as f64
     };
-    let thresholds: Vec<(f64, f64, f64)> = (0..=16)
+    // Every model spreads its similarities differently (MiniLM's best answer near 0.2,
+    // nomic's near 0.6): the whole range, in steps of 0.005.
+    let thresholds: Vec<(f64, f64, f64)> = (0..=180)
         .map(|i| {
-            let t = 0.10 + 0.025 * f64::from(i);
+            let t = 0.05 + 0.005 * f64::from(i);
             (t, share(&on_topic, &|s| s >= t), share(&off_topic, &|s| s < t))
         })
         .collect();
