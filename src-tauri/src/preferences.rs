@@ -23,7 +23,7 @@ use crate::{dialog, indexing};
 pub struct EmbedderOffer {
     pub choice: EmbedderChoice,
     /// What the settings show: the model's name, ", int8" when it runs so, and where
-    /// Quire's measurements place it ("default", "faster", "better").
+    /// Quire's measurements place it ("default", "slower", "better").
     pub label: String,
 }
 

@@ -162,16 +162,10 @@ impl BertEncoder {
 
     /// The encoder, read from its weights the first time it is needed.
     fn model(&self) -> Result<&BertModel> {
-        if let Some(model) = self.model.get() {
-            return Ok(model);
-        }
-        let _loading = self
-            .loading
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(model) = self.model.get() {
-            return Ok(model);
-        }
+        super::made_once(&self.model, &self.loading, || self.load_weights())
+    }
+
+    fn load_weights(&self) -> Result<BertModel> {
         let problem = |message: String| Error::Model {
             path: self.weights.parent().map(Path::to_path_buf).unwrap_or_default(),
             message,
@@ -183,7 +177,7 @@ impl BertEncoder {
         let model = BertModel::load(vars, &self.config)
             .map_err(|e| problem(format!("the weights do not fit a BERT model: {e}")))?;
         tracing::debug!("embedding model loaded from {}", self.weights.display());
-        Ok(self.model.get_or_init(|| model))
+        Ok(model)
     }
 
     pub(super) fn max_tokens(&self) -> usize {

@@ -385,6 +385,24 @@ impl Embedder {
     }
 }
 
+/// The value in `cell`, made by `make` the first time it is asked for. `making` lets one
+/// caller make it at a time, so that a costly value (a model's weights) is made once.
+fn made_once<'a, T>(
+    cell: &'a std::sync::OnceLock<T>,
+    making: &std::sync::Mutex<()>,
+    make: impl FnOnce() -> Result<T>,
+) -> Result<&'a T> {
+    if let Some(value) = cell.get() {
+        return Ok(value);
+    }
+    let _making = making.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(value) = cell.get() {
+        return Ok(value);
+    }
+    let value = make()?;
+    Ok(cell.get_or_init(|| value))
+}
+
 /// Whether `path` is a file that starts with the GGUF signature.
 fn is_gguf_file(path: &Path) -> bool {
     use std::io::Read;

@@ -7,6 +7,6 @@ import type { EmbedderChoice } from "./EmbedderChoice";
 export type EmbedderOffer = { choice: EmbedderChoice, 
 /**
  * What the settings show: the model's name, ", int8" when it runs so, and where
- * Quire's measurements place it ("default", "faster", "better").
+ * Quire's measurements place it ("default", "slower", "better").
  */
 label: string, };
