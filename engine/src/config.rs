@@ -128,6 +128,9 @@ pub struct Config {
     pub evidence_below: Option<f32>,
     /// Threads for model inference and embedding; 0 means one per core.
     pub threads: usize,
+    /// Put models on a GPU when llama.cpp's CUDA module finds one (what fits of them);
+    /// false keeps everything on the CPU.
+    pub gpu: bool,
 }
 
 impl Default for Config {
@@ -163,6 +166,7 @@ impl Default for Config {
             abstain_below: None,
             evidence_below: None,
             threads: 0,
+            gpu: true,
         }
     }
 }
@@ -472,6 +476,7 @@ impl Config {
             passage_prefix: self.passage_prefix.clone(),
             int8: self.embedder_int8,
             threads: self.threads,
+            gpu: self.gpu,
         }
     }
 
@@ -493,6 +498,7 @@ impl Config {
     pub fn generator_options(&self) -> LoadOptions {
         LoadOptions {
             threads: self.threads,
+            gpu: self.gpu,
             ..LoadOptions::new(self.runtime, self.context_tokens)
         }
     }

@@ -96,6 +96,8 @@ pub struct LibraryStatus {
     pub vectors: Option<usize>,
     /// Why semantic search is unavailable, when it is.
     pub model_problem: Option<String>,
+    /// The processors models run on; absent in a build without llama.cpp.
+    pub compute: Option<crate::llm::gpu::ComputeDevices>,
 }
 
 impl Engine {
@@ -418,7 +420,15 @@ impl Engine {
             awaiting_ocr: self.catalog.awaiting_ocr().await?,
             vectors: self.semantic().ok().map(|s| s.vectors.live_points()),
             model_problem: self.meaning_search_problem(),
+            compute: self.compute_devices(),
         })
+    }
+
+    /// The processors llama.cpp runs models on: the GPU its CUDA module found, or the CPU
+    /// and why no GPU. Starts llama.cpp if nothing has yet (no model is loaded for it);
+    /// `None` in a build without llama.cpp.
+    pub fn compute_devices(&self) -> Option<crate::llm::gpu::ComputeDevices> {
+        crate::llm::gpu::devices(self.config().gpu)
     }
 
     /// Re-embeds every passage of the library with the embedding model `choice` (a

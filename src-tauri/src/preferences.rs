@@ -50,6 +50,9 @@ pub struct SettingsView {
     pub embedders: Vec<EmbedderOffer>,
     /// Why search by meaning is unavailable, when it is.
     pub embedder_problem: Option<String>,
+    /// Where models run (a GPU, or the CPU and why no GPU); asked with `describe_model`,
+    /// since finding out starts llama.cpp.
+    pub compute: Option<quire_engine::llm::gpu::ComputeDevices>,
 }
 
 /// The settings; with `describe_model`, the chat model's header is read too (the
@@ -64,6 +67,15 @@ pub(crate) async fn settings_view(state: &Desktop, describe_model: bool) -> Sett
     let config = state.engine.config();
     let desktop = state.settings.lock().map(|s| s.clone()).unwrap_or_default();
     let path = config.generator_path();
+    let compute = if describe_model {
+        let engine = state.engine.clone();
+        tokio::task::spawn_blocking(move || engine.compute_devices())
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
     let (model, model_problem) = if describe_model {
         let inspected = tokio::task::spawn_blocking(move || quire_engine::llm::inspect(&path))
             .await
@@ -93,6 +105,7 @@ pub(crate) async fn settings_view(state: &Desktop, describe_model: bool) -> Sett
         embedder: config.embedder_choice(),
         embedders: embedder_offers(&config.models_dir),
         embedder_problem: state.engine.meaning_search_problem(),
+        compute,
         runtimes: Runtime::ALL
             .iter()
             .filter(|r| r.is_built())

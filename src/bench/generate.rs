@@ -49,6 +49,8 @@ pub struct GenerateRun {
     pub runtime: String,
     /// What differs from the runtime's defaults ("default" when nothing).
     pub setting: String,
+    /// Where the model ran ("CUDA0 (NVIDIA H200), 28 of 28 layers", "CPU").
+    pub device: String,
     pub prompt_tokens: usize,
     pub prompt_tokens_per_sec: f64,
     pub time_to_first_token_secs: f64,
@@ -69,6 +71,12 @@ pub struct GenerateBench {
     pub threads: usize,
     /// The CPU kernels llama.cpp chose for this processor, when it was measured.
     pub llama_cpp_kernels: Option<String>,
+    /// The processors llama.cpp can use: a GPU (then every llama.cpp trial also runs on
+    /// the CPU alone, for the ratio) or why none.
+    pub compute: Option<quire_engine::llm::gpu::ComputeDevices>,
+    /// With a GPU: how many of the first generated tokens the GPU and the CPU agree on
+    /// (greedy decoding, same model and prompt), of how many compared.
+    pub gpu_cpu_agreement: Option<(usize, usize)>,
     pub runs: Vec<GenerateRun>,
     /// llama-bench's figures, the first being the reference of the ratios.
     pub references: Vec<GenerateRun>,
@@ -86,7 +94,10 @@ struct Trial {
     while_indexing: Option<bool>,
 }
 
-fn trials(options: &GenerateOptions, context: usize) -> Vec<Trial> {
+/// The setting of the CPU-only twin of the default llama.cpp trial, when there is a GPU.
+const CPU_ONLY: &str = "GPU off (CPU only)";
+
+fn trials(options: &GenerateOptions, context: usize, gpu: bool) -> Vec<Trial> {
     let base = |runtime| LoadOptions {
         threads: options.threads,
         ..LoadOptions::new(runtime, context)
@@ -99,6 +110,17 @@ fn trials(options: &GenerateOptions, context: usize) -> Vec<Trial> {
             follow_up: true,
             while_indexing: None,
         });
+        if gpu && runtime == Runtime::LlamaCpp {
+            trials.push(Trial {
+                setting: CPU_ONLY.into(),
+                options: LoadOptions {
+                    gpu: false,
+                    ..base(runtime)
+                },
+                follow_up: false,
+                while_indexing: None,
+            });
+        }
         if options.while_indexing.is_some() && Some(&runtime) == options.runtimes.first() {
             for (setting, yielding) in [("indexing meanwhile", false), ("indexing steps aside", true)] {
                 trials.push(Trial {
@@ -178,7 +200,12 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
     let mut prompt: Option<Vec<ChatMessage>> = None;
     let mut model = None;
     let mut llama_cpp_kernels = None;
-    for trial in trials(options, context) {
+    let compute = quire_engine::llm::gpu::devices(config.gpu);
+    let gpu = compute.as_ref().is_some_and(|c| !c.gpus.is_empty());
+    // The default llama.cpp answer on the GPU and on the CPU, to compare their tokens.
+    let mut gpu_answer: Option<String> = None;
+    let mut gpu_cpu_agreement = None;
+    for trial in trials(options, context, gpu) {
         let indexing = match (&options.while_indexing, trial.while_indexing) {
             (Some(folder), Some(_)) => Some(BackgroundIndexing::start(folder, config).await?),
             _ => None,
@@ -205,6 +232,15 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
             .await?;
         let label = generator.runtime().name().to_string();
         llama_cpp_kernels = llama_cpp_kernels.or(generator.cpu_kernels());
+        if gpu && generator.runtime() == Runtime::LlamaCpp {
+            if trial.setting == "default" {
+                gpu_answer = Some(answer.text.clone());
+            } else if trial.setting == CPU_ONLY {
+                if let Some(on_gpu) = &gpu_answer {
+                    gpu_cpu_agreement = Some(agreement(&generator, on_gpu, &answer.text).await?);
+                }
+            }
+        }
         if let Some(indexing) = indexing {
             if !indexing.stop().await? {
                 return Err(anyhow!(
@@ -217,7 +253,12 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
                 ));
             }
         }
-        runs.push(run_of(&label, &trial.setting, &answer.stats));
+        runs.push(run_of(
+            &label,
+            &trial.setting,
+            &generator.runs_on(),
+            &answer.stats,
+        ));
         if trial.follow_up {
             // The next turn of the same chat: the earlier prompt and answer come first.
             let question = messages.last().map(|m| m.content.clone()).unwrap_or_default();
@@ -229,7 +270,12 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
             let next = rag_messages(FOLLOW_UP, &history, &[]);
             let follow = generator.generate_exactly(&next, options.generate_tokens).await?;
             // Its time to first token shows whether the runtime reused the shared beginning.
-            runs.push(run_of(&label, "chat follow-up", &follow.stats));
+            runs.push(run_of(
+                &label,
+                "chat follow-up",
+                &generator.runs_on(),
+                &follow.stats,
+            ));
         }
         drop(generator);
     }
@@ -259,16 +305,43 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
         })?,
         threads: options.threads,
         llama_cpp_kernels,
+        compute,
+        gpu_cpu_agreement,
         runs,
         references,
         llama_cpp_problems,
     })
 }
 
-fn run_of(runtime: &str, setting: &str, stats: &quire_engine::llm::GenerationStats) -> GenerateRun {
+/// How many leading tokens of `other` are those of `first` (the text up to where they part,
+/// counted in the model's tokens), of the tokens of `first`.
+async fn agreement(generator: &Generator, first: &str, other: &str) -> Result<(usize, usize)> {
+    let common: usize = first
+        .char_indices()
+        .zip(other.chars())
+        .take_while(|((_, a), b)| a == b)
+        .map(|((_, a), _)| a.len_utf8())
+        .sum();
+    let total = generator.count_tokens(first).await?;
+    let same = if common == first.len() {
+        total
+    } else {
+        // The token at the parting point differs: count only the tokens wholly before it.
+        generator.count_tokens(&first[..common]).await?.saturating_sub(1)
+    };
+    Ok((same, total))
+}
+
+fn run_of(
+    runtime: &str,
+    setting: &str,
+    device: &str,
+    stats: &quire_engine::llm::GenerationStats,
+) -> GenerateRun {
     GenerateRun {
         runtime: runtime.into(),
         setting: setting.into(),
+        device: device.into(),
         prompt_tokens: stats.prompt_tokens,
         prompt_tokens_per_sec: stats.prompt_tokens_per_sec,
         time_to_first_token_secs: stats.time_to_first_token.as_secs_f64(),
@@ -377,6 +450,7 @@ fn run_llama_bench(
     Ok(GenerateRun {
         runtime: "llama-bench".into(),
         setting: label.into(),
+        device: "CPU".into(),
         prompt_tokens,
         prompt_tokens_per_sec: prompt_speed,
         time_to_first_token_secs: prompt_tokens as f64 / prompt_speed,

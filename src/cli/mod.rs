@@ -929,14 +929,22 @@ fn print_generate_bench(report: &bench::generate::GenerateBench) {
     if let Some(kernels) = &report.llama_cpp_kernels {
         println!("llama.cpp CPU kernels: {kernels}");
     }
+    if let Some(compute) = &report.compute {
+        println!("Models run on: {}", compute.summary());
+    }
+    if let Some((same, compared)) = report.gpu_cpu_agreement {
+        println!(
+            "Greedy answers on the GPU and on the CPU: the first {same} of {compared} tokens are the same"
+        );
+    }
     let reference = report
         .references
         .first()
         .map(|r| format!("llama-bench {}", r.setting))
         .unwrap_or_else(|| "llama-bench".into());
     println!(
-        "{:<12} {:<20} {:>6} {:>10} {:>8} {:>5} {:>8} {:>9}   ratio to {reference}",
-        "runtime", "setting", "prompt", "prompt t/s", "TTFT s", "gen", "gen t/s", "peak RSS"
+        "{:<12} {:<20} {:>6} {:>10} {:>8} {:>5} {:>8} {:>9}   {:<24} ratio to {reference}",
+        "runtime", "setting", "prompt", "prompt t/s", "TTFT s", "gen", "gen t/s", "peak RSS", "device"
     );
     for run in report.runs.iter().chain(&report.references) {
         let ratios = match (run.prompt_ratio, run.generation_ratio) {
@@ -944,7 +952,7 @@ fn print_generate_bench(report: &bench::generate::GenerateBench) {
             _ => String::new(),
         };
         println!(
-            "{:<12} {:<20} {:>6} {:>10.1} {:>8.2} {:>5} {:>8.1} {:>9}   {ratios}",
+            "{:<12} {:<20} {:>6} {:>10.1} {:>8.2} {:>5} {:>8.1} {:>9}   {:<24} {ratios}",
             run.runtime,
             run.setting,
             run.prompt_tokens,
@@ -954,7 +962,8 @@ fn print_generate_bench(report: &bench::generate::GenerateBench) {
             run.generated_tokens_per_sec,
             run.peak_rss_bytes
                 .map(quire_engine::size::human_bytes)
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            run.device
         );
     }
     for problem in &report.llama_cpp_problems {
@@ -1123,6 +1132,9 @@ fn print_hits(query: &str, hits: &[SearchHit]) {
 
 fn print_status(status: &LibraryStatus, verbose: bool) {
     println!("Library: {}", printable_path(&status.data_dir));
+    if let Some(compute) = &status.compute {
+        println!("Models run on: {}", printable(&compute.summary()));
+    }
     if status.folders.is_empty() {
         println!("No folders yet. Add one with `quire index <folder>`.");
         return;

@@ -10,6 +10,7 @@ import type { ChatSummary } from "./bindings/ChatSummary";
 import type { Citation } from "./bindings/Citation";
 import type { Claim } from "./bindings/Claim";
 import type { CommandError } from "./bindings/CommandError";
+import type { ComputeDevices } from "./bindings/ComputeDevices";
 import type { EmbedderChoice } from "./bindings/EmbedderChoice";
 import type { EmbedderOffer } from "./bindings/EmbedderOffer";
 import type { FileProblem } from "./bindings/FileProblem";
@@ -43,6 +44,7 @@ export type {
   Citation,
   Claim,
   CommandError,
+  ComputeDevices,
   EmbedderChoice,
   EmbedderOffer,
   FileProblem,

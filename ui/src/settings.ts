@@ -132,6 +132,7 @@ export class SettingsPanel {
     );
     this.listModels(settings.models, settings.model?.path ?? settings.answers.generator);
     this.showModel(settings.model, null, settings.model_problem);
+    byId("compute").textContent = settings.compute ? `Models run on: ${computeSummary(settings.compute)}` : "";
   }
 
   /** The model files to choose from: the models folder's, and the one in use wherever it is. */
@@ -210,4 +211,14 @@ function embedderValue(choice: EmbedderChoice): string {
 
 function sameEmbedder(a: EmbedderChoice, b: EmbedderChoice): boolean {
   return a.model === b.model && a.int8 === b.int8;
+}
+
+/** Where models run, in one line: the GPU, or the CPU and why no GPU. */
+export function computeSummary(compute: api.ComputeDevices): string {
+  const gpu = compute.gpus[0];
+  if (gpu) {
+    return `GPU ${gpu.name} (${gpu.description}, ${gigabytes(gpu.free_bytes)} free of ${gigabytes(gpu.memory_bytes)})`;
+  }
+  const cpu = compute.cpu_features ? `the CPU (${compute.cpu_features})` : "the CPU";
+  return compute.cpu_only_because ? `${cpu}; no GPU: ${compute.cpu_only_because}` : cpu;
 }

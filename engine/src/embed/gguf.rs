@@ -42,6 +42,8 @@ pub(super) struct GgufEncoder {
     /// How the model pools a sentence vector, and so which windows of a long text count.
     pooling: super::WindowPooling,
     threads: usize,
+    /// Put the model on a GPU when llama.cpp found one.
+    gpu: bool,
     /// Started on the first embedding.
     worker: OnceLock<Worker>,
     starting: Mutex<()>,
@@ -58,7 +60,7 @@ struct Job {
 }
 
 impl GgufEncoder {
-    pub(super) fn open(path: &Path, threads: usize) -> Result<GgufEncoder> {
+    pub(super) fn open(path: &Path, threads: usize, gpu: bool) -> Result<GgufEncoder> {
         let problem = |message: String| Error::Model {
             path: path.to_path_buf(),
             message,
@@ -126,6 +128,7 @@ impl GgufEncoder {
             gated,
             pooling,
             threads,
+            gpu,
             worker: OnceLock::new(),
             starting: Mutex::new(()),
         })
@@ -248,8 +251,12 @@ impl GgufEncoder {
             message,
         };
         let backend = crate::llm::llama::backend().map_err(|e| problem(e.to_string()))?;
+        let (params, offload) = crate::llm::gpu::model_params(&self.path, self.max_tokens, self.gpu);
+        if let Some(plan) = offload {
+            tracing::info!(device = %plan.device, layers = plan.layers, "embedding on the GPU");
+        }
         // Read, not mapped: the CPU kernels repack most weights into their own buffers.
-        let params = LlamaModelParams::default().with_use_mmap(false);
+        let params = params.with_use_mmap(false);
         let model = LlamaModel::load_from_file(backend, &self.path, &params).map_err(|e| {
             problem(format!(
                 "llama.cpp could not load the model (architecture `{}`): {e}; \

@@ -223,7 +223,7 @@ pub struct EmbedderChoice {
 }
 
 /// How an embedding model is loaded.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EmbedderOptions {
     /// Put before queries and passages; `None`: what the model's profile says.
     pub query_prefix: Option<String>,
@@ -234,6 +234,20 @@ pub struct EmbedderOptions {
     pub int8: bool,
     /// Threads for llama.cpp; 0: one per core.
     pub threads: usize,
+    /// Run on a GPU when llama.cpp found one (GGUF and int8 models).
+    pub gpu: bool,
+}
+
+impl Default for EmbedderOptions {
+    fn default() -> Self {
+        EmbedderOptions {
+            query_prefix: None,
+            passage_prefix: None,
+            int8: false,
+            threads: 0,
+            gpu: true,
+        }
+    }
 }
 
 impl Embedder {
@@ -442,7 +456,7 @@ fn gguf_pools_sentences(path: &Path) -> bool {
 
 #[cfg(feature = "llama-cpp")]
 fn open_gguf(path: &Path, options: &EmbedderOptions) -> Result<(Encoder, String, String)> {
-    let encoder = gguf::GgufEncoder::open(path, options.threads)?;
+    let encoder = gguf::GgufEncoder::open(path, options.threads, options.gpu)?;
     let (architecture, precision) = (
         encoder.architecture().to_string(),
         encoder.precision().to_lowercase(),

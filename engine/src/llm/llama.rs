@@ -13,7 +13,6 @@ use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
@@ -36,6 +35,7 @@ pub(crate) fn backend() -> Result<&'static LlamaBackend> {
             // Its logs go through tracing like Quire's own (QUIRE_LOG=llama-cpp-2=info shows them).
             llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
             load_cpu_kernels()?;
+            super::gpu::load_cuda_module();
             let backend = LlamaBackend::init().map_err(|e| e.to_string())?;
             tracing::info!(features = %cpu_features(), "llama.cpp CPU kernels loaded");
             Ok(backend)
@@ -138,6 +138,8 @@ pub(super) struct LlamaCppModel {
     template: LlamaChatTemplate,
     path: PathBuf,
     jobs: mpsc::Sender<Job>,
+    /// The part of the model on a GPU, if any.
+    offload: Option<super::gpu::OffloadPlan>,
 }
 
 /// One generation, run by the worker.
@@ -176,10 +178,11 @@ impl LlamaCppModel {
             message,
         };
         let backend = backend()?;
+        let (params, offload) = super::gpu::model_params(&path, options.context_tokens, options.gpu);
         // Read, not mapped: llama.cpp repacks most weights into its own buffers for the CPU
         // kernels, and a mapping would keep the file's copy resident too (1.5B model: peak
         // 1.5 GB read vs 2.2 GB mapped).
-        let params = LlamaModelParams::default().with_use_mmap(false);
+        let params = params.with_use_mmap(false);
         let model = LlamaModel::load_from_file(backend, &path, &params).map_err(|e| {
             fail(format!(
                 "llama.cpp could not load the model (architecture `{architecture}`): {e}; \
@@ -226,6 +229,7 @@ impl LlamaCppModel {
             template,
             path,
             jobs,
+            offload,
         })
     }
 
@@ -235,6 +239,13 @@ impl LlamaCppModel {
             .into_iter()
             .map(|t| u32::try_from(t.0).unwrap_or(u32::MAX))
             .collect())
+    }
+
+    pub(super) fn runs_on(&self) -> String {
+        match &self.offload {
+            Some(plan) => format!("{}, {} of {} layers", plan.device, plan.layers, plan.total_layers),
+            None => "CPU".into(),
+        }
     }
 
     pub(super) fn count_tokens(&self, text: &str) -> usize {

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 ))]
 compile_error!("the `generation` feature needs a runtime: enable `llama-cpp` or `mistralrs`");
 
+pub mod gpu;
 #[cfg(feature = "llama-cpp")]
 pub(crate) mod llama;
 #[cfg(feature = "mistralrs")]
@@ -124,6 +125,8 @@ pub struct LoadOptions {
     pub prompt_batch: usize,
     /// Flash attention (llama.cpp); None lets the runtime decide.
     pub flash_attention: Option<bool>,
+    /// Put what fits of the model on a GPU when llama.cpp found one ([`gpu`]).
+    pub gpu: bool,
 }
 
 impl LoadOptions {
@@ -134,6 +137,7 @@ impl LoadOptions {
             threads: 0,
             prompt_batch: 0,
             flash_attention: None,
+            gpu: true,
         }
     }
 }
@@ -487,6 +491,22 @@ impl Generator {
 
     pub fn runtime(&self) -> Runtime {
         self.options.runtime
+    }
+
+    /// Where the model runs: "CUDA0 (NVIDIA H200), 28 of 28 layers", or "CPU".
+    pub fn runs_on(&self) -> String {
+        match &self.backend {
+            #[cfg(feature = "llama-cpp")]
+            Backend::LlamaCpp(model) => model.runs_on(),
+            #[cfg(feature = "mistralrs")]
+            Backend::Mistralrs(_) => {
+                if cfg!(any(feature = "cuda", feature = "metal")) {
+                    "mistralrs's GPU build".into()
+                } else {
+                    "CPU".into()
+                }
+            }
+        }
     }
 
     /// The instruction sets of the CPU kernels chosen for this processor at start

@@ -1,0 +1,579 @@
+//! GPUs for llama.cpp: its CUDA back end is one more run-time module (`libggml-cuda.so`),
+//! like the CPU kernels, built apart (scripts/build-cuda-module.sh) and shipped as an
+//! optional extra. At start Quire loads it when it is there, asks it for devices, and
+//! otherwise runs on the CPU exactly as without it, saying in one line why
+//! ([`ComputeDevices::cpu_only_because`]). Models then put on the GPU as many of their
+//! layers as its free memory holds ([`offload_plan`]).
+//!
+//! Invariant: a module is loaded only when its stamp (`quire-gpu-module.txt`, written by the
+//! build script) names the ggml version of the libggml-base this process runs, since a
+//! module from another ggml would call into it with another layout and crash.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// The module's file name.
+pub const CUDA_MODULE: &str = "libggml-cuda.so";
+/// What the build script writes beside the module: the ggml it was built from.
+pub const MODULE_STAMP: &str = "quire-gpu-module.txt";
+/// A folder to look in before the usual places (the package's, then the build script's).
+pub const MODULES_DIR_VAR: &str = "QUIRE_GPU_MODULES";
+
+/// The processors llama.cpp runs models on in this process.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+pub struct ComputeDevices {
+    /// The instruction sets of the CPU kernels chosen for this processor ("AVX2 AVX512 …").
+    pub cpu_features: String,
+    /// The GPUs models are put on, best first; empty when they run on the CPU.
+    pub gpus: Vec<GpuDevice>,
+    /// Why models run on the CPU alone, when they do: a sentence for the user.
+    pub cpu_only_because: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+pub struct GpuDevice {
+    /// llama.cpp's name for it ("CUDA0").
+    pub name: String,
+    /// What the driver calls it ("NVIDIA H200").
+    pub description: String,
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub memory_bytes: u64,
+    /// Free when Quire started.
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub free_bytes: u64,
+}
+
+impl ComputeDevices {
+    /// One line: the GPU in use, or the CPU and why no GPU.
+    pub fn summary(&self) -> String {
+        match (self.gpus.first(), &self.cpu_only_because) {
+            (Some(gpu), _) => format!(
+                "GPU {} ({}, {} MiB free of {} MiB); CPU kernels {}",
+                gpu.name,
+                gpu.description,
+                gpu.free_bytes >> 20,
+                gpu.memory_bytes >> 20,
+                self.cpu_features
+            ),
+            (None, Some(why)) => format!("CPU ({}); no GPU: {why}", self.cpu_features),
+            (None, None) => format!("CPU ({})", self.cpu_features),
+        }
+    }
+}
+
+/// How much of a model goes on the GPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffloadPlan {
+    /// The GPU, as llama.cpp and the driver name it ("CUDA0 (NVIDIA H200)").
+    pub device: String,
+    /// Repeating layers on the GPU (of `total_layers`); the output layer goes along when all do.
+    pub layers: u32,
+    pub total_layers: u32,
+}
+
+impl OffloadPlan {
+    /// llama.cpp's `n_gpu_layers`: one more than the repeating layers puts the output layer there too.
+    pub fn n_gpu_layers(&self) -> u32 {
+        if self.layers >= self.total_layers {
+            self.total_layers + 1
+        } else {
+            self.layers
+        }
+    }
+}
+
+/// What a model needs on a GPU, from its GGUF header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelFootprint {
+    /// The weights (the file's size).
+    pub bytes: u64,
+    /// Repeating layers (`<architecture>.block_count`).
+    pub layers: u32,
+    /// The KV cache of one layer for one token of context, in bytes (F16 keys and values).
+    pub cache_bytes_per_token_layer: u64,
+}
+
+/// Kept free on the GPU for the CUDA context, cuBLAS and llama.cpp's compute buffers.
+const GPU_RESERVE_BYTES: u64 = 768 << 20;
+
+/// The layers of `model` (with a context of `context_tokens`) that fit in `free_bytes`:
+/// all of them when they do, otherwise as many as fit beside the output layer. `None`
+/// when not one does.
+pub fn layers_that_fit(model: &ModelFootprint, context_tokens: usize, free_bytes: u64) -> Option<u32> {
+    if model.layers == 0 {
+        return None;
+    }
+    let per_layer_weights = model.bytes / (u64::from(model.layers) + 1);
+    let per_layer_cache = model.cache_bytes_per_token_layer * context_tokens as u64;
+    let per_layer = per_layer_weights + per_layer_cache;
+    let usable = free_bytes.saturating_sub(GPU_RESERVE_BYTES);
+    // The output layer (embeddings, head) is about one layer's weights, and goes first.
+    let layers = usable.saturating_sub(per_layer_weights) / per_layer.max(1);
+    match layers.min(u64::from(model.layers)) as u32 {
+        0 => None,
+        n => Some(n),
+    }
+}
+
+/// The footprint of the GGUF model at `path`, from its header.
+pub fn footprint(path: &Path) -> crate::error::Result<ModelFootprint> {
+    let fail = |message: String| crate::error::Error::Generator {
+        path: path.to_path_buf(),
+        message,
+    };
+    let (content, bytes) = super::read_gguf(path, fail)?;
+    let number = |key: &str| {
+        content.metadata.get(key).and_then(|v| {
+            v.to_u32()
+                .ok()
+                .map(u64::from)
+                .or_else(|| v.to_u64().ok())
+                .or_else(|| v.to_i32().ok().and_then(|n| u64::try_from(n).ok()))
+        })
+    };
+    let architecture = content
+        .metadata
+        .get("general.architecture")
+        .and_then(|v| v.to_string().ok())
+        .cloned()
+        .unwrap_or_default();
+    let key = |name: &str| format!("{architecture}.{name}");
+    let layers = number(&key("block_count")).unwrap_or(0);
+    let width = number(&key("embedding_length")).unwrap_or(0);
+    let heads = number(&key("attention.head_count")).unwrap_or(1).max(1);
+    let kv_heads = number(&key("attention.head_count_kv")).unwrap_or(heads);
+    let head_width = number(&key("attention.key_length")).unwrap_or(width / heads);
+    Ok(ModelFootprint {
+        bytes,
+        layers: u32::try_from(layers).unwrap_or(u32::MAX),
+        // Keys and values, two bytes each.
+        cache_bytes_per_token_layer: 2 * kv_heads * head_width * 2,
+    })
+}
+
+/// The folders a CUDA module is looked for in, in order: [`MODULES_DIR_VAR`], the
+/// package's (`<prefix>/lib/quire/gpu`, where the optional CUDA extra installs it; not the
+/// CPU kernels' folder, from which llama.cpp would load it unchecked), and the build script's.
+pub fn module_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::var_os(MODULES_DIR_VAR).filter(|d| !d.is_empty()) {
+        dirs.push(PathBuf::from(dir));
+    }
+    if let Some(installed) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("lib").join("quire")))
+        .filter(|dir| dir.is_dir())
+    {
+        dirs.push(installed.join("gpu"));
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")));
+    if let Some(cache) = cache {
+        dirs.push(cache.join("quire").join("gpu").join("cuda"));
+    }
+    dirs
+}
+
+/// Why the module in `dir` must not be loaded by a process on `ggml_version`, if it must not.
+pub fn stamp_problem(dir: &Path, ggml_version: &str) -> Option<String> {
+    let stamp = dir.join(MODULE_STAMP);
+    let Ok(text) = std::fs::read_to_string(&stamp) else {
+        return Some(format!(
+            "{} has no {MODULE_STAMP} beside it naming the ggml it was built from; \
+             rebuild it with scripts/build-cuda-module.sh",
+            dir.join(CUDA_MODULE).display()
+        ));
+    };
+    let built_for = text
+        .lines()
+        .find_map(|line| line.strip_prefix("ggml_version="))
+        .map(str::trim)
+        .unwrap_or("an unknown version");
+    (built_for != ggml_version).then(|| {
+        format!(
+            "{} was built for ggml {built_for}, and this Quire runs ggml {ggml_version}; \
+             rebuild it with scripts/build-cuda-module.sh",
+            dir.join(CUDA_MODULE).display()
+        )
+    })
+}
+
+#[cfg(feature = "llama-cpp")]
+pub(crate) use runtime::{load_cuda_module, model_params};
+
+/// The processors llama.cpp runs models on: the GPU its CUDA module found, or the CPU and
+/// why no GPU (`gpu_allowed` false: the settings turn the GPU off). Starts llama.cpp if
+/// nothing has yet, which loads no model. `None` in a build without llama.cpp.
+pub fn devices(gpu_allowed: bool) -> Option<ComputeDevices> {
+    #[cfg(feature = "llama-cpp")]
+    {
+        Some(match super::llama::backend() {
+            Ok(_) => runtime::compute_devices(gpu_allowed),
+            Err(e) => ComputeDevices {
+                cpu_features: String::new(),
+                gpus: Vec::new(),
+                cpu_only_because: Some(e.to_string()),
+            },
+        })
+    }
+    #[cfg(not(feature = "llama-cpp"))]
+    {
+        let _ = gpu_allowed;
+        None
+    }
+}
+
+#[cfg(feature = "llama-cpp")]
+mod runtime {
+    use std::ffi::{CStr, CString};
+    use std::path::Path;
+    use std::sync::OnceLock;
+
+    use llama_cpp_2::model::params::LlamaModelParams;
+
+    use super::{
+        layers_that_fit, module_dirs, stamp_problem, ComputeDevices, GpuDevice, OffloadPlan, CUDA_MODULE,
+    };
+
+    /// A GPU with its index among ggml's devices.
+    type Indexed = (usize, GpuDevice);
+
+    /// What loading the CUDA module found, set once when llama.cpp starts: the GPUs, or why
+    /// there are none.
+    static FOUND: OnceLock<(Vec<Indexed>, Option<String>)> = OnceLock::new();
+
+    /// Loads llama.cpp's CUDA module if one is there and usable; called once, after the CPU
+    /// kernels are loaded. Never fails: what went wrong is the reason models run on the CPU.
+    pub(crate) fn load_cuda_module() {
+        FOUND.get_or_init(|| match find_and_load() {
+            Ok(gpus) => {
+                for (_, gpu) in &gpus {
+                    tracing::info!(
+                        device = %gpu.name,
+                        description = %gpu.description,
+                        free_mib = gpu.free_bytes >> 20,
+                        "llama.cpp runs models on the GPU"
+                    );
+                }
+                (gpus, None)
+            }
+            Err(why) => {
+                tracing::info!("llama.cpp runs models on the CPU: no GPU: {why}");
+                (Vec::new(), Some(why))
+            }
+        });
+    }
+
+    /// The processors models run on; `gpu_allowed` false when the settings turn the GPU off.
+    pub(crate) fn compute_devices(gpu_allowed: bool) -> ComputeDevices {
+        let (gpus, why) = FOUND
+            .get()
+            .cloned()
+            .unwrap_or_else(|| (Vec::new(), Some("llama.cpp has not started".to_string())));
+        let gpus: Vec<GpuDevice> = gpus.into_iter().map(|(_, gpu)| gpu).collect();
+        let cpu_features = super::super::llama::cpu_features();
+        match gpus.first() {
+            Some(gpu) if !gpu_allowed => ComputeDevices {
+                cpu_features,
+                cpu_only_because: Some(format!(
+                    "the GPU ({}) is turned off in the settings (gpu = \"off\")",
+                    gpu.description
+                )),
+                gpus: Vec::new(),
+            },
+            _ => ComputeDevices {
+                cpu_features,
+                gpus,
+                cpu_only_because: why,
+            },
+        }
+    }
+
+    /// Model parameters that put what fits of the model at `path` on the GPU with the most
+    /// free memory, or keep it off every GPU when `gpu_allowed` is false or nothing fits;
+    /// with the plan, for saying so. Without a GPU: llama.cpp's defaults, as before GPUs.
+    pub(crate) fn model_params(
+        path: &Path,
+        context_tokens: usize,
+        gpu_allowed: bool,
+    ) -> (LlamaModelParams, Option<OffloadPlan>) {
+        let gpus = FOUND.get().map(|(gpus, _)| gpus.as_slice()).unwrap_or_default();
+        let Some((index, gpu)) = gpus.iter().max_by_key(|(_, gpu)| gpu.free_bytes) else {
+            return (LlamaModelParams::default(), None);
+        };
+        let cpu_only = || {
+            let params = LlamaModelParams::default().with_n_gpu_layers(0);
+            // No device at all: not even single operations are sent to the GPU.
+            (
+                params
+                    .with_devices(&[])
+                    .unwrap_or_else(|_| LlamaModelParams::default().with_n_gpu_layers(0)),
+                None,
+            )
+        };
+        if !gpu_allowed {
+            return cpu_only();
+        }
+        let footprint = match super::footprint(path) {
+            Ok(footprint) => footprint,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot size {} for the GPU ({e}); it runs on the CPU",
+                    path.display()
+                );
+                return cpu_only();
+            }
+        };
+        let Some(layers) = layers_that_fit(&footprint, context_tokens, gpu.free_bytes) else {
+            tracing::info!(
+                "{} runs on the CPU: not one layer fits in {} MiB free on {}",
+                path.display(),
+                gpu.free_bytes >> 20,
+                gpu.name
+            );
+            return cpu_only();
+        };
+        let plan = OffloadPlan {
+            device: format!("{} ({})", gpu.name, gpu.description),
+            layers,
+            total_layers: footprint.layers,
+        };
+        tracing::info!(
+            "{}: {} of {} layers on {} ({})",
+            path.display(),
+            plan.layers,
+            plan.total_layers,
+            gpu.name,
+            gpu.description
+        );
+        let params = LlamaModelParams::default().with_n_gpu_layers(plan.n_gpu_layers());
+        match params.with_devices(&[*index]) {
+            Ok(params) => (params, Some(plan)),
+            Err(e) => {
+                tracing::warn!("llama.cpp refused {} ({e}); the model runs on the CPU", gpu.name);
+                cpu_only()
+            }
+        }
+    }
+
+    fn find_and_load() -> Result<Vec<Indexed>, String> {
+        // A module llama.cpp loaded by itself (GGML_BACKEND_PATH) is used as it is.
+        let registry = match registered_cuda() {
+            Some(registry) => registry,
+            None => {
+                let dirs = module_dirs();
+                let Some(dir) = dirs.iter().find(|dir| dir.join(CUDA_MODULE).is_file()) else {
+                    let looked = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>();
+                    return Err(format!(
+                        "no CUDA module ({CUDA_MODULE}) in {}; scripts/build-cuda-module.sh builds one",
+                        looked.join(", ")
+                    ));
+                };
+                load_module(dir)?
+            }
+        };
+        // SAFETY: plain queries of ggml's device registry.
+        let count = unsafe { llama_cpp_sys_2::ggml_backend_dev_count() };
+        let gpus: Vec<Indexed> = (0..count)
+            .filter_map(|i| {
+                // SAFETY: `i` is below the device count.
+                let device = unsafe { llama_cpp_sys_2::ggml_backend_dev_get(i) };
+                let ours = unsafe { llama_cpp_sys_2::ggml_backend_dev_backend_reg(device) } == registry;
+                ours.then(|| describe(device)).flatten().map(|gpu| (i, gpu))
+            })
+            .collect();
+        if gpus.is_empty() {
+            return Err(format!("the CUDA module loaded, but {}", driver_problem()));
+        }
+        Ok(gpus)
+    }
+
+    fn registered_cuda() -> Option<llama_cpp_sys_2::ggml_backend_reg_t> {
+        // SAFETY: a lookup by a NUL-terminated name.
+        let registry = unsafe { llama_cpp_sys_2::ggml_backend_reg_by_name(c"CUDA".as_ptr()) };
+        (!registry.is_null()).then_some(registry)
+    }
+
+    fn load_module(dir: &Path) -> Result<llama_cpp_sys_2::ggml_backend_reg_t, String> {
+        let module = dir.join(CUDA_MODULE);
+        if let Some(problem) = stamp_problem(dir, &ggml_version()) {
+            return Err(problem);
+        }
+        // Opened once first for the loader's own words on failure (ggml only logs them).
+        if let Some(problem) = dlopen_problem(&module) {
+            // The loader starts its message with the path, which the sentence already gives.
+            let shown = module.display().to_string();
+            let problem = problem.strip_prefix(&format!("{shown}: ")).unwrap_or(&problem);
+            return Err(format!("{shown} could not be loaded: {problem}"));
+        }
+        let path = CString::new(module.as_os_str().as_encoded_bytes())
+            .map_err(|_| format!("{} has a NUL in its path", module.display()))?;
+        // SAFETY: `path` is NUL-terminated; the module was built against this ggml (its stamp says so).
+        let registry = unsafe { llama_cpp_sys_2::ggml_backend_load(path.as_ptr()) };
+        if registry.is_null() {
+            return Err(format!(
+                "{} did not start (QUIRE_LOG=llama-cpp-2=info shows llama.cpp's reason)",
+                module.display()
+            ));
+        }
+        Ok(registry)
+    }
+
+    fn describe(device: llama_cpp_sys_2::ggml_backend_dev_t) -> Option<GpuDevice> {
+        if device.is_null() {
+            return None;
+        }
+        let text = |p: *const std::ffi::c_char| {
+            // SAFETY: ggml returns NUL-terminated strings it owns, or null.
+            (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+        };
+        let (mut free, mut total) = (0usize, 0usize);
+        // SAFETY: `device` is a live device of a registered back end.
+        unsafe { llama_cpp_sys_2::ggml_backend_dev_memory(device, &mut free, &mut total) };
+        Some(GpuDevice {
+            name: text(unsafe { llama_cpp_sys_2::ggml_backend_dev_name(device) })?,
+            description: text(unsafe { llama_cpp_sys_2::ggml_backend_dev_description(device) })
+                .unwrap_or_default(),
+            memory_bytes: total as u64,
+            free_bytes: free as u64,
+        })
+    }
+
+    fn ggml_version() -> String {
+        // SAFETY: a static, NUL-terminated string.
+        unsafe { CStr::from_ptr(llama_cpp_sys_2::ggml_version()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// The dynamic loader's complaint about `path`, if it cannot load it.
+    fn dlopen_problem(path: &Path) -> Option<String> {
+        let c_path = CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+        // SAFETY: dlopen/dlerror/dlclose on a NUL-terminated path; the handle is closed at once.
+        unsafe {
+            let handle = libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+            if handle.is_null() {
+                return Some(last_dl_error());
+            }
+            libc::dlclose(handle);
+        }
+        None
+    }
+
+    fn last_dl_error() -> String {
+        // SAFETY: dlerror returns a NUL-terminated message or null.
+        let message = unsafe { libc::dlerror() };
+        if message.is_null() {
+            "unknown error".into()
+        } else {
+            unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned()
+        }
+    }
+
+    /// Why CUDA sees no device, asked of NVIDIA's driver library directly.
+    fn driver_problem() -> String {
+        type GetInt = unsafe extern "C" fn(*mut std::ffi::c_int) -> std::ffi::c_int;
+        type Init = unsafe extern "C" fn(std::ffi::c_uint) -> std::ffi::c_int;
+        // SAFETY: the driver library's documented entry points, called with their C signatures.
+        unsafe {
+            let driver = libc::dlopen(c"libcuda.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+            if driver.is_null() {
+                return "no NVIDIA driver is installed (libcuda.so.1 is missing)".into();
+            }
+            let symbol = |name: &CStr| libc::dlsym(driver, name.as_ptr());
+            let version_fn = symbol(c"cuDriverGetVersion");
+            let init_fn = symbol(c"cuInit");
+            let count_fn = symbol(c"cuDeviceGetCount");
+            let mut version = 0;
+            if !version_fn.is_null() {
+                let get: GetInt = std::mem::transmute(version_fn);
+                get(&mut version);
+            }
+            let answer = if version > 0 && version < 13000 {
+                format!(
+                    "the NVIDIA driver supports CUDA {}.{}, and the CUDA module needs CUDA 13.0 \
+                     (driver 580 or newer)",
+                    version / 1000,
+                    version % 1000 / 10
+                )
+            } else if init_fn.is_null() || count_fn.is_null() {
+                "libcuda.so.1 is not a working NVIDIA driver".into()
+            } else {
+                let init: Init = std::mem::transmute(init_fn);
+                let status = init(0);
+                if status != 0 {
+                    format!("the NVIDIA driver did not start (cuInit error {status})")
+                } else {
+                    let count: GetInt = std::mem::transmute(count_fn);
+                    let mut devices = 0;
+                    count(&mut devices);
+                    if devices == 0 {
+                        "the NVIDIA driver sees no GPU".into()
+                    } else {
+                        format!("CUDA could not use the {devices} GPU(s) the driver sees")
+                    }
+                }
+            };
+            libc::dlclose(driver);
+            answer
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 1.5B model in Q4_K_M: 28 layers, 2 KV heads of 128.
+    const QWEN_1_5B: ModelFootprint = ModelFootprint {
+        bytes: 1_100 << 20,
+        layers: 28,
+        cache_bytes_per_token_layer: 2 * 2 * 128 * 2,
+    };
+
+    #[test]
+    fn a_model_that_fits_goes_whole_with_its_output_layer() {
+        let layers = layers_that_fit(&QWEN_1_5B, 4096, 8 << 30);
+        assert_eq!(layers, Some(28));
+        let plan = OffloadPlan {
+            device: "CUDA0".into(),
+            layers: 28,
+            total_layers: 28,
+        };
+        assert_eq!(plan.n_gpu_layers(), 29);
+    }
+
+    #[test]
+    fn a_small_gpu_takes_the_layers_it_holds_and_none_when_it_holds_none() {
+        let layers = layers_that_fit(&QWEN_1_5B, 4096, 1_300 << 20).unwrap();
+        assert!((1..28).contains(&layers), "{layers}");
+        // What is offloaded fits with the reserve kept free.
+        let per_layer = QWEN_1_5B.bytes / 29 + QWEN_1_5B.cache_bytes_per_token_layer * 4096;
+        assert!(QWEN_1_5B.bytes / 29 + u64::from(layers) * per_layer <= (1_300 << 20) - GPU_RESERVE_BYTES);
+        assert_eq!(layers_that_fit(&QWEN_1_5B, 4096, 700 << 20), None);
+    }
+
+    #[test]
+    fn a_module_built_for_another_ggml_is_refused_by_its_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = stamp_problem(dir.path(), "0.26.0").unwrap();
+        assert!(missing.contains("no quire-gpu-module.txt"), "{missing}");
+        std::fs::write(
+            dir.path().join(MODULE_STAMP),
+            "ggml_version=0.25.1\ncuda=13.0.2\n",
+        )
+        .unwrap();
+        let other = stamp_problem(dir.path(), "0.26.0").unwrap();
+        assert!(
+            other.contains("built for ggml 0.25.1") && other.contains("0.26.0"),
+            "{other}"
+        );
+        std::fs::write(dir.path().join(MODULE_STAMP), "ggml_version=0.26.0\n").unwrap();
+        assert_eq!(stamp_problem(dir.path(), "0.26.0"), None);
+    }
+}
