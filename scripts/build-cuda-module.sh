@@ -11,10 +11,13 @@
 # newer (CUDA 13) at run time; without one Quire says so and runs on the CPU.
 #
 # Usage: scripts/build-cuda-module.sh [OUTPUT_DIR]
-#   QUIRE_CUDA_ARCHS  the GPU architectures, as CMake names them
-#                     (default "80-real;86-real;89-real;90": Ampere, RTX 30, RTX 40, Hopper,
-#                     plus PTX that newer GPUs compile at first use)
-#   QUIRE_CUDA_JOBS   parallel compile jobs (default: all cores)
+#   QUIRE_CUDA_ARCHS     the GPU architectures, as CMake names them
+#                        (default "80-real;86-real;89-real;90": Ampere, RTX 30, RTX 40, Hopper,
+#                        plus PTX that newer GPUs compile at first use)
+#   QUIRE_CUDA_JOBS      parallel compile jobs (default: all cores)
+#   QUIRE_CUDA_HOME      a CUDA 13 toolkit already installed (bin/nvcc), instead of the wheels
+#   QUIRE_LLAMA_CPP_SRC  the llama.cpp tree, instead of llama-cpp-sys-2's (a machine without
+#                        Rust: scripts/gpu-measure.sh carries it)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -38,27 +41,31 @@ wheels=(
 
 say() { echo "build-cuda-module: $*" >&2; }
 
-source scripts/setup.sh
-apt_install patchelf
-
-# The llama.cpp tree Quire links: llama-cpp-sys-2's, at the version Cargo.lock names.
-sys_manifest=$(cargo metadata --format-version 1 --locked 2>/dev/null | python3 -c '
+if [ -n "${QUIRE_LLAMA_CPP_SRC:-}" ]; then
+    src="$QUIRE_LLAMA_CPP_SRC"
+    sys_version=$(cat "$src/.llama-cpp-sys-2-version" 2>/dev/null || echo unknown)
+else
+    source scripts/setup.sh
+    apt_install patchelf
+    # The llama.cpp tree Quire links: llama-cpp-sys-2's, at the version Cargo.lock names.
+    sys_manifest=$(cargo metadata --format-version 1 --locked 2>/dev/null | python3 -c '
 import json, sys
 meta = json.load(sys.stdin)
 print(next(p["manifest_path"] for p in meta["packages"] if p["name"] == "llama-cpp-sys-2"))')
-sys_dir=$(dirname "$sys_manifest")
-sys_version=$(basename "$sys_dir" | sed 's/^llama-cpp-sys-2-//')
-src="$sys_dir/llama.cpp"
+    sys_dir=$(dirname "$sys_manifest")
+    sys_version=$(basename "$sys_dir" | sed 's/^llama-cpp-sys-2-//')
+    src="$sys_dir/llama.cpp"
+fi
 [ -f "$src/ggml/src/ggml-cuda/CMakeLists.txt" ] || { say "no ggml-cuda sources in $src"; exit 1; }
 ggml_version=$(sed -nE 's/^set\(GGML_VERSION_(MAJOR|MINOR|PATCH) ([0-9]+)\)/\2/p' "$src/ggml/CMakeLists.txt" | paste -sd.)
 say "llama.cpp from llama-cpp-sys-2 $sys_version (ggml $ggml_version); architectures $archs"
 
-# The toolkit, assembled from the wheels into one prefix.
-mkdir -p "$downloads"
-toolkit="$root/toolkit"
+# The toolkit: one installed (QUIRE_CUDA_HOME), or assembled from the wheels into one prefix.
+toolkit="${QUIRE_CUDA_HOME:-$root/toolkit}"
 toolkit_stamp="$toolkit/.wheels"
 wanted=$(printf '%s\n' "${wheels[@]}")
-if [ ! -f "$toolkit_stamp" ] || [ "$(cat "$toolkit_stamp")" != "$wanted" ]; then
+if [ -z "${QUIRE_CUDA_HOME:-}" ] && { [ ! -f "$toolkit_stamp" ] || [ "$(cat "$toolkit_stamp")" != "$wanted" ]; }; then
+    mkdir -p "$downloads"
     rm -rf "$toolkit" && mkdir -p "$toolkit"
     for entry in "${wheels[@]}"; do
         read -r requirement sha256 <<<"$entry"
@@ -93,9 +100,13 @@ if [ ! -f "$toolkit_stamp" ] || [ "$(cat "$toolkit_stamp")" != "$wanted" ]; then
 fi
 "$toolkit/bin/nvcc" --version | tail -n 2 >&2
 
-# cmake (3.24 or newer for CUDA architectures lists) and ninja from PyPI, beside the build.
+# cmake (3.24 or newer, for lists of CUDA architectures) and ninja: the machine's, or from PyPI.
 tools="$root/tools"
-if [ ! -x "$tools/bin/cmake" ] || [ ! -x "$tools/bin/ninja" ]; then
+cmake_version=$(cmake --version 2>/dev/null | sed -nE '1s/.* ([0-9]+\.[0-9]+).*/\1/p')
+if command -v ninja >/dev/null && [ -n "$cmake_version" ] \
+    && [ "$(printf '%s\n3.24\n' "$cmake_version" | sort -V | head -n 1)" = "3.24" ]; then
+    tools="$(dirname "$(command -v cmake)")/.."
+elif [ ! -x "$tools/bin/cmake" ] || [ ! -x "$tools/bin/ninja" ]; then
     python3 -m venv "$tools"
     "$tools/bin/python" -m pip install --quiet --only-binary=:all: "cmake==3.31.6" "ninja==1.11.1.4" >&2
 fi
@@ -120,12 +131,16 @@ module=$(find "$build" -name 'libggml-cuda.so' -type f | head -n 1)
 [ -n "$module" ] || { say "the build made no libggml-cuda.so"; exit 1; }
 mkdir -p "$out_dir"
 cp -L "$module" "$out_dir/libggml-cuda.so"
-for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13; do
-    cp -L "$toolkit/lib/$lib" "$out_dir/$lib"
-done
 strip --strip-unneeded "$out_dir/libggml-cuda.so"
-# The CUDA libraries beside it; libggml-base is the one Quire has already loaded.
-patchelf --set-rpath '$ORIGIN' "$out_dir/libggml-cuda.so"
+if [ -z "${QUIRE_CUDA_HOME:-}" ]; then
+    # The CUDA libraries beside it; libggml-base is the one Quire has already loaded.
+    for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13; do
+        cp -L "$toolkit/lib/$lib" "$out_dir/$lib"
+    done
+    patchelf --set-rpath '$ORIGIN' "$out_dir/libggml-cuda.so"
+else
+    say "it uses the CUDA runtime and cuBLAS of $toolkit from the system's library path"
+fi
 cat >"$out_dir/quire-gpu-module.txt" <<EOF
 ggml_version=$ggml_version
 llama_cpp_sys_2=$sys_version
