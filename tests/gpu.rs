@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
@@ -28,6 +28,19 @@ fn run(command: &mut Command) -> Output {
     output
 }
 
+/// A library of the household documents, indexed, in `tmp`; with an empty folder to look
+/// for CUDA modules in and a cache folder: (data, modules, cache).
+fn indexed_household(tmp: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let root = household(tmp);
+    let (modules, cache) = (tmp.join("modules"), tmp.join("cache"));
+    std::fs::create_dir_all(&modules).unwrap();
+    let data = tmp.join("data");
+    run(quire_with_modules(&data, &modules, &cache)
+        .arg("index")
+        .arg(&root));
+    (data, modules, cache)
+}
+
 /// The line `quire status` gives on where models run.
 fn compute_line(output: &Output) -> String {
     let text = String::from_utf8_lossy(&output.stdout);
@@ -40,13 +53,7 @@ fn compute_line(output: &Output) -> String {
 #[test]
 fn without_a_cuda_module_quire_names_where_it_looked_and_runs_on_the_cpu() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = household(tmp.path());
-    let (modules, cache) = (tmp.path().join("modules"), tmp.path().join("cache"));
-    std::fs::create_dir_all(&modules).unwrap();
-    let data = tmp.path().join("data");
-    run(quire_with_modules(&data, &modules, &cache)
-        .arg("index")
-        .arg(&root));
+    let (data, modules, cache) = indexed_household(tmp.path());
 
     let line = compute_line(&run(quire_with_modules(&data, &modules, &cache).arg("status")));
     assert!(line.starts_with("Models run on: CPU ("), "{line}");
@@ -61,13 +68,7 @@ fn without_a_cuda_module_quire_names_where_it_looked_and_runs_on_the_cpu() {
 #[test]
 fn a_damaged_or_mismatched_cuda_module_is_refused_with_its_reason_and_answers_come_from_the_cpu() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = household(tmp.path());
-    let (modules, cache) = (tmp.path().join("modules"), tmp.path().join("cache"));
-    std::fs::create_dir_all(&modules).unwrap();
-    let data = tmp.path().join("data");
-    run(quire_with_modules(&data, &modules, &cache)
-        .arg("index")
-        .arg(&root));
+    let (data, modules, cache) = indexed_household(tmp.path());
     // A copy cut short: the first bytes of an ELF file and nothing after.
     std::fs::write(modules.join("libggml-cuda.so"), b"\x7fELF\x02\x01\x01\0").unwrap();
 

@@ -85,7 +85,9 @@ pub struct Config {
     pub chunk_max_tokens: usize,
     /// Tokens shared by neighbouring chunks so that a passage cut in two is still found whole.
     pub chunk_overlap_tokens: usize,
-    /// How much a match in a document's title counts against a match in its text.
+    /// A document's title is searched as the first words of each of its passages; above 0,
+    /// a match in the title also counts on its own, this much (0 by default: scored
+    /// separately, titles outweighed the text, see the README).
     pub title_boost: f32,
     /// Threads that extract files in parallel; 0 means one per core.
     pub extract_threads: usize,
@@ -149,7 +151,7 @@ impl Default for Config {
             chunk_min_tokens: 250,
             chunk_max_tokens: 400,
             chunk_overlap_tokens: 50,
-            title_boost: 1.2,
+            title_boost: 0.0,
             extract_threads: 0,
             models_dir: PathBuf::new(),
             embedder: PathBuf::from(DEFAULT_EMBEDDER),
@@ -417,8 +419,8 @@ impl Config {
         if self.max_text_bytes == 0 || self.max_chunks_per_file == 0 {
             return invalid("max_text_bytes and max_chunks_per_file must be at least 1");
         }
-        if !(self.title_boost.is_finite() && self.title_boost > 0.0) {
-            return invalid("title_boost must be a positive number");
+        if !(self.title_boost.is_finite() && self.title_boost >= 0.0) {
+            return invalid("title_boost must be a number, 0 or more");
         }
         if self.context_tokens < 512 {
             return invalid("context_tokens must be at least 512");

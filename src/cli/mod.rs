@@ -1018,12 +1018,12 @@ fn eval_cache_dir(config: &Config, benchmark: &Path) -> Result<PathBuf> {
 fn eval_cache_for(config: &Config, content: &[u8], kind: &str) -> PathBuf {
     let mut key = blake3::Hasher::new();
     key.update(content);
+    // Only what the index is made of: query-time settings (title_boost) reuse it.
     let settings = format!(
-        "{}|{}|{}|{}|{}|{}|{}{}",
+        "{}|{}|{}|{}|{}|{}{}",
         config.chunk_min_tokens,
         config.chunk_max_tokens,
         config.chunk_overlap_tokens,
-        config.title_boost,
         config.embedder_path().display(),
         prefix_key(&config.query_prefix),
         prefix_key(&config.passage_prefix),

@@ -660,6 +660,7 @@ fn report(
     index_secs: f64,
     outcomes: Vec<QuestionOutcome>,
 ) -> AnswerEvalReport {
+    let settings = AnswerSettings::of(config);
     let answerable: Vec<&QuestionOutcome> = outcomes.iter().filter(|o| !o.held_out).collect();
     let held_out: Vec<&QuestionOutcome> = outcomes.iter().filter(|o| o.held_out).collect();
     let mut seconds: Vec<f64> = outcomes.iter().map(|o| o.seconds).collect();
@@ -676,7 +677,8 @@ fn report(
         model: generator.info().name.clone(),
         runtime: generator.runtime().name().to_string(),
         threads: config.worker_threads_for_models(),
-        settings: AnswerSettings::of(config),
+        trade_offs: trade_offs(&outcomes, settings.evidence_below),
+        settings,
         answerable: summarize(&answerable),
         held_out: summarize(&held_out),
         held_out_gold_elsewhere: held_out.iter().filter(|o| o.gold_elsewhere).count(),
@@ -685,12 +687,6 @@ fn report(
         mean_prompt_tokens,
         median_prompt_tokens: percentile(&mut tokens, 0.5),
         index_secs,
-        trade_offs: trade_offs(
-            &outcomes,
-            config.evidence_below(quire_engine::embed::ModelProfile::of_model(
-                &config.embedder_path(),
-            )),
-        ),
         outcomes,
     }
 }

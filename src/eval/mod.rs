@@ -46,7 +46,7 @@ pub enum Mode {
     Bm25,
     /// Nearest sentence vectors.
     Vector,
-    /// Both, fused by reciprocal rank (k = 60).
+    /// Both, fused as the embedder's profile says (reciprocal rank fusion, k = 20).
     Hybrid,
     /// Each of the above.
     All,

@@ -65,22 +65,12 @@ impl GgufEncoder {
             path: path.to_path_buf(),
             message,
         };
-        let (content, _) = crate::llm::read_gguf(path, problem)?;
-        let metadata = |key: &str| content.metadata.get(key);
-        let number = |key: &str| {
-            metadata(key).and_then(|v| {
-                v.to_u32()
-                    .ok()
-                    .map(u64::from)
-                    .or_else(|| v.to_u64().ok())
-                    .map(|n| n as usize)
-            })
-        };
-        let architecture = metadata("general.architecture")
-            .and_then(|v| v.to_string().ok())
-            .cloned()
+        let header = crate::llm::read_gguf(path, problem)?;
+        let number = |name: &str| header.model_number(name).map(|n| n as usize);
+        let architecture = header
+            .architecture()
             .ok_or_else(|| problem("the file names no architecture".into()))?;
-        let Some(pooling) = number(&format!("{architecture}.pooling_type")) else {
+        let Some(pooling) = number("pooling_type") else {
             return Err(problem(format!(
                 "it is not an embedding model (no {architecture}.pooling_type): a chat model goes in `generator`"
             )));
@@ -96,16 +86,16 @@ impl GgufEncoder {
             3 => super::WindowPooling::Last,
             _ => super::WindowPooling::Mean,
         };
-        let dimension = number(&format!("{architecture}.embedding_length"))
-            .ok_or_else(|| problem("the file gives no embedding length".into()))?;
+        let dimension =
+            number("embedding_length").ok_or_else(|| problem("the file gives no embedding length".into()))?;
         let shape = ModelShape {
-            layers: number(&format!("{architecture}.block_count")).unwrap_or(0),
+            layers: number("block_count").unwrap_or(0),
             hidden: dimension,
-            intermediate: number(&format!("{architecture}.feed_forward_length")).unwrap_or(0),
+            intermediate: number("feed_forward_length").unwrap_or(0),
         };
-        let gated = content.tensor_infos.contains_key("blk.0.ffn_gate.weight");
-        let trained_context = number(&format!("{architecture}.context_length")).unwrap_or(512);
-        let file_type = number("general.file_type").map(|t| t as u32);
+        let gated = header.content.tensor_infos.contains_key("blk.0.ffn_gate.weight");
+        let trained_context = number("context_length").unwrap_or(512);
+        let file_type = header.number("general.file_type").map(|t| t as u32);
 
         let backend = crate::llm::llama::backend().map_err(|e| problem(e.to_string()))?;
         let vocabulary =

@@ -77,11 +77,10 @@ fn gguf_file_type(path: &Path) -> Result<Option<u32>> {
         path: path.to_path_buf(),
         message,
     };
-    let (content, _) = crate::llm::read_gguf(path, problem)?;
-    Ok(content
-        .metadata
-        .get("general.file_type")
-        .and_then(|v| v.to_u32().ok()))
+    let header = crate::llm::read_gguf(path, problem)?;
+    Ok(header
+        .number("general.file_type")
+        .and_then(|n| u32::try_from(n).ok()))
 }
 
 /// The name of the copy without its precision: "model.f16.gguf" → "model";

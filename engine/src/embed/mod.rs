@@ -133,14 +133,13 @@ pub struct ModelProfile {
 
 impl ModelProfile {
     /// all-MiniLM-L6-v2 and any model Quire knows nothing about: no prefixes, the
-    /// thresholds calibrated for MiniLM (README, "Answers you can check") and plain RRF
-    /// (the fusion sweep finds at most +0.0025 nDCG@10 on NFCorpus elsewhere: noise).
+    /// thresholds calibrated for MiniLM (README, "Answers you can check") and RRF with k = 20.
     pub const PLAIN: ModelProfile = ModelProfile {
         query_prefix: "",
         passage_prefix: "",
         abstain_below: 0.25,
         evidence_below: 0.45,
-        fusion: Fusion::PLAIN,
+        fusion: Fusion::TUNED,
     };
 
     /// nomic-embed-text (v1, v1.5): trained with task prefixes. Its similarities sit far
@@ -150,16 +149,15 @@ impl ModelProfile {
     /// and abstains on 98.1 % of the unanswerable ones (best balanced accuracy: 0.58).
     /// `evidence_below`: MiniLM's 0.45 carried over by quantile (the share of NFCorpus
     /// queries whose best passage falls below it, 32 %), not calibrated on answers.
-    /// Fusion: `quire eval nfcorpus --fusion-sweep` (int8), 0.3555 against plain RRF's 0.3504.
+    /// Fusion: RRF with k = 20 as for MiniLM (`quire eval nfcorpus --fusion-sweep`, int8:
+    /// 0.3595 against 0.3556 with k = 60; the keyword weight of 0.6 it once had made up for
+    /// titles scored on their own, and costs 0.004 since titles are part of each passage).
     const NOMIC: ModelProfile = ModelProfile {
         query_prefix: "search_query: ",
         passage_prefix: "search_document: ",
         abstain_below: 0.60,
         evidence_below: 0.68,
-        fusion: Fusion::Ranks {
-            k: 20.0,
-            keyword_weight: 0.6,
-        },
+        fusion: Fusion::TUNED,
     };
 
     /// The profile of the model at `path` (a folder or a GGUF file), from its
@@ -170,13 +168,7 @@ impl ModelProfile {
         } else {
             crate::llm::read_gguf(path, Error::Embedding)
                 .ok()
-                .and_then(|(content, _)| {
-                    content
-                        .metadata
-                        .get("general.architecture")
-                        .and_then(|v| v.to_string().ok())
-                        .cloned()
-                })
+                .and_then(|header| header.architecture())
         };
         Self::for_architecture(architecture.as_deref().unwrap_or_default())
     }
@@ -441,17 +433,8 @@ fn source_record(copy: &Path) -> std::path::PathBuf {
 /// Whether the GGUF file at `path` says how it pools token vectors into a sentence
 /// vector, as embedding models do and chat models do not.
 fn gguf_pools_sentences(path: &Path) -> bool {
-    crate::llm::read_gguf(path, Error::Embedding).is_ok_and(|(content, _)| {
-        content
-            .metadata
-            .get("general.architecture")
-            .and_then(|v| v.to_string().ok())
-            .is_some_and(|architecture| {
-                content
-                    .metadata
-                    .contains_key(&format!("{architecture}.pooling_type"))
-            })
-    })
+    crate::llm::read_gguf(path, Error::Embedding)
+        .is_ok_and(|header| header.model_number("pooling_type").is_some())
 }
 
 #[cfg(feature = "llama-cpp")]

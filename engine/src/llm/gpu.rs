@@ -124,30 +124,15 @@ pub fn footprint(path: &Path) -> crate::error::Result<ModelFootprint> {
         path: path.to_path_buf(),
         message,
     };
-    let (content, bytes) = super::read_gguf(path, fail)?;
-    let number = |key: &str| {
-        content.metadata.get(key).and_then(|v| {
-            v.to_u32()
-                .ok()
-                .map(u64::from)
-                .or_else(|| v.to_u64().ok())
-                .or_else(|| v.to_i32().ok().and_then(|n| u64::try_from(n).ok()))
-        })
-    };
-    let architecture = content
-        .metadata
-        .get("general.architecture")
-        .and_then(|v| v.to_string().ok())
-        .cloned()
-        .unwrap_or_default();
-    let key = |name: &str| format!("{architecture}.{name}");
-    let layers = number(&key("block_count")).unwrap_or(0);
-    let width = number(&key("embedding_length")).unwrap_or(0);
-    let heads = number(&key("attention.head_count")).unwrap_or(1).max(1);
-    let kv_heads = number(&key("attention.head_count_kv")).unwrap_or(heads);
-    let head_width = number(&key("attention.key_length")).unwrap_or(width / heads);
+    let header = super::read_gguf(path, fail)?;
+    let number = |name: &str| header.model_number(name);
+    let layers = number("block_count").unwrap_or(0);
+    let width = number("embedding_length").unwrap_or(0);
+    let heads = number("attention.head_count").unwrap_or(1).max(1);
+    let kv_heads = number("attention.head_count_kv").unwrap_or(heads);
+    let head_width = number("attention.key_length").unwrap_or(width / heads);
     Ok(ModelFootprint {
-        bytes,
+        bytes: header.bytes,
         layers: u32::try_from(layers).unwrap_or(u32::MAX),
         // Keys and values, two bytes each.
         cache_bytes_per_token_layer: 2 * kv_heads * head_width * 2,

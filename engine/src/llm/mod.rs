@@ -272,42 +272,32 @@ pub fn inspect(path: &Path) -> Result<ModelInfo> {
         path: path.to_path_buf(),
         message,
     };
-    let (content, bytes) = read_gguf(path, fail)?;
-    let text = |key: &str| {
-        content
-            .metadata
-            .get(key)
-            .and_then(|v| v.to_string().ok())
-            .cloned()
-    };
-    let architecture =
-        text("general.architecture").ok_or_else(|| fail("the file names no architecture".into()))?;
+    let header = read_gguf(path, fail)?;
+    let text = |key: &str| header.text(key);
+    let architecture = header
+        .architecture()
+        .ok_or_else(|| fail("the file names no architecture".into()))?;
     let Some(chat_template) = text("tokenizer.chat_template") else {
         return Err(fail(
             "the file carries no chat template (tokenizer.chat_template)".into(),
         ));
     };
-    let trained_context = content
-        .metadata
-        .get(&format!("{architecture}.context_length"))
-        .and_then(|v| v.to_u64().ok().or_else(|| v.to_u32().ok().map(u64::from)))
-        .map(|n| n as usize);
+    let trained_context = header.model_number("context_length").map(|n| n as usize);
     let name = text("general.name").unwrap_or_else(|| {
         path.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default()
     });
-    let end_token = content
-        .metadata
-        .get("tokenizer.ggml.eos_token_id")
-        .and_then(|v| v.to_u32().ok());
-    let quantization = content
-        .metadata
-        .get("general.file_type")
-        .and_then(|v| v.to_u32().ok())
+    let end_token = header
+        .number("tokenizer.ggml.eos_token_id")
+        .and_then(|n| u32::try_from(n).ok());
+    let quantization = header
+        .number("general.file_type")
+        .and_then(|n| u32::try_from(n).ok())
         .and_then(file_type_name)
         .map(String::from);
-    let parameters = content
+    let parameters = header
+        .content
         .tensor_infos
         .values()
         .map(|t| t.shape.elem_count() as u64)
@@ -316,22 +306,57 @@ pub fn inspect(path: &Path) -> Result<ModelInfo> {
         path: path.to_path_buf(),
         name,
         architecture,
-        bytes,
+        bytes: header.bytes,
         parameters,
         quantization,
         trained_context,
         end_token,
         chat_template,
-        special_tokens: SpecialTokens::from_gguf(&content),
+        special_tokens: SpecialTokens::from_gguf(&header.content),
     })
 }
 
-/// A GGUF file's metadata and tensor list (not its weights), and its size; `fail`
-/// words the error for a file that is missing, a folder, not GGUF or damaged.
-pub(crate) fn read_gguf(
-    path: &Path,
-    fail: impl Fn(String) -> Error,
-) -> Result<(candle_core::quantized::gguf_file::Content, u64)> {
+/// A GGUF file's metadata and tensor list (not its weights), and its size.
+pub(crate) struct GgufHeader {
+    pub content: candle_core::quantized::gguf_file::Content,
+    pub bytes: u64,
+}
+
+impl GgufHeader {
+    /// A text value of the metadata.
+    pub fn text(&self, key: &str) -> Option<String> {
+        self.content
+            .metadata
+            .get(key)
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+    }
+
+    /// A whole number of the metadata, however wide the file stores it.
+    pub fn number(&self, key: &str) -> Option<u64> {
+        self.content.metadata.get(key).and_then(|v| {
+            v.to_u32()
+                .ok()
+                .map(u64::from)
+                .or_else(|| v.to_u64().ok())
+                .or_else(|| v.to_i32().ok().and_then(|n| u64::try_from(n).ok()))
+        })
+    }
+
+    /// `general.architecture` ("qwen2", "nomic-bert").
+    pub fn architecture(&self) -> Option<String> {
+        self.text("general.architecture")
+    }
+
+    /// A number the architecture's keys give ("block_count" → `<architecture>.block_count`).
+    pub fn model_number(&self, name: &str) -> Option<u64> {
+        self.number(&format!("{}.{name}", self.architecture()?))
+    }
+}
+
+/// Reads a GGUF file's header; `fail` words the error for a file that is missing, a
+/// folder, not GGUF or damaged.
+pub(crate) fn read_gguf(path: &Path, fail: impl Fn(String) -> Error) -> Result<GgufHeader> {
     use std::io::{Read, Seek};
     if path.is_dir() {
         return Err(fail("is a folder; point at the .gguf file inside it".into()));
@@ -351,7 +376,7 @@ pub(crate) fn read_gguf(
     let content = candle_core::quantized::gguf_file::Content::read(&mut file)
         .map_err(|e| fail(format!("damaged GGUF file: {e}")))?;
     let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    Ok((content, bytes))
+    Ok(GgufHeader { content, bytes })
 }
 
 /// Threads set by [`set_compute_threads`]; 0 until then.
