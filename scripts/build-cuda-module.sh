@@ -41,6 +41,10 @@ wheels=(
 
 say() { echo "build-cuda-module: $*" >&2; }
 
+if [ -z "${QUIRE_CUDA_HOME:-}" ] && [ -n "${QUIRE_LLAMA_CPP_SRC:-}" ] && ! command -v patchelf >/dev/null; then
+    say "patchelf is needed to point the module at the CUDA libraries beside it (apt install patchelf)"
+    exit 1
+fi
 if [ -n "${QUIRE_LLAMA_CPP_SRC:-}" ]; then
     src="$QUIRE_LLAMA_CPP_SRC"
     sys_version=$(cat "$src/.llama-cpp-sys-2-version" 2>/dev/null || echo unknown)
@@ -144,7 +148,7 @@ fi
 cat >"$out_dir/quire-gpu-module.txt" <<EOF
 ggml_version=$ggml_version
 llama_cpp_sys_2=$sys_version
-cuda=13.0.2
+cuda=$("$toolkit/bin/nvcc" --version | sed -nE 's/.*release ([0-9.]+).*/\1/p')
 architectures=$archs
 EOF
 say "module: $out_dir/libggml-cuda.so ($(du -h "$out_dir/libggml-cuda.so" | cut -f1)); with the CUDA libraries: $(du -sh "$out_dir" | cut -f1)"

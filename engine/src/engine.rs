@@ -103,6 +103,8 @@ pub struct LibraryStatus {
 impl Engine {
     /// Opens (creating when needed) the library in `config.data_dir`.
     pub async fn open(mut config: Config) -> Result<Engine> {
+        // Before llama.cpp starts: with the GPU off, its CUDA module is never loaded.
+        crate::llm::gpu::set_gpu_enabled(config.gpu);
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         // Canonical, so that walks can recognise (and skip) it inside an indexed folder.
@@ -420,7 +422,11 @@ impl Engine {
             awaiting_ocr: self.catalog.awaiting_ocr().await?,
             vectors: self.semantic().ok().map(|s| s.vectors.live_points()),
             model_problem: self.meaning_search_problem(),
-            compute: self.compute_devices(),
+            // Starting llama.cpp (its kernels, a GPU's driver) blocks for a moment.
+            compute: {
+                let gpu = self.config().gpu;
+                tokio::task::spawn_blocking(move || crate::llm::gpu::devices(gpu)).await?
+            },
         })
     }
 

@@ -200,6 +200,7 @@ pub async fn generate(options: &GenerateOptions, config: &Config) -> Result<Gene
     let mut prompt: Option<Vec<ChatMessage>> = None;
     let mut model = None;
     let mut llama_cpp_kernels = None;
+    quire_engine::llm::gpu::set_gpu_enabled(config.gpu);
     let compute = quire_engine::llm::gpu::devices(config.gpu);
     let gpu = compute.as_ref().is_some_and(|c| !c.gpus.is_empty());
     // The default llama.cpp answer on the GPU and on the CPU, to compare their tokens.

@@ -132,7 +132,8 @@ export class SettingsPanel {
     );
     this.listModels(settings.models, settings.model?.path ?? settings.answers.generator);
     this.showModel(settings.model, null, settings.model_problem);
-    byId("compute").textContent = settings.compute ? `Models run on: ${computeSummary(settings.compute)}` : "";
+    // Only the full settings (with the model described) say where models run; a save keeps the line.
+    if (settings.compute) byId("compute").textContent = `Models run on: ${computeSummary(settings.compute)}`;
   }
 
   /** The model files to choose from: the models folder's, and the one in use wherever it is. */

@@ -240,11 +240,23 @@ impl GgufEncoder {
             path: self.path.clone(),
             message,
         };
+        // Started first: it finds the GPUs the model may go on.
+        crate::llm::llama::backend().map_err(|e| problem(e.to_string()))?;
+        crate::llm::gpu::start_model(&self.path, self.max_tokens, self.gpu, |params, offload| {
+            if let Some(plan) = &offload {
+                tracing::info!(device = %plan.device, layers = plan.layers, "embedding on the GPU");
+            }
+            self.start_worker_with(params)
+        })
+    }
+
+    /// Loads the model with `params` and starts the worker (which makes the context).
+    fn start_worker_with(&self, params: LlamaModelParams) -> Result<Worker> {
+        let problem = |message: String| Error::Model {
+            path: self.path.clone(),
+            message,
+        };
         let backend = crate::llm::llama::backend().map_err(|e| problem(e.to_string()))?;
-        let (params, offload) = crate::llm::gpu::model_params(&self.path, self.max_tokens, self.gpu);
-        if let Some(plan) = offload {
-            tracing::info!(device = %plan.device, layers = plan.layers, "embedding on the GPU");
-        }
         // Read, not mapped: the CPU kernels repack most weights into their own buffers.
         let params = params.with_use_mmap(false);
         let model = LlamaModel::load_from_file(backend, &self.path, &params).map_err(|e| {

@@ -173,17 +173,31 @@ impl LlamaCppModel {
     }
 
     fn load_blocking(path: PathBuf, architecture: String, options: LoadOptions) -> Result<LlamaCppModel> {
+        // Started first: it finds the GPUs the model may go on.
+        backend()?;
+        super::gpu::start_model(&path, options.context_tokens, options.gpu, |params, offload| {
+            Self::start(&path, &architecture, &options, params, offload)
+        })
+    }
+
+    /// Loads the model with `params` and starts its worker (which makes the context).
+    fn start(
+        path: &std::path::Path,
+        architecture: &str,
+        options: &LoadOptions,
+        params: llama_cpp_2::model::params::LlamaModelParams,
+        offload: Option<super::gpu::OffloadPlan>,
+    ) -> Result<LlamaCppModel> {
         let fail = |message: String| Error::Generator {
-            path: path.clone(),
+            path: path.to_path_buf(),
             message,
         };
         let backend = backend()?;
-        let (params, offload) = super::gpu::model_params(&path, options.context_tokens, options.gpu);
         // Read, not mapped: llama.cpp repacks most weights into its own buffers for the CPU
         // kernels, and a mapping would keep the file's copy resident too (1.5B model: peak
         // 1.5 GB read vs 2.2 GB mapped).
         let params = params.with_use_mmap(false);
-        let model = LlamaModel::load_from_file(backend, &path, &params).map_err(|e| {
+        let model = LlamaModel::load_from_file(backend, path, &params).map_err(|e| {
             fail(format!(
                 "llama.cpp could not load the model (architecture `{architecture}`): {e}; \
                  QUIRE_LOG=llama-cpp-2=info shows llama.cpp's reason"
@@ -216,7 +230,7 @@ impl LlamaCppModel {
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let worker_model = model.clone();
-        let worker_path = path.clone();
+        let worker_path = path.to_path_buf();
         std::thread::Builder::new()
             .name("quire-llama".into())
             .spawn(move || serve(&worker_model, backend, params, &worker_path, queue, ready_tx))
@@ -227,7 +241,7 @@ impl LlamaCppModel {
         Ok(LlamaCppModel {
             model,
             template,
-            path,
+            path: path.to_path_buf(),
             jobs,
             offload,
         })

@@ -164,17 +164,14 @@ impl LexicalIndex {
                         title,
                         body,
                     } => {
-                        let text = if title.is_empty() {
-                            body
-                        } else {
-                            format!("{title}\n{body}")
-                        };
+                        // Two values of one field: a phrase cannot run from the title into the passage.
                         writer.add_document(doc!(
                             f.chunk_id => id_u64(chunk_id),
                             f.file_id => id_u64(file_id),
                             f.page => u64::from(page),
-                            f.title => title,
-                            f.text => text,
+                            f.title => title.clone(),
+                            f.text => title,
+                            f.text => body,
                         ))?;
                     }
                 }
@@ -268,7 +265,10 @@ impl LexicalIndex {
             defaults.push(self.fields.title);
         }
         let mut parser = QueryParser::for_index(&self.index, defaults);
-        parser.set_field_boost(self.fields.title, self.title_boost);
+        // Also for title:word, which a boost of 0 would score 0.
+        if self.title_boost > 0.0 {
+            parser.set_field_boost(self.fields.title, self.title_boost);
+        }
         let (query, errors) = parser.parse_query_lenient(&sanitize(query_text));
         if !errors.is_empty() {
             tracing::debug!(?errors, "parts of the query were ignored");
@@ -350,9 +350,12 @@ fn sanitize(query: &str) -> String {
     query
         .split_inclusive(char::is_whitespace)
         .map(|word| match word.split_once(':') {
-            Some((field, _)) if field == "title" || field == "text" => word.to_string(),
+            // A field name only with something after it: "Full text: …" keeps its word.
+            Some((field, rest)) if !rest.trim().is_empty() && (field == "title" || field == "text") => {
+                word.to_string()
+            }
             // The passage's field was called body once.
-            Some(("body", rest)) => format!("text:{rest}"),
+            Some(("body", rest)) if !rest.trim().is_empty() => format!("text:{rest}"),
             Some(_) => word.replace(':', " "),
             None => word.to_string(),
         })
@@ -418,6 +421,7 @@ mod tests {
         assert_eq!(sanitize("Diet: a review"), "Diet  a review");
         assert_eq!(sanitize("title:garden plan"), "title:garden plan");
         assert_eq!(sanitize("body:garden plan"), "text:garden plan");
+        assert_eq!(sanitize("Full text: a review"), "Full text  a review");
         assert!(!has_query_syntax("low-carb diets: a review"));
         assert!(has_query_syntax("\"green tea\" -coffee"));
     }
