@@ -41,16 +41,6 @@ fn indexed_household(tmp: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (data, modules, cache)
 }
 
-/// The llama-cpp-sys-2 release in Cargo.lock, which a module's stamp must name.
-fn llama_cpp_sys_version() -> String {
-    let lock = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap();
-    let after = lock.split("name = \"llama-cpp-sys-2\"\n").nth(1).unwrap();
-    let line = after.lines().next().unwrap();
-    line.trim_start_matches("version = \"")
-        .trim_end_matches('"')
-        .to_string()
-}
-
 /// The line `quire status` gives on where models run.
 fn compute_line(output: &Output) -> String {
     let text = String::from_utf8_lossy(&output.stdout);
@@ -101,7 +91,7 @@ fn a_mismatched_or_unusable_cuda_module_is_refused_with_its_reason_and_answers_c
         modules.join("quire-gpu-module.txt"),
         format!(
             "ggml_version={ours}\nllama_cpp_sys_2={}\n",
-            llama_cpp_sys_version()
+            quire_engine::llm::gpu::LLAMA_CPP_SYS_VERSION
         ),
     )
     .unwrap();
