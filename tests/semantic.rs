@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use common::*;
 use quire_engine::embed::EmbedderChoice;
 use quire_engine::progress::NoProgress;
-use quire_engine::retrieve::SearchMode;
+use quire_engine::retrieve::{Feedback, SearchMode};
 use quire_engine::Engine;
 
 fn write_corpus(root: &Path) {
@@ -65,6 +65,49 @@ async fn meaning_is_found_without_shared_words() {
 
     let status = engine.status().await.unwrap();
     assert_eq!(status.vectors, Some(5));
+    engine.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn feedback_moves_a_question_towards_the_passages_it_is_given_also_after_reopening() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (engine, _, data) = indexed(tmp.path()).await;
+    let question = "my flat is chilly, what should I do?";
+    let margin = engine.search("margin", SearchMode::Bm25, 1).await.unwrap();
+    let finance = margin[0].chunk_id;
+    let towards_finance = Feedback {
+        passages: 1,
+        weight: 3.0,
+    };
+    let check = |engine: &Engine| {
+        let vector = engine.embed_query(question).unwrap();
+        let nearest = engine.search_by_vector(&vector, 5).unwrap();
+        assert_ne!(nearest[0].0, finance, "the question alone is about heating");
+        let moved = engine
+            .moved_query(&towards_finance, &vector, &[finance])
+            .unwrap()
+            .expect("the passage has a vector");
+        let norm: f32 = moved.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!(
+            (norm - 1.0).abs() < 1e-4,
+            "a unit vector, as passages are: {norm}"
+        );
+        let moved_nearest = engine.search_by_vector(&moved, 5).unwrap();
+        assert_eq!(moved_nearest[0].0, finance, "{moved_nearest:?}");
+        // A passage the library does not hold gives nothing to move towards.
+        assert!(engine
+            .moved_query(&towards_finance, &vector, &[finance + 1_000_000])
+            .unwrap()
+            .is_none());
+    };
+    check(&engine);
+    engine.close().await.unwrap();
+    // The graph read back from disk holds the same vectors.
+    let engine = Engine::open(config(&data)).await.unwrap();
+    check(&engine);
+    // Hybrid search, which feeds its two best passages back, keeps what it found first on top.
+    let hybrid = engine.search(question, SearchMode::Hybrid, 5).await.unwrap();
+    assert_eq!(files(&hybrid)[0], "heating.md", "{:?}", files(&hybrid));
     engine.close().await.unwrap();
 }
 

@@ -615,9 +615,39 @@ impl Engine {
 
     /// Raw vector search: the `k` nearest chunks with their similarity (query embedding included).
     pub fn search_vectors(&self, query: &str, k: usize) -> Result<Vec<(ChunkId, f32)>> {
-        let semantic = self.semantic()?;
-        let vector = semantic.embedder.embed_query(query)?;
-        Ok(semantic.vectors.search(&vector, k))
+        self.search_by_vector(&self.embed_query(query)?, k)
+    }
+
+    /// The query's vector, as vector search compares it with passages.
+    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
+        self.semantic()?.embedder.embed_query(query)
+    }
+
+    /// Raw vector search by a query's vector: the `k` nearest chunks with their similarity.
+    pub fn search_by_vector(&self, vector: &[f32], k: usize) -> Result<Vec<(ChunkId, f32)>> {
+        Ok(self.semantic()?.vectors.search(vector, k))
+    }
+
+    /// The query's vector moved towards the passages `chosen` as `feedback` says (hybrid
+    /// search uses [`Engine::feedback`]); None when none of `chosen` has a vector.
+    pub fn moved_query(
+        &self,
+        feedback: &crate::retrieve::Feedback,
+        vector: &[f32],
+        chosen: &[ChunkId],
+    ) -> Result<Option<Vec<f32>>> {
+        let passages: Vec<Vec<f32>> = self
+            .semantic()?
+            .vectors
+            .vectors_of(chosen)
+            .into_values()
+            .collect();
+        Ok(feedback.expand(vector, &passages))
+    }
+
+    /// How hybrid search moves the query towards its best passages with the embedder in use.
+    pub fn feedback(&self) -> Option<crate::retrieve::Feedback> {
+        self.embedder_profile().feedback
     }
 
     pub async fn file_paths(&self) -> Result<std::collections::HashMap<FileId, PathBuf>> {

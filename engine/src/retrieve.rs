@@ -196,11 +196,65 @@ impl Fusion {
     };
 }
 
+/// Pseudo-relevance feedback for the ranking by meaning (Rocchio's, on sentence vectors):
+/// the query's vector is moved towards the passages the first fused ranking puts on top,
+/// and searched again; that ranking joins the fusion as a third one. It finds passages
+/// that say what the best matches say in other words than the query's.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Feedback {
+    /// How many of the best fused passages the query moves towards.
+    pub passages: usize,
+    /// The weight of their mean against the query's own (1).
+    pub weight: f32,
+}
+
+impl Feedback {
+    /// The two best passages, weighed twice the query: what every embedder Quire offers uses.
+    /// `quire eval nfcorpus --feedback-sweep` (1, 2, 3 or 5 passages, weights 0.5 to 3): every
+    /// setting beats none; this one is within 0.0005 of the best for both embedders (hybrid
+    /// nDCG@10 0.3595 → 0.3693 with nomic int8, 0.3541 → 0.3617 with MiniLM int8). On SciFact,
+    /// which it was not tuned on: 0.7206 → 0.7292 with nomic, 0.7153 → 0.7094 with MiniLM.
+    pub const TUNED: Feedback = Feedback {
+        passages: 2,
+        weight: 2.0,
+    };
+
+    /// `query` moved towards the mean of `passages` (unit vectors, as the embedder makes
+    /// them), as a unit vector; None when there is nothing to move towards.
+    pub fn expand(&self, query: &[f32], passages: &[Vec<f32>]) -> Option<Vec<f32>> {
+        let passages: Vec<&Vec<f32>> = passages.iter().filter(|p| p.len() == query.len()).collect();
+        if passages.is_empty() {
+            return None;
+        }
+        let share = self.weight / passages.len() as f32;
+        let mut moved = query.to_vec();
+        for passage in passages {
+            for (m, p) in moved.iter_mut().zip(passage) {
+                *m += share * p;
+            }
+        }
+        let norm = moved.iter().map(|x| x * x).sum::<f32>().sqrt();
+        (norm > f32::EPSILON).then(|| moved.iter().map(|x| x / norm).collect())
+    }
+}
+
 /// Fuses the keyword ranking with the ranking by meaning (each best first, with its
 /// scores) as `fusion` says. Best first; ties keep first-seen order.
 pub fn fuse<K: Clone + Eq + std::hash::Hash>(
     keyword: &[(K, f32)],
     meaning: &[(K, f32)],
+    fusion: &Fusion,
+) -> Vec<(K, f32)> {
+    fuse_all(keyword, &[meaning], fusion)
+}
+
+/// Fuses the keyword ranking with one or more rankings by meaning (the query's, and the
+/// query's moved by [`Feedback`]) as `fusion` says: in `Ranks`, each ranking by meaning
+/// weighs 1; in `Scores`, they share the meaning's part equally. Best first; ties keep
+/// first-seen order.
+pub fn fuse_all<K: Clone + Eq + std::hash::Hash>(
+    keyword: &[(K, f32)],
+    meanings: &[&[(K, f32)]],
     fusion: &Fusion,
 ) -> Vec<(K, f32)> {
     let mut scores: HashMap<K, (f32, usize)> = HashMap::new();
@@ -212,16 +266,20 @@ pub fn fuse<K: Clone + Eq + std::hash::Hash>(
         });
         entry.0 += score;
     };
+    let rankings = std::iter::once(keyword).chain(meanings.iter().copied());
     match *fusion {
         Fusion::Ranks { k, keyword_weight } => {
-            for (list, weight) in [(keyword, keyword_weight), (meaning, 1.0)] {
+            for (index, list) in rankings.enumerate() {
+                let weight = if index == 0 { keyword_weight } else { 1.0 };
                 for (rank, (key, _)) in list.iter().enumerate() {
                     add(key, weight / (k + rank as f32 + 1.0));
                 }
             }
         }
         Fusion::Scores { keyword_share } => {
-            for (list, share) in [(keyword, keyword_share), (meaning, 1.0 - keyword_share)] {
+            let meaning_share = (1.0 - keyword_share) / meanings.len().max(1) as f32;
+            for (index, list) in rankings.enumerate() {
+                let share = if index == 0 { keyword_share } else { meaning_share };
                 let (low, high) = list
                     .iter()
                     .fold((f32::MAX, f32::MIN), |(lo, hi), (_, s)| (lo.min(*s), hi.max(*s)));
@@ -261,11 +319,31 @@ pub(crate) async fn search(
     }
     // Deeper than asked: stale entries are dropped and files capped afterwards.
     let depth = (limit * 4).max(50);
-    let candidates = find_candidates(stores, query, mode, depth, scope).await?;
-    let mut details = candidates.details(stores.catalog).await?;
+    let mut candidates = find_candidates(stores, query, mode, depth, scope.clone()).await?;
+    let mut details = details_of(stores.catalog, &candidates.ids()).await?;
     let fusion = stores
         .semantic
         .map_or(Fusion::PLAIN, |(embedder, _)| embedder.profile().fusion);
+    let feedback = stores
+        .semantic
+        .and_then(|(embedder, _)| embedder.profile().feedback);
+    if let (SearchMode::Hybrid, Some(feedback), Some((_, vectors))) = (mode, feedback, stores.semantic) {
+        let first = rank(mode, &candidates, &details, &fusion);
+        let chosen: Vec<ChunkId> = first
+            .iter()
+            .filter(|r| r.is_live(&details))
+            .take(feedback.passages)
+            .map(|r| r.chunk_id)
+            .collect();
+        let known: HashSet<ChunkId> = candidates.ids().into_iter().collect();
+        candidates.add_moved(search_moved(vectors, &candidates, &chosen, feedback, depth, scope).await?);
+        let new: Vec<ChunkId> = candidates
+            .ids()
+            .into_iter()
+            .filter(|id| !known.contains(id))
+            .collect();
+        details.extend(details_of(stores.catalog, &new).await?);
+    }
     let ranked = rank(mode, &candidates, &details, &fusion);
     let cap = if mode == SearchMode::Bm25 {
         usize::MAX
@@ -275,11 +353,89 @@ pub(crate) async fn search(
     Ok(hits_with_snippets(ranked, &mut details, &candidates, cap, limit))
 }
 
-/// What each search found: the keyword hits (with what cuts snippets for this query)
-/// and the nearest passages by meaning with their similarity.
+/// The catalog's details of passages `ids`: path, page and text, which also put tied keyword
+/// scores in order. A passage the catalog lacks (an interrupted write) has none.
+async fn details_of(catalog: &Catalog, ids: &[ChunkId]) -> Result<HashMap<ChunkId, ChunkDetail>> {
+    Ok(catalog
+        .chunk_details(ids)
+        .await?
+        .into_iter()
+        .map(|d| (d.chunk_id, d))
+        .collect())
+}
+
+/// What each search found: the keyword hits (with what cuts snippets for this query),
+/// the nearest passages by meaning with their similarity, and, with [`Feedback`], the
+/// nearest to the query moved towards the best of both.
 struct Candidates {
     keyword: LexicalResults,
     nearest: Vec<(ChunkId, f32)>,
+    /// The query's vector (None in keyword mode).
+    query_vector: Option<Vec<f32>>,
+    /// Nearest to the moved query, with their similarity to the moved query (it ranks them).
+    moved: Vec<(ChunkId, f32)>,
+    /// Similarity to the query itself of the passages only the moved query found.
+    moved_similarity: Vec<(ChunkId, f32)>,
+}
+
+/// What the search by the moved query found (see [`Candidates`]).
+struct Moved {
+    ranking: Vec<(ChunkId, f32)>,
+    similarity: Vec<(ChunkId, f32)>,
+}
+
+/// The search by the query moved towards `chosen` (the first fused ranking's best live
+/// passages): its ranking, and the similarity to the query itself of what it alone found,
+/// which is what every hit by meaning reports and what abstention reads.
+async fn search_moved(
+    vectors: &Arc<VectorIndex>,
+    candidates: &Candidates,
+    chosen: &[ChunkId],
+    feedback: Feedback,
+    depth: usize,
+    scope: Option<Arc<Scope>>,
+) -> Result<Moved> {
+    let Some(query) = candidates.query_vector.clone() else {
+        return Ok(Moved::none());
+    };
+    let (vectors, chosen) = (vectors.clone(), chosen.to_vec());
+    let found: HashSet<ChunkId> = candidates.nearest.iter().map(|&(c, _)| c).collect();
+    let moved = tokio::task::spawn_blocking(move || {
+        let passages: Vec<Vec<f32>> = vectors.vectors_of(&chosen).into_values().collect();
+        let Some(moved) = feedback.expand(&query, &passages) else {
+            return Moved::none();
+        };
+        let ranking = match &scope {
+            None => vectors.search(&moved, depth),
+            Some(scope) => vectors.search_among(&moved, depth, &|chunk| scope.chunks.contains(&chunk)),
+        };
+        let unseen: Vec<ChunkId> = ranking
+            .iter()
+            .map(|&(c, _)| c)
+            .filter(|c| !found.contains(c))
+            .collect();
+        let similarity = vectors
+            .vectors_of(&unseen)
+            .into_iter()
+            .map(|(chunk, vector)| (chunk, dot(&query, &vector)))
+            .collect();
+        Moved { ranking, similarity }
+    })
+    .await?;
+    Ok(moved)
+}
+
+impl Moved {
+    fn none() -> Moved {
+        Moved {
+            ranking: Vec::new(),
+            similarity: Vec::new(),
+        }
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// A passage's place in the ranking: its score, and the file the full-text index
@@ -288,6 +444,15 @@ struct Ranked {
     chunk_id: ChunkId,
     score: f32,
     lexical_file: Option<FileId>,
+}
+
+impl Ranked {
+    /// Whether the catalog still holds the passage, in the file the full-text index names.
+    fn is_live(&self, details: &HashMap<ChunkId, ChunkDetail>) -> bool {
+        details
+            .get(&self.chunk_id)
+            .is_some_and(|d| self.lexical_file.is_none_or(|f| f == d.file_id))
+    }
 }
 
 /// Runs the keyword search, and the vector search unless `mode` is keywords only.
@@ -314,6 +479,9 @@ async fn find_candidates(
         return Ok(Candidates {
             keyword,
             nearest: Vec::new(),
+            query_vector: None,
+            moved: Vec::new(),
+            moved_similarity: Vec::new(),
         });
     }
     let Some((embedder, vectors)) = stores.semantic else {
@@ -323,31 +491,46 @@ async fn find_candidates(
         ));
     };
     let (embedder, vectors, query_text) = (embedder.clone(), vectors.clone(), query.to_string());
-    let nearest = tokio::task::spawn_blocking(move || -> Result<Vec<(ChunkId, f32)>> {
+    let (vector, nearest) = tokio::task::spawn_blocking(move || -> Result<_> {
         let vector = embedder.embed_query(&query_text)?;
-        Ok(match &scope {
+        let nearest = match &scope {
             None => vectors.search(&vector, depth),
             Some(scope) => vectors.search_among(&vector, depth, &|chunk| scope.chunks.contains(&chunk)),
-        })
+        };
+        Ok((vector, nearest))
     })
     .await??;
-    Ok(Candidates { keyword, nearest })
+    Ok(Candidates {
+        keyword,
+        nearest,
+        query_vector: Some(vector),
+        moved: Vec::new(),
+        moved_similarity: Vec::new(),
+    })
 }
 
 impl Candidates {
-    /// The catalog's details of every candidate, fetched once: path, page and text, which also
-    /// put tied keyword scores in order. A candidate the catalog lacks (an interrupted write) has none.
-    async fn details(&self, catalog: &Catalog) -> Result<HashMap<ChunkId, ChunkDetail>> {
+    /// Every candidate passage, once.
+    fn ids(&self) -> Vec<ChunkId> {
         let mut ids: Vec<ChunkId> = self.keyword.hits.iter().map(|h| h.chunk_id).collect();
-        ids.extend(self.nearest.iter().map(|&(c, _)| c));
+        ids.extend(self.nearest.iter().chain(&self.moved).map(|&(c, _)| c));
         ids.sort_unstable();
         ids.dedup();
-        Ok(catalog
-            .chunk_details(&ids)
-            .await?
-            .into_iter()
-            .map(|d| (d.chunk_id, d))
-            .collect())
+        ids
+    }
+
+    fn add_moved(&mut self, moved: Moved) {
+        self.moved = moved.ranking;
+        self.moved_similarity = moved.similarity;
+    }
+
+    /// Each passage found by meaning, with its similarity to the query.
+    fn similarities(&self) -> HashMap<ChunkId, f32> {
+        self.nearest
+            .iter()
+            .chain(&self.moved_similarity)
+            .copied()
+            .collect()
     }
 }
 
@@ -397,7 +580,11 @@ fn rank(
                 .iter()
                 .map(|h| (h.chunk_id, h.file_id))
                 .collect();
-            fuse(&keyword, &candidates.nearest, fusion)
+            let mut meanings = vec![candidates.nearest.as_slice()];
+            if !candidates.moved.is_empty() {
+                meanings.push(candidates.moved.as_slice());
+            }
+            fuse_all(&keyword, &meanings, fusion)
                 .into_iter()
                 .map(|(chunk_id, score)| Ranked {
                     chunk_id,
@@ -418,7 +605,7 @@ fn hits_with_snippets(
     per_file: usize,
     limit: usize,
 ) -> Vec<SearchHit> {
-    let similarities: HashMap<ChunkId, f32> = candidates.nearest.iter().copied().collect();
+    let similarities = candidates.similarities();
     let mut per_file_count: HashMap<FileId, usize> = HashMap::new();
     let mut hits = Vec::with_capacity(limit);
     for ranked in ranked {
@@ -505,6 +692,45 @@ mod tests {
         let fused = fuse(&[("a", 9.0), ("b", 8.0)], &[("b", 0.9), ("a", 0.8)], &lighter);
         let order: Vec<&str> = fused.iter().map(|(k, _)| *k).collect();
         assert_eq!(order, ["b", "a"]);
+    }
+
+    #[test]
+    fn feedback_moves_the_query_towards_its_passages_and_keeps_it_a_unit_vector() {
+        let query = [1.0, 0.0, 0.0];
+        let passages = vec![vec![0.0, 1.0, 0.0], vec![0.0, 0.0, 1.0]];
+        let moved = Feedback::TUNED.expand(&query, &passages).unwrap();
+        // 1 × query + 2 × mean(passages) = (1, 1, 1), normalised.
+        let third = 1.0 / 3f32.sqrt();
+        for (m, expected) in moved.iter().zip([third; 3]) {
+            assert!((m - expected).abs() < 1e-6, "{moved:?}");
+        }
+        assert!(
+            Feedback::TUNED.expand(&query, &[]).is_none(),
+            "nothing to move towards"
+        );
+        assert!(
+            Feedback::TUNED.expand(&query, &[vec![1.0, 0.0]]).is_none(),
+            "a vector of another embedder is not mixed in"
+        );
+    }
+
+    #[test]
+    fn a_passage_only_the_moved_query_finds_joins_below_what_both_searches_agree_on() {
+        let keyword = [("a", 9.0), ("b", 8.0)];
+        let meaning = [("b", 0.9), ("a", 0.8)];
+        let moved = [("c", 0.95), ("b", 0.9)];
+        let fused = fuse_all(&keyword, &[&meaning, &moved], &Fusion::TUNED);
+        let order: Vec<&str> = fused.iter().map(|(k, _)| *k).collect();
+        // b is in all three rankings, a in two, c (new) in one.
+        assert_eq!(order, ["b", "a", "c"]);
+        // By scores, the two rankings by meaning share the meaning's half: what tops all three scores 1.
+        let by_scores = fuse_all(
+            &[("b", 9.0), ("a", 8.0)],
+            &[&[("b", 0.9), ("a", 0.8)], &[("b", 0.95), ("c", 0.9)]],
+            &Fusion::Scores { keyword_share: 0.5 },
+        );
+        assert_eq!(by_scores[0].0, "b");
+        assert!((by_scores[0].1 - 1.0).abs() < 1e-6, "{by_scores:?}");
     }
 
     #[test]

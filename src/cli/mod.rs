@@ -205,6 +205,10 @@ struct EvalArgs {
     /// fusions (reciprocal rank constant, keyword weight, depth of each ranking).
     #[arg(long, conflicts_with_all = ["abstention_against", "prompt_sources", "mode"])]
     fusion_sweep: bool,
+    /// Instead of ranking quality in each mode: hybrid ranking quality without and with a
+    /// grid of feedbacks (passages the query is moved towards, their weight).
+    #[arg(long, conflicts_with_all = ["abstention_against", "prompt_sources", "mode", "fusion_sweep"])]
+    feedback_sweep: bool,
     /// Instead of ranking quality: for several ways of choosing an answer's sources, the
     /// prompt tokens they cost against the relevant passages that make it into the prompt.
     #[arg(long, conflicts_with = "abstention_against")]
@@ -483,6 +487,9 @@ async fn run_evaluation(config: Config, args: &EvalArgs) -> Result<ExitCode> {
     if args.fusion_sweep {
         return run_fusion_sweep(config, benchmark, args.json).await;
     }
+    if args.feedback_sweep {
+        return run_feedback_sweep(config, benchmark, args.json).await;
+    }
     if args.prompt_sources {
         return run_prompt_sources(config, benchmark, args.json).await;
     }
@@ -590,6 +597,43 @@ async fn run_fusion_sweep(config: Config, benchmark: &Path, json: bool) -> Resul
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn run_feedback_sweep(config: Config, benchmark: &Path, json: bool) -> Result<ExitCode> {
+    let set = Benchmark::load(benchmark)?;
+    let config = Config {
+        data_dir: eval_cache_dir(&config, benchmark)?,
+        ..config
+    };
+    let sink = ProgressBarSink::new();
+    let sweep = eval::feedback_sweep(&set, config, &sink).await?;
+    sink.finish();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&sweep)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(embedder) = &sweep.embedder {
+        println!("embedder: {embedder}");
+    }
+    println!("fusion: {}", describe_fusion(&sweep.fusion));
+    println!("in use: {}", describe_feedback(sweep.current.as_ref()));
+    println!("{:<36} {:>8} {:>11}", "feedback", "nDCG@10", "recall@100");
+    for result in &sweep.results {
+        println!(
+            "{:<36} {:>8.4} {:>11.4}",
+            describe_feedback(result.feedback.as_ref()),
+            result.ndcg_at_10,
+            result.recall_at_100
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_feedback(feedback: Option<&quire_engine::retrieve::Feedback>) -> String {
+    match feedback {
+        None => "none".to_string(),
+        Some(f) => format!("{} passage(s), weight {}", f.passages, f.weight),
+    }
 }
 
 fn describe_fusion(fusion: &quire_engine::retrieve::Fusion) -> String {

@@ -17,7 +17,7 @@ use quire_engine::config::Config;
 use quire_engine::engine::{CorpusRecord, Engine};
 use quire_engine::extract::Document;
 use quire_engine::progress::{Phase, ProgressSink, ProgressTracker};
-use quire_engine::retrieve::{fuse, Fusion, SearchMode};
+use quire_engine::retrieve::{fuse, fuse_all, Feedback, Fusion, SearchMode};
 use quire_engine::Error;
 
 /// A benchmark file that does not hold what its format says.
@@ -46,8 +46,12 @@ pub enum Mode {
     Bm25,
     /// Nearest sentence vectors.
     Vector,
-    /// Both, fused as the embedder's profile says (reciprocal rank fusion, k = 20).
+    /// Both, fused as the embedder's profile says (reciprocal rank fusion, k = 20), with
+    /// the query moved towards the best passages and searched again (the profile's feedback).
     Hybrid,
+    /// Hybrid without the feedback: the first fused ranking alone.
+    #[serde(rename = "hybrid-without-feedback")]
+    HybridWithoutFeedback,
     /// Each of the above.
     All,
 }
@@ -55,7 +59,12 @@ pub enum Mode {
 impl Mode {
     fn expand(self) -> Vec<Mode> {
         match self {
-            Mode::All => vec![Mode::Bm25, Mode::Vector, Mode::Hybrid],
+            Mode::All => vec![
+                Mode::Bm25,
+                Mode::Vector,
+                Mode::HybridWithoutFeedback,
+                Mode::Hybrid,
+            ],
             mode => vec![mode],
         }
     }
@@ -65,6 +74,7 @@ impl Mode {
             Mode::Bm25 => "bm25",
             Mode::Vector => "vector",
             Mode::Hybrid => "hybrid",
+            Mode::HybridWithoutFeedback => "hybrid-without-feedback",
             Mode::All => "all",
         }
     }
@@ -573,28 +583,158 @@ fn rank_documents(
     mode: Mode,
     doc_of_chunk: &HashMap<i64, String>,
 ) -> Result<Vec<(String, f32)>> {
-    // Fusion sees every document the chunk lists reach, not just the top RUN_DEPTH.
-    let bm25 = |depth| -> Result<Vec<(String, f32)>> {
-        let hits = engine.search_lexical(query, CHUNK_DEPTH)?.hits;
-        Ok(best_chunk_per_document(
-            hits.iter().map(|h| (h.chunk_id, h.score)),
-            doc_of_chunk,
-            depth,
-        ))
-    };
-    let vector = |depth| -> Result<Vec<(String, f32)>> {
-        let hits = engine.search_vectors(query, CHUNK_DEPTH)?;
-        Ok(best_chunk_per_document(hits.into_iter(), doc_of_chunk, depth))
-    };
-    Ok(match mode {
-        Mode::Bm25 => bm25(RUN_DEPTH)?,
-        Mode::Vector => vector(RUN_DEPTH)?,
+    let per_document =
+        |hits: &[(i64, f32)]| best_chunk_per_document(hits.iter().copied(), doc_of_chunk, RUN_DEPTH);
+    let mut ranked = match mode {
+        Mode::Bm25 => per_document(&keyword_hits(engine, query)?),
+        Mode::Vector => per_document(&engine.search_vectors(query, CHUNK_DEPTH)?),
         Mode::Hybrid | Mode::All => {
-            let mut fused = fuse(&bm25(CHUNK_DEPTH)?, &vector(CHUNK_DEPTH)?, &engine.fusion());
-            sort_trec(&mut fused);
-            fused.truncate(RUN_DEPTH);
-            fused
+            let rankings = QueryRankings::of(engine, query)?;
+            rankings.hybrid(engine, doc_of_chunk, &engine.fusion(), engine.feedback().as_ref())?
         }
+        Mode::HybridWithoutFeedback => {
+            QueryRankings::of(engine, query)?.hybrid(engine, doc_of_chunk, &engine.fusion(), None)?
+        }
+    };
+    ranked.truncate(RUN_DEPTH);
+    Ok(ranked)
+}
+
+/// The full-text index's best chunks for `query`, as deep as fusion reads.
+fn keyword_hits(engine: &Engine, query: &str) -> Result<Vec<(i64, f32)>> {
+    let hits = engine.search_lexical(query, CHUNK_DEPTH)?.hits;
+    Ok(hits.iter().map(|h| (h.chunk_id, h.score)).collect())
+}
+
+/// One query's chunk rankings by keywords and by meaning, and its vector: what hybrid
+/// ranking starts from, computed once.
+struct QueryRankings {
+    keyword: Vec<(i64, f32)>,
+    nearest: Vec<(i64, f32)>,
+    vector: Vec<f32>,
+}
+
+impl QueryRankings {
+    fn of(engine: &Engine, query: &str) -> Result<QueryRankings> {
+        let vector = engine.embed_query(query)?;
+        Ok(QueryRankings {
+            keyword: keyword_hits(engine, query)?,
+            nearest: engine.search_by_vector(&vector, CHUNK_DEPTH)?,
+            vector,
+        })
+    }
+
+    /// Documents ranked by `fusion` of their best chunks' ranks (fusion sees every document
+    /// the chunk lists reach, not just the top RUN_DEPTH); with `feedback`, the query moved
+    /// towards the best documents joins as a third ranking, as in the app's hybrid search.
+    fn hybrid(
+        &self,
+        engine: &Engine,
+        doc_of_chunk: &HashMap<i64, String>,
+        fusion: &Fusion,
+        feedback: Option<&Feedback>,
+    ) -> Result<Vec<(String, f32)>> {
+        let per_document =
+            |hits: &[(i64, f32)]| best_chunk_per_document(hits.iter().copied(), doc_of_chunk, CHUNK_DEPTH);
+        let (bm25, vector) = (per_document(&self.keyword), per_document(&self.nearest));
+        let mut fused = fuse(&bm25, &vector, fusion);
+        if let Some(feedback) = feedback {
+            // Each of the best documents is represented by its passage nearest the query (by
+            // keywords when no passage of it is near), as the app's search feeds back passages.
+            let chosen: Vec<i64> = fused
+                .iter()
+                .take(feedback.passages)
+                .filter_map(|(doc, _)| {
+                    let of_doc = |&&(chunk, _): &&(i64, f32)| doc_of_chunk.get(&chunk) == Some(doc);
+                    let best = self
+                        .nearest
+                        .iter()
+                        .find(of_doc)
+                        .or_else(|| self.keyword.iter().find(of_doc));
+                    best.map(|&(chunk, _)| chunk)
+                })
+                .collect();
+            if let Some(moved) = engine.moved_query(feedback, &self.vector, &chosen)? {
+                let moved = per_document(&engine.search_by_vector(&moved, CHUNK_DEPTH)?);
+                fused = fuse_all(&bm25, &[&vector, &moved], fusion);
+            }
+        }
+        sort_trec(&mut fused);
+        Ok(fused)
+    }
+}
+
+/// How hybrid ranking scores with the query moved towards its best passages (pseudo-relevance
+/// feedback) in several ways, and without.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedbackSweep {
+    pub embedder: Option<String>,
+    pub fusion: Fusion,
+    /// What the embedder's profile uses now.
+    pub current: Option<Feedback>,
+    /// Best nDCG@10 first.
+    pub results: Vec<FeedbackResult>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedbackResult {
+    /// None: no feedback.
+    pub feedback: Option<Feedback>,
+    pub ndcg_at_10: f64,
+    pub recall_at_100: f64,
+}
+
+/// Hybrid ranking quality with no feedback and with a grid of feedbacks (passages fed back,
+/// their weight), under the fusion the embedder's profile uses.
+pub async fn feedback_sweep(
+    benchmark: &Benchmark,
+    config: Config,
+    progress: &dyn ProgressSink,
+) -> Result<FeedbackSweep> {
+    let (engine, _, _) = open_indexed(benchmark, config, progress).await?;
+    let doc_of_chunk = documents_of_chunks(&engine, benchmark).await?;
+    let fusion = engine.fusion();
+    let mut feedbacks = vec![None];
+    for passages in [1, 2, 3, 5] {
+        for weight in [0.5, 1.0, 2.0, 3.0] {
+            feedbacks.push(Some(Feedback { passages, weight }));
+        }
+    }
+    let mut tracker = ProgressTracker::new(
+        progress,
+        Phase::Querying,
+        "queries",
+        benchmark.queries.len() as u64,
+    );
+    let mut totals = vec![(0.0, 0.0); feedbacks.len()];
+    for (query_id, text) in &benchmark.queries {
+        let rankings = QueryRankings::of(&engine, text)?;
+        let judged = &benchmark.qrels[query_id];
+        for (feedback, (ndcg, recall)) in feedbacks.iter().zip(&mut totals) {
+            let ranked = rankings.hybrid(&engine, &doc_of_chunk, &fusion, feedback.as_ref())?;
+            *ndcg += ndcg_at(&ranked, judged, 10);
+            *recall += recall_at(&ranked, judged, 100);
+        }
+        tracker.advance(1);
+    }
+    let n = benchmark.queries.len().max(1) as f64;
+    let mut results: Vec<FeedbackResult> = feedbacks
+        .into_iter()
+        .zip(totals)
+        .map(|(feedback, (ndcg, recall))| FeedbackResult {
+            feedback,
+            ndcg_at_10: ndcg / n,
+            recall_at_100: recall / n,
+        })
+        .collect();
+    results.sort_by(|a, b| b.ndcg_at_10.total_cmp(&a.ndcg_at_10));
+    let (current, embedder) = (engine.feedback(), engine.embedder_identity());
+    engine.close().await?;
+    Ok(FeedbackSweep {
+        embedder,
+        fusion,
+        current,
+        results,
     })
 }
 

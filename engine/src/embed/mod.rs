@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::retrieve::Fusion;
+use crate::retrieve::{Feedback, Fusion};
 
 /// Tokens embedded and the floating-point operations they cost.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -129,17 +129,21 @@ pub struct ModelProfile {
     pub evidence_below: f32,
     /// How hybrid search weighs this model's ranking against the keyword ranking.
     pub fusion: Fusion,
+    /// Whether, and how, hybrid search moves the query towards its best passages and searches again.
+    pub feedback: Option<Feedback>,
 }
 
 impl ModelProfile {
     /// all-MiniLM-L6-v2 and any model Quire knows nothing about: no prefixes, the
-    /// thresholds calibrated for MiniLM (README, "Answers you can check") and RRF with k = 20.
+    /// thresholds calibrated for MiniLM (README, "Answers you can check"), RRF with k = 20 and
+    /// the query moved towards its two best passages ([`Feedback::TUNED`]).
     pub const PLAIN: ModelProfile = ModelProfile {
         query_prefix: "",
         passage_prefix: "",
         abstain_below: 0.25,
         evidence_below: 0.45,
         fusion: Fusion::TUNED,
+        feedback: Some(Feedback::TUNED),
     };
 
     /// nomic-embed-text (v1, v1.5): trained with task prefixes. Its similarities sit far
@@ -152,12 +156,14 @@ impl ModelProfile {
     /// Fusion: RRF with k = 20 as for MiniLM (`quire eval nfcorpus --fusion-sweep`, int8:
     /// 0.3595 against 0.3556 with k = 60; the keyword weight of 0.6 it once had made up for
     /// titles scored on their own, and costs 0.004 since titles are part of each passage).
+    /// Feedback: as for MiniLM ([`Feedback::TUNED`]).
     const NOMIC: ModelProfile = ModelProfile {
         query_prefix: "search_query: ",
         passage_prefix: "search_document: ",
         abstain_below: 0.60,
         evidence_below: 0.68,
         fusion: Fusion::TUNED,
+        feedback: Some(Feedback::TUNED),
     };
 
     /// The profile of the model at `path` (a folder or a GGUF file), from its

@@ -5,7 +5,7 @@
 //! the old one) with a manifest naming the catalog generation it reflects; a
 //! missing, stale or damaged graph is rebuilt from the vectors in the catalog.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -201,6 +201,28 @@ impl VectorIndex {
         exact_search(&graph, query, k, |id: &usize| {
             !tombstones.contains(id) && keep(i64::try_from(*id).unwrap_or(i64::MAX))
         })
+    }
+
+    /// The vectors of the live chunks among `ids` (a chunk the graph lacks is left out). It
+    /// reads every point: cheap beside a search of a library small enough for exact search,
+    /// a few milliseconds for a large one.
+    pub fn vectors_of(&self, ids: &[ChunkId]) -> HashMap<ChunkId, Vec<f32>> {
+        let graph = self.read();
+        let wanted: HashSet<usize> = ids
+            .iter()
+            .map(|&id| chunk_key(id))
+            .filter(|key| !graph.tombstones.contains(key))
+            .collect();
+        if wanted.is_empty() {
+            return HashMap::new();
+        }
+        graph
+            .hnsw
+            .get_point_indexation()
+            .into_iter()
+            .filter(|point| wanted.contains(&point.get_origin_id()))
+            .map(|point| (point.get_origin_id() as ChunkId, point.get_v().to_vec()))
+            .collect()
     }
 
     pub fn tombstone_fraction(&self) -> f64 {
