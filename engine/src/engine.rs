@@ -645,9 +645,10 @@ impl Engine {
         Ok(feedback.expand(vector, &passages))
     }
 
-    /// How hybrid search moves the query towards its best passages with the embedder in use.
+    /// How hybrid search moves the query towards its best passages with the embedder in use
+    /// (its profile's); None without an embedder.
     pub fn feedback(&self) -> Option<crate::retrieve::Feedback> {
-        self.embedder_profile().feedback
+        self.semantic().ok().and_then(|s| s.embedder.profile().feedback)
     }
 
     pub async fn file_paths(&self) -> Result<std::collections::HashMap<FileId, PathBuf>> {

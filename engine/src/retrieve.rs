@@ -329,9 +329,11 @@ pub(crate) async fn search(
         .and_then(|(embedder, _)| embedder.profile().feedback);
     if let (SearchMode::Hybrid, Some(feedback), Some((_, vectors))) = (mode, feedback, stores.semantic) {
         let first = rank(mode, &candidates, &details, &fusion);
+        // The best passage of each of the best files, as evaluation feeds back documents.
+        let mut files = HashSet::new();
         let chosen: Vec<ChunkId> = first
             .iter()
-            .filter(|r| r.is_live(&details))
+            .filter(|r| r.is_live(&details) && files.insert(details[&r.chunk_id].file_id))
             .take(feedback.passages)
             .map(|r| r.chunk_id)
             .collect();
@@ -374,7 +376,8 @@ struct Candidates {
     query_vector: Option<Vec<f32>>,
     /// Nearest to the moved query, with their similarity to the moved query (it ranks them).
     moved: Vec<(ChunkId, f32)>,
-    /// Similarity to the query itself of the passages only the moved query found.
+    /// Similarity to the query itself of the passages only the moved query found (neither
+    /// the keyword nor the first search by meaning).
     moved_similarity: Vec<(ChunkId, f32)>,
 }
 
@@ -385,8 +388,9 @@ struct Moved {
 }
 
 /// The search by the query moved towards `chosen` (the first fused ranking's best live
-/// passages): its ranking, and the similarity to the query itself of what it alone found,
-/// which is what every hit by meaning reports and what abstention reads.
+/// passages): its ranking, and the similarity to the query itself of what neither first
+/// search found (a keyword hit keeps none, as before), which is what every hit by meaning
+/// reports and what abstention reads.
 async fn search_moved(
     vectors: &Arc<VectorIndex>,
     candidates: &Candidates,
@@ -399,27 +403,30 @@ async fn search_moved(
         return Ok(Moved::none());
     };
     let (vectors, chosen) = (vectors.clone(), chosen.to_vec());
-    let found: HashSet<ChunkId> = candidates.nearest.iter().map(|&(c, _)| c).collect();
+    let found: HashSet<ChunkId> = candidates
+        .nearest
+        .iter()
+        .map(|&(c, _)| c)
+        .chain(candidates.keyword.hits.iter().map(|h| h.chunk_id))
+        .collect();
     let moved = tokio::task::spawn_blocking(move || {
-        let passages: Vec<Vec<f32>> = vectors.vectors_of(&chosen).into_values().collect();
-        let Some(moved) = feedback.expand(&query, &passages) else {
-            return Moved::none();
-        };
-        let ranking = match &scope {
-            None => vectors.search(&moved, depth),
-            Some(scope) => vectors.search_among(&moved, depth, &|chunk| scope.chunks.contains(&chunk)),
-        };
-        let unseen: Vec<ChunkId> = ranking
-            .iter()
-            .map(|&(c, _)| c)
-            .filter(|c| !found.contains(c))
-            .collect();
-        let similarity = vectors
-            .vectors_of(&unseen)
-            .into_iter()
-            .map(|(chunk, vector)| (chunk, dot(&query, &vector)))
-            .collect();
-        Moved { ranking, similarity }
+        let in_scope = |chunk: ChunkId| scope.as_ref().is_none_or(|s| s.chunks.contains(&chunk));
+        let keep: Option<&dyn Fn(ChunkId) -> bool> = scope.is_some().then_some(&in_scope);
+        let hits = vectors.search_moved(
+            &query,
+            &chosen,
+            |passages| feedback.expand(&query, passages),
+            depth,
+            keep,
+        );
+        Moved {
+            ranking: hits.iter().map(|h| (h.chunk_id, h.moved_similarity)).collect(),
+            similarity: hits
+                .iter()
+                .filter(|h| !found.contains(&h.chunk_id))
+                .map(|h| (h.chunk_id, h.similarity))
+                .collect(),
+        }
     })
     .await?;
     Ok(moved)
@@ -432,10 +439,6 @@ impl Moved {
             similarity: Vec::new(),
         }
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// A passage's place in the ranking: its score, and the file the full-text index
