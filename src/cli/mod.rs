@@ -566,21 +566,35 @@ async fn run_abstention(config: Config, benchmark: &Path, unrelated: &Path, json
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_fusion_sweep(config: Config, benchmark: &Path, json: bool) -> Result<ExitCode> {
+/// The benchmark, and `config` pointed at the evaluation cache that holds its index.
+fn sweep_setup(config: Config, benchmark: &Path) -> Result<(Benchmark, Config)> {
     let set = Benchmark::load(benchmark)?;
     let config = Config {
         data_dir: eval_cache_dir(&config, benchmark)?,
         ..config
     };
+    Ok((set, config))
+}
+
+/// Prints a sweep as JSON (then returns true: nothing more to print) or its embedder line.
+fn print_sweep_header(json: bool, sweep: &impl serde::Serialize, embedder: Option<&str>) -> Result<bool> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(sweep)?);
+        return Ok(true);
+    }
+    if let Some(embedder) = embedder {
+        println!("embedder: {embedder}");
+    }
+    Ok(false)
+}
+
+async fn run_fusion_sweep(config: Config, benchmark: &Path, json: bool) -> Result<ExitCode> {
+    let (set, config) = sweep_setup(config, benchmark)?;
     let sink = ProgressBarSink::new();
     let sweep = eval::fusion_sweep(&set, config, &sink).await?;
     sink.finish();
-    if json {
-        println!("{}", serde_json::to_string_pretty(&sweep)?);
+    if print_sweep_header(json, &sweep, sweep.embedder.as_deref())? {
         return Ok(ExitCode::SUCCESS);
-    }
-    if let Some(embedder) = &sweep.embedder {
-        println!("embedder: {embedder}");
     }
     println!("in use: {}", describe_fusion(&sweep.current));
     println!(
@@ -600,20 +614,12 @@ async fn run_fusion_sweep(config: Config, benchmark: &Path, json: bool) -> Resul
 }
 
 async fn run_feedback_sweep(config: Config, benchmark: &Path, json: bool) -> Result<ExitCode> {
-    let set = Benchmark::load(benchmark)?;
-    let config = Config {
-        data_dir: eval_cache_dir(&config, benchmark)?,
-        ..config
-    };
+    let (set, config) = sweep_setup(config, benchmark)?;
     let sink = ProgressBarSink::new();
     let sweep = eval::feedback_sweep(&set, config, &sink).await?;
     sink.finish();
-    if json {
-        println!("{}", serde_json::to_string_pretty(&sweep)?);
+    if print_sweep_header(json, &sweep, sweep.embedder.as_deref())? {
         return Ok(ExitCode::SUCCESS);
-    }
-    if let Some(embedder) = &sweep.embedder {
-        println!("embedder: {embedder}");
     }
     println!("fusion: {}", describe_fusion(&sweep.fusion));
     println!("in use: {}", describe_feedback(sweep.current.as_ref()));
