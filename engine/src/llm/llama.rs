@@ -48,9 +48,9 @@ pub(crate) fn backend() -> Result<&'static LlamaBackend> {
 }
 
 /// llama.cpp's CPU kernels are built once per instruction-set level (libggml-cpu-haswell,
-/// -skylakex, -zen4, -alderlake, …); ggml scores each against this CPU and loads the best.
-/// They are looked for beside an installed Quire (`<prefix>/lib/quire`, where the package puts
-/// them) and then in the directory this build wrote them to.
+/// -skylakex, -zen4, -alderlake, …); each scores itself against this CPU and the best one
+/// loads. They are looked for beside an installed Quire (`<prefix>/lib/quire`, where the
+/// package puts them) and then in the directory this build wrote them to.
 fn load_cpu_kernels() -> std::result::Result<(), String> {
     let candidates = kernel_dirs();
     let Some(dir) = candidates.iter().find(|dir| holds_cpu_kernels(dir)) else {
@@ -67,7 +67,7 @@ fn load_cpu_kernels() -> std::result::Result<(), String> {
         ));
     };
     tracing::debug!(dir = %dir.display(), "loading llama.cpp's CPU kernels");
-    llama_cpp_2::llama_backend::load_backends_from_path(dir);
+    cpu_kernels::load_best(dir);
     // SAFETY: a plain query of ggml's backend registry, filled by the call above.
     let cpu =
         unsafe { llama_cpp_sys_2::ggml_backend_dev_by_type(llama_cpp_sys_2::GGML_BACKEND_DEVICE_TYPE_CPU) };
@@ -79,6 +79,110 @@ fn load_cpu_kernels() -> std::result::Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Choosing among the CPU kernels: as ggml's own loader does (the variant that scores
+/// best on this processor), except for the variants that use AMX tiles.
+///
+/// Their matrix products crash with an illegal instruction on every processor with AMX
+/// (Xeon Sapphire Rapids and later) when llama.cpp is built by GCC 12, Debian 12's
+/// compiler: it drops the stores that fill in the tile configuration before
+/// `ldtilecfg`, so the first tile instruction faults (ggml-org/llama.cpp#26954). Every
+/// model with int8 or 4-bit weights goes through them there. Without them, such a
+/// processor runs the AVX-512 VNNI kernels (zen4's), as llama.cpp does on AMD's.
+#[cfg(unix)]
+mod cpu_kernels {
+    use std::ffi::{c_int, CString};
+    use std::path::{Path, PathBuf};
+
+    /// Variants built with AMX (ggml's list of x86 variants: only this one).
+    const AMX_VARIANTS: [&str; 1] = ["sapphirerapids"];
+
+    /// Loads the best CPU kernel in `dir` that uses no AMX tiles, and the module
+    /// GGML_BACKEND_PATH names, as ggml's loader would.
+    pub(super) fn load_best(dir: &Path) {
+        match best(dir) {
+            Some((path, score)) => {
+                tracing::debug!(module = %path.display(), score, "llama.cpp's CPU kernels chosen");
+                load(&path);
+            }
+            None => tracing::warn!("no CPU kernel in {} runs on this processor", dir.display()),
+        }
+        if let Some(path) = std::env::var_os("GGML_BACKEND_PATH") {
+            load(Path::new(&path));
+        }
+    }
+
+    /// The CPU kernel in `dir` that scores best on this processor, leaving out AMX ones;
+    /// None when none runs here.
+    pub(super) fn best(dir: &Path) -> Option<(PathBuf, c_int)> {
+        let prefix = format!("{}ggml-cpu-", std::env::consts::DLL_PREFIX);
+        let mut best: Option<(PathBuf, c_int)> = None;
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let name = entry.file_name();
+            let Some(variant) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(&prefix))
+                .and_then(|n| n.strip_suffix(std::env::consts::DLL_SUFFIX))
+            else {
+                continue;
+            };
+            if AMX_VARIANTS.contains(&variant) {
+                continue;
+            }
+            let path = entry.path();
+            let Some(score) = score(&path).filter(|&s| s > 0) else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|(_, top)| score > *top) {
+                best = Some((path, score));
+            }
+        }
+        best
+    }
+
+    /// The score a kernel module gives itself on this processor (0: it cannot run here),
+    /// or None when it does not load.
+    fn score(path: &Path) -> Option<c_int> {
+        let c_path = CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+        // SAFETY: the module is one of llama.cpp's CPU kernels, built with Quire; only its
+        // `ggml_backend_score` (int (void), checking the processor's features) is called,
+        // and the handle is closed at once, as ggml's own loader does.
+        unsafe {
+            let handle = libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+            if handle.is_null() {
+                return None;
+            }
+            let symbol = libc::dlsym(handle, c"ggml_backend_score".as_ptr());
+            let score = (!symbol.is_null()).then(|| {
+                let score_fn: unsafe extern "C" fn() -> c_int = std::mem::transmute(symbol);
+                score_fn()
+            });
+            libc::dlclose(handle);
+            score
+        }
+    }
+
+    fn load(path: &Path) {
+        let Ok(c_path) = CString::new(path.as_os_str().as_encoded_bytes()) else {
+            return;
+        };
+        // SAFETY: ggml's loader, given a NUL-terminated path; it checks the module itself.
+        let registered = unsafe { llama_cpp_sys_2::ggml_backend_load(c_path.as_ptr()) };
+        if registered.is_null() {
+            tracing::warn!("llama.cpp could not load {}", path.display());
+        }
+    }
+}
+
+/// Elsewhere ggml's loader chooses.
+#[cfg(not(unix))]
+mod cpu_kernels {
+    pub(super) fn load_best(dir: &std::path::Path) {
+        if dir.to_str().is_some() {
+            llama_cpp_2::llama_backend::load_backends_from_path(dir);
+        }
+    }
 }
 
 fn kernel_dirs() -> Vec<PathBuf> {
@@ -549,6 +653,22 @@ impl Utf8Stream {
 #[cfg(test)]
 mod tests {
     use super::{simd_features, Utf8Stream};
+
+    #[test]
+    fn models_run_on_the_best_kernels_that_use_no_amx_tiles() {
+        super::backend().unwrap();
+        let features = super::cpu_features();
+        // This build of Quire needs AVX2; on a processor with AMX (where its tiles would crash)
+        // the AVX-512 kernels run instead.
+        assert!(features.split(' ').any(|f| f == "AVX2"), "{features}");
+        assert!(!features.contains("AMX"), "{features}");
+        #[cfg(unix)]
+        {
+            let dir = std::path::Path::new(llama_cpp_sys_2::BACKENDS_DIR.unwrap());
+            let (chosen, score) = super::cpu_kernels::best(dir).unwrap();
+            assert!(score > 0 && !chosen.to_string_lossy().contains("sapphirerapids"));
+        }
+    }
 
     #[test]
     fn the_loaded_kernels_are_named_by_their_instruction_sets() {
