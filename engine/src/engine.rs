@@ -110,19 +110,23 @@ impl Engine {
         // Canonical, so that walks can recognise (and skip) it inside an indexed folder.
         config.data_dir = absolute(&config.data_dir)?;
         let catalog = Catalog::open(&config.catalog_path()).await?;
-        let (lexical, created) = LexicalIndex::open(&config.lexical_dir(), config.title_boost)?;
+        let lock = || IndexLock::acquire(&config.lock_path(), &config.data_dir);
+        let (lexical, created, held) = LexicalIndex::open(&config.lexical_dir(), config.title_boost, lock)?;
         let lexical = Arc::new(lexical);
         let chunks = catalog.chunk_count().await?;
         if created && chunks > 0 {
             // The catalog is the source of truth: a lost full-text index is rebuilt from it.
             tracing::warn!("the full-text index was missing; rebuilding it from the catalog");
-            let _lock = IndexLock::acquire(&config.lock_path(), &config.data_dir)?;
+            let _lock = match held {
+                Some(lock) => lock,
+                None => lock()?,
+            };
             rebuild_lexical(&catalog, &lexical).await?;
         } else if lexical.num_docs() != chunks {
             // A batch was cut short after its full-text commit and before the catalog's (a crash,
             // a kill): its passages must not linger, even unseen, in the keyword statistics.
             // While another process indexes, the two legitimately differ for a moment: leave them.
-            match IndexLock::acquire(&config.lock_path(), &config.data_dir) {
+            match lock() {
                 Ok(_lock) => {
                     tracing::warn!(
                         "the full-text index holds {} passages, the catalog {chunks}; rebuilding it from the catalog",

@@ -95,7 +95,15 @@ impl LexicalIndex {
     /// Opens the index in `dir`, creating it when there is none, or when the one there
     /// has other fields (made by an earlier Quire). Returns whether it was created: then
     /// the caller refills it from the catalog.
-    pub fn open(dir: &Path, title_boost: f32) -> Result<(LexicalIndex, bool)> {
+    ///
+    /// An index of an earlier layout is deleted only after `lock` has given the data
+    /// directory's writer lock (returned with the index, for the refill): a process that
+    /// writes to it at that moment keeps it, and this one fails as busy.
+    pub fn open<Lock>(
+        dir: &Path,
+        title_boost: f32,
+        lock: impl FnOnce() -> Result<Lock>,
+    ) -> Result<(LexicalIndex, bool, Option<Lock>)> {
         let open_dir = || {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             tantivy::directory::MmapDirectory::open(dir)
@@ -109,9 +117,11 @@ impl LexicalIndex {
         } else {
             Index::open(directory)?
         };
+        let mut held = None;
         if !created && fields_of(&index.schema()).is_err() {
-            tracing::warn!("the full-text index has an earlier layout; it is made again from the catalog");
             drop(index);
+            held = Some(lock()?);
+            tracing::warn!("the full-text index has an earlier layout; it is made again from the catalog");
             std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             index = Index::create(open_dir()?, schema(), tantivy::IndexSettings::default())?;
             created = true;
@@ -131,6 +141,7 @@ impl LexicalIndex {
                 writer: Mutex::new(None),
             },
             created,
+            held,
         ))
     }
 
@@ -349,15 +360,21 @@ fn parser_can_take(query: &str) -> bool {
 fn sanitize(query: &str) -> String {
     query
         .split_inclusive(char::is_whitespace)
-        .map(|word| match word.split_once(':') {
-            // A field name only with something after it: "Full text: …" keeps its word.
-            Some((field, rest)) if !rest.trim().is_empty() && (field == "title" || field == "text") => {
-                word.to_string()
+        .map(|word| {
+            // "-title:x" excludes and "+title:x" requires: the sign belongs to the clause.
+            let sign = word.chars().next().filter(|c| matches!(c, '+' | '-'));
+            let unsigned = &word[sign.map_or(0, char::len_utf8)..];
+            let sign = sign.map(String::from).unwrap_or_default();
+            match unsigned.split_once(':') {
+                // A field name only with something after it: "Full text: …" keeps its word.
+                Some((field, rest)) if !rest.trim().is_empty() && (field == "title" || field == "text") => {
+                    word.to_string()
+                }
+                // The passage's field was called body once.
+                Some(("body", rest)) if !rest.trim().is_empty() => format!("{sign}text:{rest}"),
+                Some(_) => word.replace(':', " "),
+                None => word.to_string(),
             }
-            // The passage's field was called body once.
-            Some(("body", rest)) if !rest.trim().is_empty() => format!("text:{rest}"),
-            Some(_) => word.replace(':', " "),
-            None => word.to_string(),
         })
         .collect()
 }
@@ -421,6 +438,11 @@ mod tests {
         assert_eq!(sanitize("Diet: a review"), "Diet  a review");
         assert_eq!(sanitize("title:garden plan"), "title:garden plan");
         assert_eq!(sanitize("body:garden plan"), "text:garden plan");
+        assert_eq!(sanitize("plan -body:garden"), "plan -text:garden");
+        assert_eq!(
+            sanitize("plan -title:garden +text:pond"),
+            "plan -title:garden +text:pond"
+        );
         assert_eq!(sanitize("Full text: a review"), "Full text  a review");
         assert!(!has_query_syntax("low-carb diets: a review"));
         assert!(has_query_syntax("\"green tea\" -coffee"));
@@ -429,7 +451,7 @@ mod tests {
     #[test]
     fn deeply_nested_or_very_long_queries_are_read_as_words() {
         let dir = tempfile::tempdir().unwrap();
-        let (index, _) = LexicalIndex::open(dir.path(), 1.2).unwrap();
+        let (index, _, _) = open(dir.path(), 1.2);
         index
             .apply(vec![LexicalOp::Add {
                 chunk_id: 1,
@@ -456,7 +478,7 @@ mod tests {
     #[test]
     fn stemmed_search_finds_chunks_and_deletes_by_file() {
         let dir = tempfile::tempdir().unwrap();
-        let (index, created) = LexicalIndex::open(dir.path(), 1.5).unwrap();
+        let (index, created, _) = open(dir.path(), 1.5);
         assert!(created);
         let add = |chunk_id, file_id, body: &str| LexicalOp::Add {
             chunk_id,
@@ -482,7 +504,7 @@ mod tests {
     #[test]
     fn a_title_word_finds_each_passage_of_its_file_and_counts_once() {
         let dir = tempfile::tempdir().unwrap();
-        let (index, _) = LexicalIndex::open(dir.path(), 0.0).unwrap();
+        let (index, _, _) = open(dir.path(), 0.0);
         let add = |chunk_id, file_id, title: &str, body: &str| LexicalOp::Add {
             chunk_id,
             file_id,
@@ -514,6 +536,20 @@ mod tests {
         // (in its title).
         assert_eq!(hits[0].chunk_id, 3);
         assert_eq!(index.search("title:garden", 10).unwrap().hits.len(), 1);
+        // Excluding by a field: the signed clause keeps its field, as the body field's old name.
+        let ids = |query: &str| {
+            let mut ids: Vec<_> = index
+                .search(query, 10)
+                .unwrap()
+                .hits
+                .iter()
+                .map(|h| h.chunk_id)
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids("boiler -title:garden"), [1, 2]);
+        assert_eq!(ids("boiler -body:pressure"), [1, 3]);
     }
 
     #[test]
@@ -522,8 +558,23 @@ mod tests {
         let mut builder = Schema::builder();
         builder.add_text_field("body", TextOptions::default());
         Index::create_in_dir(dir.path(), builder.build()).unwrap();
-        let (index, created) = LexicalIndex::open(dir.path(), 0.0).unwrap();
+        // While another process holds the writer lock, the old index stays as it is.
+        let busy = LexicalIndex::open(dir.path(), 0.0, || -> Result<()> {
+            Err(Error::Busy {
+                data_dir: dir.path().to_path_buf(),
+                pid: None,
+            })
+        });
+        assert!(matches!(busy, Err(Error::Busy { .. })));
+        assert!(Index::open_in_dir(dir.path()).is_ok_and(|old| old.schema().get_field("body").is_ok()));
+        let (index, created, held) = open(dir.path(), 0.0);
         assert!(created, "the caller must refill it");
+        assert!(held.is_some(), "it was replaced under the lock");
         assert_eq!(index.num_docs(), 0);
+    }
+
+    /// Opens with a lock that is always free.
+    fn open(dir: &Path, title_boost: f32) -> (LexicalIndex, bool, Option<()>) {
+        LexicalIndex::open(dir, title_boost, || Ok(())).unwrap()
     }
 }
