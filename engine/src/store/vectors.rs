@@ -110,6 +110,9 @@ pub struct VectorIndex {
     /// One save at a time: the background rebuild saves beside the indexing run's
     /// save, and both stage in the same folder.
     saving: std::sync::Mutex<()>,
+    /// Up to this many points, searches are exact ([`EXACT_SEARCH_UP_TO`]; lower in tests,
+    /// which walk the graph without making 20,000 points).
+    exact_up_to: usize,
 }
 
 impl VectorIndex {
@@ -122,6 +125,7 @@ impl VectorIndex {
             dimension,
             graph: RwLock::new(graph),
             saving: std::sync::Mutex::new(()),
+            exact_up_to: EXACT_SEARCH_UP_TO,
         })
     }
 
@@ -137,6 +141,7 @@ impl VectorIndex {
             dimension,
             graph: RwLock::new(build(vectors, generation)),
             saving: std::sync::Mutex::new(()),
+            exact_up_to: EXACT_SEARCH_UP_TO,
         };
         index.save()?;
         Ok(index)
@@ -173,7 +178,7 @@ impl VectorIndex {
         }
         let tombstones = &graph.tombstones;
         let alive = |id: &usize| !tombstones.contains(id);
-        if graph.points <= EXACT_SEARCH_UP_TO {
+        if graph.points <= self.exact_up_to {
             return exact_search(&graph, query, k, alive);
         }
         let neighbours = graph.hnsw.search_filter(query, k, EF_SEARCH.max(k), Some(&alive));
@@ -234,7 +239,7 @@ impl VectorIndex {
             !tombstones.contains(id) && keep.is_none_or(|keep| keep(i64::try_from(*id).unwrap_or(i64::MAX)))
         };
         let similarity = |vector: &[f32]| 1.0 - UnitCosine.eval(query, vector);
-        if keep.is_some() || graph.points <= EXACT_SEARCH_UP_TO {
+        if keep.is_some() || graph.points <= self.exact_up_to {
             let mut scored: Vec<_> = graph
                 .hnsw
                 .get_point_indexation()
@@ -520,6 +525,57 @@ mod tests {
             None,
         );
         assert!(given.is_empty() && hits.is_empty());
+    }
+
+    #[test]
+    fn past_the_exact_search_size_the_graph_finds_what_exact_search_finds() {
+        let unit = |seed: u64| -> Vec<f32> {
+            let mut state = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let v: Vec<f32> = (0..16)
+                .map(|_| {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    ((state >> 33) % 2001) as f32 - 1000.0
+                })
+                .collect();
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter().map(|x| x / n).collect()
+        };
+        let vectors: Vec<(ChunkId, Vec<f32>)> = (0..400).map(|i| (i, unit(i as u64))).collect();
+        let (exact_dir, graph_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let exact = VectorIndex::build(exact_dir.path(), 16, vectors.clone(), 1).unwrap();
+        let mut walked = VectorIndex::build(graph_dir.path(), 16, vectors, 1).unwrap();
+        walked.exact_up_to = 0;
+        let query = unit(10_000);
+        let ids = |hits: &[(ChunkId, f32)]| hits.iter().map(|h| h.0).collect::<Vec<_>>();
+        assert_eq!(ids(&walked.search(&query, 10)), ids(&exact.search(&query, 10)));
+
+        let towards = [7, 8];
+        let mean = |passages: &[Vec<f32>]| {
+            let mut moved = query.clone();
+            for passage in passages {
+                moved.iter_mut().zip(passage).for_each(|(m, p)| *m += p);
+            }
+            let n = moved.iter().map(|x| x * x).sum::<f32>().sqrt();
+            Some(moved.iter().map(|x| x / n).collect())
+        };
+        let by_graph = walked.search_moved(&query, &towards, mean, 10, None);
+        let by_scan = exact.search_moved(&query, &towards, mean, 10, None);
+        assert_eq!(by_graph.len(), 10);
+        for (graph_hit, scan_hit) in by_graph.iter().zip(&by_scan) {
+            assert_eq!(graph_hit.chunk_id, scan_hit.chunk_id);
+            assert!((graph_hit.moved_similarity - scan_hit.moved_similarity).abs() < 1e-5);
+            assert!(
+                (graph_hit.similarity - scan_hit.similarity).abs() < 1e-5,
+                "the similarity to the query itself, read from the point found: {graph_hit:?} {scan_hit:?}"
+            );
+        }
+        // A removed chunk is not found by the walk either.
+        walked.update(&[], &[by_graph[0].chunk_id], 2);
+        let after = walked.search_moved(&query, &towards, mean, 10, None);
+        assert!(after.iter().all(|h| h.chunk_id != by_graph[0].chunk_id));
+        assert_eq!(after[0].chunk_id, by_graph[1].chunk_id);
     }
 
     #[test]
