@@ -193,7 +193,10 @@ fn eval_scores_a_beir_benchmark_and_writes_a_trec_run() {
         .iter()
         .map(|r| r["mode"].as_str().unwrap())
         .collect();
-    assert_eq!(modes, ["bm25", "vector", "hybrid-without-feedback", "hybrid"]);
+    assert_eq!(
+        modes,
+        ["bm25", "vector", "hybrid-without-feedback", "hybrid", "app"]
+    );
     for result in report["results"].as_array().unwrap() {
         // q1 ranks d1 (grade 2) first and d4 (grade 1) second; q2 ranks d2 first.
         assert_eq!(result["ndcg_at_10"], 1.0, "{report}");

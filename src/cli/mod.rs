@@ -206,7 +206,8 @@ struct EvalArgs {
     #[arg(long, conflicts_with_all = ["abstention_against", "prompt_sources", "mode"])]
     fusion_sweep: bool,
     /// Instead of ranking quality in each mode: hybrid ranking quality without and with a
-    /// grid of feedbacks (passages the query is moved towards, their weight).
+    /// grid of feedbacks (passages the query is moved towards, their weight), each under
+    /// several reciprocal rank fusions (k, keyword weight), since the fusion picks the passages.
     #[arg(long, conflicts_with_all = ["abstention_against", "prompt_sources", "mode", "fusion_sweep"])]
     feedback_sweep: bool,
     /// Instead of ranking quality: for several ways of choosing an answer's sources, the
@@ -621,16 +622,32 @@ async fn run_feedback_sweep(config: Config, benchmark: &Path, json: bool) -> Res
     if print_sweep_header(json, &sweep, sweep.embedder.as_deref())? {
         return Ok(ExitCode::SUCCESS);
     }
-    println!("fusion: {}", describe_fusion(&sweep.fusion));
-    println!("in use: {}", describe_feedback(sweep.current.as_ref()));
-    println!("{:<36} {:>8} {:>11}", "feedback", "nDCG@10", "recall@100");
-    for result in &sweep.results {
-        println!(
-            "{:<36} {:>8.4} {:>11.4}",
-            describe_feedback(result.feedback.as_ref()),
-            result.ndcg_at_10,
-            result.recall_at_100
-        );
+    let in_use =
+        |r: &eval::FeedbackResult| r.fusion == sweep.current_fusion && r.feedback == sweep.current_feedback;
+    let without_feedback =
+        |r: &eval::FeedbackResult| r.fusion == sweep.current_fusion && r.feedback.is_none();
+    println!(
+        "in use: {}; {}",
+        describe_fusion(&sweep.current_fusion),
+        describe_feedback(sweep.current_feedback.as_ref())
+    );
+    println!(
+        "{:<5} {:<36} {:<28} {:>8} {:>11}",
+        "rank", "fusion", "feedback", "nDCG@10", "recall@100"
+    );
+    // The best settings, then the one in use and the same fusion without feedback, then the worst.
+    let shown = sweep.results.len();
+    for (rank, result) in sweep.results.iter().enumerate() {
+        if rank < 20 || rank + 1 == shown || in_use(result) || without_feedback(result) {
+            println!(
+                "{:<5} {:<36} {:<28} {:>8.4} {:>11.4}",
+                rank + 1,
+                describe_fusion(&result.fusion),
+                describe_feedback(result.feedback.as_ref()),
+                result.ndcg_at_10,
+                result.recall_at_100
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

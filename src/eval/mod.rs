@@ -38,6 +38,9 @@ const RUN_DEPTH: usize = 100;
 /// Chunks fetched per query to rank RUN_DEPTH documents; documents are short,
 /// so this covers the depth many times over.
 const CHUNK_DEPTH: usize = 1000;
+/// Passages `Mode::App` asks the app's search for: enough for nDCG@10, and for recall at
+/// the depth a reader of the results reaches.
+pub const APP_HITS: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -52,6 +55,10 @@ pub enum Mode {
     /// Hybrid without the feedback: the first fused ranking alone.
     #[serde(rename = "hybrid-without-feedback")]
     HybridWithoutFeedback,
+    /// Hybrid search exactly as the app runs it (`Engine::search`, [`APP_HITS`] passages):
+    /// its own depth (4 × the passages asked for), passages fed back from the best files, at
+    /// most `max_hits_per_file` passages of a file. Recall counts the documents it returns.
+    App,
     /// Each of the above.
     All,
 }
@@ -64,6 +71,7 @@ impl Mode {
                 Mode::Vector,
                 Mode::HybridWithoutFeedback,
                 Mode::Hybrid,
+                Mode::App,
             ],
             mode => vec![mode],
         }
@@ -75,6 +83,7 @@ impl Mode {
             Mode::Vector => "vector",
             Mode::Hybrid => "hybrid",
             Mode::HybridWithoutFeedback => "hybrid-without-feedback",
+            Mode::App => "app",
             Mode::All => "all",
         }
     }
@@ -186,7 +195,7 @@ pub async fn evaluate(
         let mut latencies = Vec::with_capacity(benchmark.queries.len());
         for (query_id, text) in &benchmark.queries {
             let started = Instant::now();
-            let ranked = rank_documents(&engine, text, mode, &doc_of_chunk)?;
+            let ranked = rank_documents(&engine, text, mode, &doc_of_chunk).await?;
             latencies.push(started.elapsed().as_secs_f64() * 1000.0);
             run.push((query_id.clone(), ranked));
             tracker.advance(1);
@@ -577,7 +586,7 @@ pub fn corpus_record(doc: &CorpusDoc) -> CorpusRecord {
 }
 
 /// One query's document ranking in `mode`.
-fn rank_documents(
+async fn rank_documents(
     engine: &Engine,
     query: &str,
     mode: Mode,
@@ -594,6 +603,15 @@ fn rank_documents(
         }
         Mode::HybridWithoutFeedback => {
             QueryRankings::of(engine, query)?.hybrid(engine, doc_of_chunk, &engine.fusion(), None)?
+        }
+        Mode::App => {
+            let hits = engine.search(query, SearchMode::Hybrid, APP_HITS).await?;
+            // The app's order, as descending scores: each document at its first passage.
+            let in_order = hits
+                .iter()
+                .enumerate()
+                .map(|(rank, hit)| (hit.chunk_id, -(rank as f32)));
+            best_chunk_per_document(in_order, doc_of_chunk, RUN_DEPTH)
         }
     };
     ranked.truncate(RUN_DEPTH);
@@ -665,19 +683,21 @@ impl QueryRankings {
 }
 
 /// How hybrid ranking scores with the query moved towards its best passages (pseudo-relevance
-/// feedback) in several ways, and without.
+/// feedback) in several ways, and without, under several fusions: the fusion decides which
+/// passages are fed back, so the two are tuned together.
 #[derive(Debug, Clone, Serialize)]
 pub struct FeedbackSweep {
     pub embedder: Option<String>,
-    pub fusion: Fusion,
     /// What the embedder's profile uses now.
-    pub current: Option<Feedback>,
+    pub current_fusion: Fusion,
+    pub current_feedback: Option<Feedback>,
     /// Best nDCG@10 first.
     pub results: Vec<FeedbackResult>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FeedbackResult {
+    pub fusion: Fusion,
     /// None: no feedback.
     pub feedback: Option<Feedback>,
     pub ndcg_at_10: f64,
@@ -685,7 +705,8 @@ pub struct FeedbackResult {
 }
 
 /// Hybrid ranking quality with no feedback and with a grid of feedbacks (passages fed back,
-/// their weight), under the fusion the embedder's profile uses.
+/// their weight), each under a grid of reciprocal rank fusions (k, keyword weight) beside the
+/// one the embedder's profile uses; each query's first rankings are computed once.
 pub async fn feedback_sweep(
     benchmark: &Benchmark,
     config: Config,
@@ -693,47 +714,62 @@ pub async fn feedback_sweep(
 ) -> Result<FeedbackSweep> {
     let (engine, _, _) = open_indexed(benchmark, config, progress).await?;
     let doc_of_chunk = documents_of_chunks(&engine, benchmark).await?;
-    let fusion = engine.fusion();
+    let current_fusion = engine.fusion();
+    let mut fusions = vec![current_fusion];
+    for k in [5.0, 10.0, 20.0, 40.0, 60.0] {
+        // With feedback BM25 is one ranking of three: weighed more, it keeps its say.
+        for keyword_weight in [1.0, 1.5, 2.0] {
+            let fusion = Fusion::Ranks { k, keyword_weight };
+            if !fusions.contains(&fusion) {
+                fusions.push(fusion);
+            }
+        }
+    }
     let mut feedbacks = vec![None];
     for passages in [1, 2, 3, 5] {
         for weight in [0.5, 1.0, 2.0, 3.0] {
             feedbacks.push(Some(Feedback { passages, weight }));
         }
     }
+    let settings: Vec<(Fusion, Option<Feedback>)> = fusions
+        .iter()
+        .flat_map(|&fusion| feedbacks.iter().map(move |&feedback| (fusion, feedback)))
+        .collect();
     let mut tracker = ProgressTracker::new(
         progress,
         Phase::Querying,
         "queries",
         benchmark.queries.len() as u64,
     );
-    let mut totals = vec![(0.0, 0.0); feedbacks.len()];
+    let mut totals = vec![(0.0, 0.0); settings.len()];
     for (query_id, text) in &benchmark.queries {
         let rankings = QueryRankings::of(&engine, text)?;
         let judged = &benchmark.qrels[query_id];
-        for (feedback, (ndcg, recall)) in feedbacks.iter().zip(&mut totals) {
-            let ranked = rankings.hybrid(&engine, &doc_of_chunk, &fusion, feedback.as_ref())?;
+        for ((fusion, feedback), (ndcg, recall)) in settings.iter().zip(&mut totals) {
+            let ranked = rankings.hybrid(&engine, &doc_of_chunk, fusion, feedback.as_ref())?;
             *ndcg += ndcg_at(&ranked, judged, 10);
             *recall += recall_at(&ranked, judged, 100);
         }
         tracker.advance(1);
     }
     let n = benchmark.queries.len().max(1) as f64;
-    let mut results: Vec<FeedbackResult> = feedbacks
+    let mut results: Vec<FeedbackResult> = settings
         .into_iter()
         .zip(totals)
-        .map(|(feedback, (ndcg, recall))| FeedbackResult {
+        .map(|((fusion, feedback), (ndcg, recall))| FeedbackResult {
+            fusion,
             feedback,
             ndcg_at_10: ndcg / n,
             recall_at_100: recall / n,
         })
         .collect();
     results.sort_by(|a, b| b.ndcg_at_10.total_cmp(&a.ndcg_at_10));
-    let (current, embedder) = (engine.feedback(), engine.embedder_identity());
+    let (current_feedback, embedder) = (engine.feedback(), engine.embedder_identity());
     engine.close().await?;
     Ok(FeedbackSweep {
         embedder,
-        fusion,
-        current,
+        current_fusion,
+        current_feedback,
         results,
     })
 }
