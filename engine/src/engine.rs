@@ -117,10 +117,7 @@ impl Engine {
         if created && chunks > 0 {
             // The catalog is the source of truth: a lost full-text index is rebuilt from it.
             tracing::warn!("the full-text index was missing; rebuilding it from the catalog");
-            let _lock = match held {
-                Some(lock) => lock,
-                None => lock()?,
-            };
+            let _lock = held.map_or_else(lock, Ok)?;
             rebuild_lexical(&catalog, &lexical).await?;
         } else if lexical.num_docs() != chunks {
             // A batch was cut short after its full-text commit and before the catalog's (a crash,

@@ -40,7 +40,7 @@ const RUN_DEPTH: usize = 100;
 const CHUNK_DEPTH: usize = 1000;
 /// Passages `Mode::App` asks the app's search for: enough for nDCG@10, and for recall at
 /// the depth a reader of the results reaches.
-pub const APP_HITS: usize = 100;
+const APP_HITS: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

@@ -362,9 +362,7 @@ fn sanitize(query: &str) -> String {
         .split_inclusive(char::is_whitespace)
         .map(|word| {
             // "-title:x" excludes and "+title:x" requires: the sign belongs to the clause.
-            let sign = word.chars().next().filter(|c| matches!(c, '+' | '-'));
-            let unsigned = &word[sign.map_or(0, char::len_utf8)..];
-            let sign = sign.map(String::from).unwrap_or_default();
+            let (sign, unsigned) = word.split_at(usize::from(word.starts_with(['+', '-'])));
             match unsigned.split_once(':') {
                 // A field name only with something after it: "Full text: …" keeps its word.
                 Some((field, rest)) if !rest.trim().is_empty() && (field == "title" || field == "text") => {
