@@ -6,7 +6,7 @@
 #[macro_use]
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use quire_engine::answer::{self, AskOptions};
@@ -24,6 +24,7 @@ on_each_runtime!(
     a_model_file_that_is_not_gguf_is_a_clear_error,
     new_answer_settings_apply_to_the_next_answer_and_a_bad_model_changes_nothing,
     a_first_question_that_fails_or_is_stopped_leaves_no_chat_behind,
+    a_model_split_into_parts_answers_from_its_first_part,
 );
 
 fn config_on(data: &Path, runtime: Runtime) -> quire_engine::Config {
@@ -32,7 +33,7 @@ fn config_on(data: &Path, runtime: Runtime) -> quire_engine::Config {
     config
 }
 
-async fn indexed_household(tmp: &Path, runtime: Runtime) -> (Engine, std::path::PathBuf) {
+async fn indexed_household(tmp: &Path, runtime: Runtime) -> (Engine, PathBuf) {
     let root = household(tmp).canonicalize().unwrap();
     let engine = Engine::open(config_on(&tmp.join("data"), runtime)).await.unwrap();
     engine.index_folder(&root, &NoProgress).await.unwrap();
@@ -369,4 +370,91 @@ async fn new_answer_settings_apply_to_the_next_answer_and_a_bad_model_changes_no
     assert_eq!(second.model.as_deref(), Some("other-model.gguf"));
     assert!(second.sources.len() <= 1, "{:?}", second.sources);
     engine.close().await.unwrap();
+}
+
+async fn a_model_split_into_parts_answers_from_its_first_part(runtime: Runtime) {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    let [first, second] = split_in_two(&small_generator(), &models, "smol");
+
+    // Sized and counted over both parts, as the whole file is.
+    let whole = quire_engine::llm::inspect(&small_generator()).unwrap();
+    let split = quire_engine::llm::inspect(&first).unwrap();
+    assert_eq!(split.parameters, whole.parameters);
+    let both = std::fs::metadata(&first).unwrap().len() + std::fs::metadata(&second).unwrap().len();
+    assert_eq!(split.bytes, both);
+    assert!(
+        split.bytes >= whole.bytes * 99 / 100,
+        "{} against {}",
+        split.bytes,
+        whole.bytes
+    );
+    assert_eq!(split.parts, vec![first.clone(), second.clone()]);
+
+    // The second part alone is not a model: the error names the file to choose.
+    let error = quire_engine::llm::inspect(&second).unwrap_err().to_string();
+    assert!(
+        error.contains("part 2 of 2") && error.contains("smol-00001-of-00002.gguf"),
+        "{error}"
+    );
+
+    // The first part answers, citing the library.
+    let root = household(tmp.path()).canonicalize().unwrap();
+    let mut config = config_on(&tmp.path().join("data"), runtime);
+    config.generator = first.clone();
+    let engine = Engine::open(config).await.unwrap();
+    engine.index_folder(&root, &NoProgress).await.unwrap();
+    let answer = ask_about_the_boiler(&engine).await;
+    assert_eq!(answer.model.as_deref(), Some("smol-00001-of-00002.gguf"));
+    assert!(!answer.sources.is_empty(), "{answer:?}");
+    engine.close().await.unwrap();
+
+    // Without its second part, the model is refused with the missing file named.
+    std::fs::remove_file(&second).unwrap();
+    let error = quire_engine::llm::inspect(&first).unwrap_err().to_string();
+    assert!(
+        error.contains("split into 2 parts") && error.contains("smol-00002-of-00002.gguf"),
+        "{error}"
+    );
+}
+
+/// `model` split in two the way llama.cpp's `gguf-split` does it: `<stem>-00001-of-00002.gguf`
+/// holds all the metadata and the first half of the tensors, `<stem>-00002-of-00002.gguf` the
+/// rest; each names its part (`split.no`) and the count. Returns both paths.
+fn split_in_two(model: &Path, dir: &Path, stem: &str) -> [PathBuf; 2] {
+    use candle_core::quantized::gguf_file::{self, Value};
+    let mut file = std::fs::File::open(model).unwrap();
+    let content = gguf_file::Content::read(&mut file).unwrap();
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort_by_key(|name| content.tensor_infos[*name].offset);
+    let total = i32::try_from(names.len()).unwrap();
+    let halves = names.split_at(names.len() / 2);
+    let paths = [1, 2].map(|n| dir.join(format!("{stem}-{n:05}-of-00002.gguf")));
+    for (index, (tensor_names, path)) in [halves.0, halves.1].iter().zip(&paths).enumerate() {
+        let tensors: Vec<(&str, candle_core::quantized::QTensor)> = tensor_names
+            .iter()
+            .map(|name| {
+                let tensor = content
+                    .tensor(&mut file, name, &candle_core::Device::Cpu)
+                    .unwrap();
+                (name.as_str(), tensor)
+            })
+            .collect();
+        let split = [
+            ("split.no", Value::U16(index as u16)),
+            ("split.count", Value::U16(2)),
+            ("split.tensors.count", Value::I32(total)),
+        ];
+        let mut metadata: Vec<(&str, &Value)> = split.iter().map(|(k, v)| (*k, v)).collect();
+        if index == 0 {
+            metadata.extend(content.metadata.iter().map(|(k, v)| (k.as_str(), v)));
+        }
+        let tensors: Vec<(&str, &candle_core::quantized::QTensor)> =
+            tensors.iter().map(|(name, tensor)| (*name, tensor)).collect();
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        gguf_file::write(&mut out, &metadata, &tensors).unwrap();
+        std::io::Write::flush(&mut out).unwrap();
+    }
+    paths
 }

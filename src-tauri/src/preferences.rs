@@ -114,11 +114,13 @@ pub(crate) async fn settings_view(state: &Desktop, describe_model: bool) -> Sett
     }
 }
 
-/// The `.gguf` files directly inside `dir` that are not embedding models, sorted.
+/// The `.gguf` files directly inside `dir` that are not embedding models, sorted; a split
+/// model is offered by its first part.
 fn gguf_files(dir: &Path) -> Vec<String> {
     paths_inside(dir, |path| {
         path.is_file()
             && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+            && !quire_engine::llm::is_later_part(path)
             && !Embedder::is_model(path)
     })
 }

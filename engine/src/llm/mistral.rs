@@ -59,12 +59,17 @@ impl MistralModel {
             .unwrap_or(Path::new("."))
             .to_path_buf();
         let dir = std::path::absolute(&dir).map_err(|e| Error::io(&dir, e))?;
-        let file = path
-            .file_name()
-            .ok_or_else(|| fail("not a file name".into()))?
-            .to_string_lossy()
-            .into_owned();
-        let builder = GgufModelBuilder::new(dir.to_string_lossy(), vec![file])
+        // Every part of a split model, each named as it sits beside the first.
+        let files = info
+            .parts
+            .iter()
+            .map(|part| {
+                part.file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .ok_or_else(|| fail("not a file name".into()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let builder = GgufModelBuilder::new(dir.to_string_lossy(), files)
             .with_token_source(TokenSource::None)
             // One conversation at a time on a desktop; a few finished prompts are kept
             // so that a follow-up question reuses their KV cache.

@@ -10,6 +10,7 @@ use std::time::Duration;
 #[cfg(feature = "generation")]
 use std::time::Instant;
 
+use candle_core::quantized::gguf_file::Content;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "generation")]
@@ -32,8 +33,10 @@ mod mistral;
 #[cfg(feature = "generation")]
 mod repeat;
 mod special_tokens;
+mod split;
 
 pub use special_tokens::SpecialTokens;
+pub use split::is_later_part;
 
 /// The library that runs the chat model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -206,7 +209,7 @@ pub struct ModelInfo {
     pub path: PathBuf,
     pub name: String,
     pub architecture: String,
-    /// Size of the file.
+    /// Size of the model's files (every part of a split model).
     pub bytes: u64,
     /// Weights in all tensors.
     pub parameters: u64,
@@ -224,6 +227,10 @@ pub struct ModelInfo {
     #[serde(skip)]
     #[cfg_attr(feature = "typescript", ts(skip))]
     pub special_tokens: SpecialTokens,
+    /// The model's files: the file itself, or every part of a split model, first to last.
+    #[serde(skip)]
+    #[cfg_attr(feature = "typescript", ts(skip))]
+    pub parts: Vec<PathBuf>,
 }
 
 /// The name of a GGUF `general.file_type` (llama.cpp's `llama_ftype`).
@@ -296,30 +303,31 @@ pub fn inspect(path: &Path) -> Result<ModelInfo> {
         .and_then(|n| u32::try_from(n).ok())
         .and_then(file_type_name)
         .map(String::from);
-    let parameters = header
-        .content
-        .tensor_infos
-        .values()
-        .map(|t| t.shape.elem_count() as u64)
-        .sum();
     Ok(ModelInfo {
         path: path.to_path_buf(),
         name,
         architecture,
         bytes: header.bytes,
-        parameters,
+        parameters: header.parameters,
         quantization,
         trained_context,
         end_token,
         chat_template,
         special_tokens: SpecialTokens::from_gguf(&header.content),
+        parts: header.parts,
     })
 }
 
-/// A GGUF file's metadata and tensor list (not its weights), and its size.
+/// A GGUF model's metadata and tensor list (not its weights), from its (first) file, and
+/// what all its files hold together.
 pub(crate) struct GgufHeader {
-    pub content: candle_core::quantized::gguf_file::Content,
+    pub content: Content,
+    /// The size of its files.
     pub bytes: u64,
+    /// Weights in all tensors of all its files.
+    pub parameters: u64,
+    /// Its files: the one read, or every part of a split model ([`split::parts`]).
+    pub parts: Vec<PathBuf>,
 }
 
 impl GgufHeader {
@@ -354,8 +362,9 @@ impl GgufHeader {
     }
 }
 
-/// Reads a GGUF file's header; `fail` words the error for a file that is missing, a
-/// folder, not GGUF or damaged.
+/// Reads a GGUF model's header, and of a split model the headers of its other parts;
+/// `fail` words the error for a file that is missing, a folder, not GGUF or damaged, and
+/// for a split model's part that is missing or chosen in place of its first.
 pub(crate) fn read_gguf(path: &Path, fail: impl Fn(String) -> Error) -> Result<GgufHeader> {
     use std::io::{Read, Seek};
     if path.is_dir() {
@@ -373,10 +382,32 @@ pub(crate) fn read_gguf(path: &Path, fail: impl Fn(String) -> Error) -> Result<G
     }
     file.seek(std::io::SeekFrom::Start(0))
         .map_err(|e| Error::io(path, e))?;
-    let content = candle_core::quantized::gguf_file::Content::read(&mut file)
-        .map_err(|e| fail(format!("damaged GGUF file: {e}")))?;
-    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    Ok(GgufHeader { content, bytes })
+    let content = Content::read(&mut file).map_err(|e| fail(format!("damaged GGUF file: {e}")))?;
+    let mut bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut parameters = weights_in(&content);
+    let parts = split::parts(path, &content).map_err(&fail)?;
+    for part in parts.iter().skip(1) {
+        let mut file = std::fs::File::open(part).map_err(|e| Error::io(part, e))?;
+        let part_content = Content::read(&mut file)
+            .map_err(|e| fail(format!("{}, one of its parts, is damaged: {e}", part.display())))?;
+        parameters += weights_in(&part_content);
+        bytes += file.metadata().map(|m| m.len()).unwrap_or(0);
+    }
+    Ok(GgufHeader {
+        content,
+        bytes,
+        parameters,
+        parts,
+    })
+}
+
+/// Weights in all the tensors a GGUF header lists.
+fn weights_in(content: &Content) -> u64 {
+    content
+        .tensor_infos
+        .values()
+        .map(|t| t.shape.elem_count() as u64)
+        .sum()
 }
 
 /// Threads set by [`set_compute_threads`]; 0 until then.

@@ -5,7 +5,7 @@
  */
 export type ModelInfo = { path: string, name: string, architecture: string, 
 /**
- * Size of the file.
+ * Size of the model's files (every part of a split model).
  */
 bytes: number, 
 /**
