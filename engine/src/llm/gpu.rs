@@ -98,7 +98,7 @@ impl OffloadPlan {
 /// What a model needs on a GPU, from its GGUF header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModelFootprint {
-    /// The weights (the file's size).
+    /// The weights (the size of its files, every part of a split model).
     pub bytes: u64,
     /// Repeating layers (`<architecture>.block_count`).
     pub layers: u32,
@@ -481,22 +481,22 @@ mod runtime {
         let module = dir.join(CUDA_MODULE);
         let stamp = read_stamp(dir, &ggml_version(), LLAMA_CPP_SYS_VERSION)?;
         driver::usable_gpus(stamp.lowest_architecture)?;
-        // Opened once first for the loader's own words on failure (ggml only logs them).
-        if let Some(problem) = driver::dlopen_problem(&module) {
-            // The loader starts its message with the path, which the sentence already gives.
-            let shown = module.display().to_string();
-            let problem = problem.strip_prefix(&format!("{shown}: ")).unwrap_or(&problem);
-            return Err(format!("{shown} could not be loaded: {problem}"));
-        }
         let path = CString::new(module.as_os_str().as_encoded_bytes())
             .map_err(|_| format!("{} has a NUL in its path", module.display()))?;
         // SAFETY: `path` is NUL-terminated; the module was built against this ggml (its stamp says so).
         let registry = unsafe { llama_cpp_sys_2::ggml_backend_load(path.as_ptr()) };
         if registry.is_null() {
-            return Err(format!(
-                "{} did not start (QUIRE_LOG=llama-cpp-2=info shows llama.cpp's reason)",
-                module.display()
-            ));
+            // ggml only logs why; the dynamic loader, asked again, gives its own words.
+            let Some(problem) = driver::dlopen_problem(&module) else {
+                return Err(format!(
+                    "{} did not start (QUIRE_LOG=llama-cpp-2=info shows llama.cpp's reason)",
+                    module.display()
+                ));
+            };
+            // The loader starts its message with the path, which the sentence already gives.
+            let shown = module.display().to_string();
+            let problem = problem.strip_prefix(&format!("{shown}: ")).unwrap_or(&problem);
+            return Err(format!("{shown} could not be loaded: {problem}"));
         }
         Ok(registry)
     }
