@@ -49,8 +49,9 @@ pub enum Mode {
     Bm25,
     /// Nearest sentence vectors.
     Vector,
-    /// Both, fused as the embedder's profile says (reciprocal rank fusion, k = 20), with
-    /// the query moved towards the best passages and searched again (the profile's feedback).
+    /// Both, fused as the embedder's profile says (reciprocal rank fusion, k = 10, BM25
+    /// weighing 1.5), with the query moved towards the best passages and searched again (the
+    /// profile's feedback).
     Hybrid,
     /// Hybrid without the feedback: the first fused ranking alone.
     #[serde(rename = "hybrid-without-feedback")]

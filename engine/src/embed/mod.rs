@@ -135,8 +135,9 @@ pub struct ModelProfile {
 
 impl ModelProfile {
     /// all-MiniLM-L6-v2 and any model Quire knows nothing about: no prefixes, the
-    /// thresholds calibrated for MiniLM (README, "Answers you can check"), RRF with k = 20 and
-    /// the query moved towards its two best passages ([`Feedback::TUNED`]).
+    /// thresholds calibrated for MiniLM (README, "Answers you can check"), RRF with k = 10 and
+    /// BM25 weighing 1.5 ([`Fusion::TUNED`]), and the query moved towards its two best
+    /// passages ([`Feedback::TUNED`]).
     pub const PLAIN: ModelProfile = ModelProfile {
         query_prefix: "",
         passage_prefix: "",
@@ -153,10 +154,9 @@ impl ModelProfile {
     /// and abstains on 98.1 % of the unanswerable ones (best balanced accuracy: 0.58).
     /// `evidence_below`: MiniLM's 0.45 carried over by quantile (the share of NFCorpus
     /// queries whose best passage falls below it, 32 %), not calibrated on answers.
-    /// Fusion: RRF with k = 20 as for MiniLM (`quire eval nfcorpus --fusion-sweep`, int8:
-    /// 0.3595 against 0.3556 with k = 60; the keyword weight of 0.6 it once had made up for
-    /// titles scored on their own, and costs 0.004 since titles are part of each passage).
-    /// Feedback: as for MiniLM ([`Feedback::TUNED`]).
+    /// Fusion and feedback: as for MiniLM ([`Fusion::TUNED`], [`Feedback::TUNED`]); swept
+    /// together on NFCorpus, the same fusion is the best of 15 for both embedders (the
+    /// keyword weight of 0.6 nomic once had made up for titles scored on their own).
     const NOMIC: ModelProfile = ModelProfile {
         query_prefix: "search_query: ",
         passage_prefix: "search_document: ",
