@@ -410,6 +410,18 @@ async fn a_model_split_into_parts_answers_from_its_first_part(runtime: Runtime) 
     assert!(!answer.sources.is_empty(), "{answer:?}");
     engine.close().await.unwrap();
 
+    // A second part from elsewhere (here, a copy of the first) is refused by name.
+    let second_bytes = std::fs::read(&second).unwrap();
+    std::fs::copy(&first, &second).unwrap();
+    let error = quire_engine::llm::inspect(&first).unwrap_err().to_string();
+    assert!(
+        error.contains("smol-00002-of-00002.gguf does not belong with it")
+            && error.contains("says part 1 of 2"),
+        "{error}"
+    );
+    std::fs::write(&second, second_bytes).unwrap();
+    assert!(quire_engine::llm::inspect(&first).is_ok());
+
     // Without its second part, the model is refused with the missing file named.
     std::fs::remove_file(&second).unwrap();
     let error = quire_engine::llm::inspect(&first).unwrap_err().to_string();

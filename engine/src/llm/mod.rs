@@ -290,11 +290,7 @@ pub fn inspect(path: &Path) -> Result<ModelInfo> {
         ));
     };
     let trained_context = header.model_number("context_length").map(|n| n as usize);
-    let name = text("general.name").unwrap_or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    });
+    let name = text("general.name").unwrap_or_else(|| split::model_stem(path));
     let end_token = header
         .number("tokenizer.ggml.eos_token_id")
         .and_then(|n| u32::try_from(n).ok());
@@ -342,13 +338,7 @@ impl GgufHeader {
 
     /// A whole number of the metadata, however wide the file stores it.
     pub fn number(&self, key: &str) -> Option<u64> {
-        self.content.metadata.get(key).and_then(|v| {
-            v.to_u32()
-                .ok()
-                .map(u64::from)
-                .or_else(|| v.to_u64().ok())
-                .or_else(|| v.to_i32().ok().and_then(|n| u64::try_from(n).ok()))
-        })
+        metadata_number(&self.content, key)
     }
 
     /// `general.architecture` ("qwen2", "nomic-bert").
@@ -389,7 +379,8 @@ pub(crate) fn read_gguf(path: &Path, fail: impl Fn(String) -> Error) -> Result<G
     for part in parts.iter().skip(1) {
         let mut file = std::fs::File::open(part).map_err(|e| Error::io(part, e))?;
         let part_content = Content::read(&mut file)
-            .map_err(|e| fail(format!("{}, one of its parts, is damaged: {e}", part.display())))?;
+            .map_err(|e| fail(format!("its part {} is damaged: {e}", part.display())))?;
+        split::check_part(part, &parts, &part_content).map_err(&fail)?;
         parameters += weights_in(&part_content);
         bytes += file.metadata().map(|m| m.len()).unwrap_or(0);
     }
@@ -398,6 +389,16 @@ pub(crate) fn read_gguf(path: &Path, fail: impl Fn(String) -> Error) -> Result<G
         bytes,
         parameters,
         parts,
+    })
+}
+
+/// A whole, non-negative number of a GGUF header's metadata, however wide the file stores it.
+fn metadata_number(content: &Content, key: &str) -> Option<u64> {
+    content.metadata.get(key).and_then(|v| {
+        v.to_u64()
+            .ok()
+            .or_else(|| v.to_i32().ok().and_then(|n| u64::try_from(n).ok()))
+            .or_else(|| v.to_i64().ok().and_then(|n| u64::try_from(n).ok()))
     })
 }
 

@@ -36,15 +36,7 @@ pub fn is_later_part(path: &Path) -> bool {
 /// alone for a whole model; for a split one, its parts in order. Err (what is wrong, for
 /// the user) when `path` is a later part, or when a part is missing.
 pub(crate) fn parts(path: &Path, content: &Content) -> Result<Vec<PathBuf>, String> {
-    let number = |key: &str| {
-        content.metadata.get(key).and_then(|v| {
-            v.to_u16()
-                .map(u64::from)
-                .or_else(|_| v.to_u32().map(u64::from))
-                .or_else(|_| v.to_i32().map(|n| u64::try_from(n).unwrap_or(0)))
-                .ok()
-        })
-    };
+    let number = |key: &str| super::metadata_number(content, key);
     let count = number("split.count").unwrap_or(1);
     if count <= 1 {
         return Ok(vec![path.to_path_buf()]);
@@ -81,6 +73,39 @@ pub(crate) fn parts(path: &Path, content: &Content) -> Result<Vec<PathBuf>, Stri
     Ok(parts)
 }
 
+/// Checks that `part`, read as `content`, is the part of `parts` its name says: llama.cpp
+/// would refuse a set mixed from two splits only when loading, in words of its own log.
+pub(crate) fn check_part(part: &Path, parts: &[PathBuf], content: &Content) -> Result<(), String> {
+    let expected = parts.iter().position(|p| p == part).unwrap_or(0) as u64;
+    let index = super::metadata_number(content, "split.no");
+    let count = super::metadata_number(content, "split.count");
+    if index == Some(expected) && count == Some(parts.len() as u64) {
+        return Ok(());
+    }
+    let name = part.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let says = match (index, count) {
+        (Some(index), Some(count)) => format!("part {} of {count}", index + 1),
+        _ => "no part of a split model".into(),
+    };
+    Err(format!(
+        "{name} does not belong with it: its header says {says}, where part {} of {} is wanted",
+        expected + 1,
+        parts.len()
+    ))
+}
+
+/// The model's name from its file: the file name without `.gguf`, and for a part without
+/// `-00001-of-00003` too.
+pub(crate) fn model_stem(path: &Path) -> String {
+    match numbered(path) {
+        Some((stem, _, _)) => stem.to_string(),
+        None => path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +119,10 @@ mod tests {
         assert!(!is_later_part(Path::new("/m/qwen2.5-1.5b-q4_k_m.gguf")));
         assert!(!is_later_part(Path::new("/m/model-2-of-3.gguf")));
         assert!(is_later_part(Path::new("/m/MODEL-00003-of-00003.gguf")));
+        assert_eq!(model_stem(later), "qwen2.5-7b-instruct-q4_k_m");
+        assert_eq!(
+            model_stem(Path::new("/m/qwen2.5-1.5b-q4_k_m.gguf")),
+            "qwen2.5-1.5b-q4_k_m"
+        );
     }
 }
