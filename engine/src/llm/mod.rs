@@ -376,11 +376,11 @@ pub(crate) fn read_gguf(path: &Path, fail: impl Fn(String) -> Error) -> Result<G
     let mut bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut parameters = weights_in(&content);
     let parts = split::parts(path, &content).map_err(&fail)?;
-    for part in parts.iter().skip(1) {
+    for (number, part) in (1..).zip(&parts).skip(1) {
         let mut file = std::fs::File::open(part).map_err(|e| Error::io(part, e))?;
         let part_content = Content::read(&mut file)
             .map_err(|e| fail(format!("its part {} is damaged: {e}", part.display())))?;
-        split::check_part(part, &parts, &part_content).map_err(&fail)?;
+        split::check_part(part, number, parts.len(), &part_content).map_err(&fail)?;
         parameters += weights_in(&part_content);
         bytes += file.metadata().map(|m| m.len()).unwrap_or(0);
     }

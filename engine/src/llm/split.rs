@@ -73,24 +73,21 @@ pub(crate) fn parts(path: &Path, content: &Content) -> Result<Vec<PathBuf>, Stri
     Ok(parts)
 }
 
-/// Checks that `part`, read as `content`, is the part of `parts` its name says: llama.cpp
+/// Checks that `part`, read as `content`, says it is part `number` of `count`: llama.cpp
 /// would refuse a set mixed from two splits only when loading, in words of its own log.
-pub(crate) fn check_part(part: &Path, parts: &[PathBuf], content: &Content) -> Result<(), String> {
-    let expected = parts.iter().position(|p| p == part).unwrap_or(0) as u64;
+pub(crate) fn check_part(part: &Path, number: usize, count: usize, content: &Content) -> Result<(), String> {
     let index = super::metadata_number(content, "split.no");
-    let count = super::metadata_number(content, "split.count");
-    if index == Some(expected) && count == Some(parts.len() as u64) {
+    let parts = super::metadata_number(content, "split.count");
+    if index.map(|i| i + 1) == Some(number as u64) && parts == Some(count as u64) {
         return Ok(());
     }
     let name = part.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let says = match (index, count) {
-        (Some(index), Some(count)) => format!("part {} of {count}", index + 1),
+    let says = match (index, parts) {
+        (Some(index), Some(parts)) => format!("part {} of {parts}", index + 1),
         _ => "no part of a split model".into(),
     };
     Err(format!(
-        "{name} does not belong with it: its header says {says}, where part {} of {} is wanted",
-        expected + 1,
-        parts.len()
+        "{name} does not belong with it: its header says {says}, where part {number} of {count} is wanted"
     ))
 }
 
