@@ -321,3 +321,41 @@ fn save_desktop(state: &Desktop, change: impl FnOnce(&mut Settings)) -> CommandR
     settings.save(&state.engine.config().data_dir)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_models_offer_a_split_model_by_its_first_part_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "smol.gguf",
+            "qwen-00001-of-00002.gguf",
+            "qwen-00002-of-00002.gguf",
+            "LOUD-00001-of-00002.GGUF",
+            "LOUD-00002-of-00002.GGUF",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let offered: Vec<String> = gguf_files(dir.path())
+            .iter()
+            .map(|path| {
+                Path::new(path)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(
+            offered,
+            [
+                "LOUD-00001-of-00002.GGUF",
+                "qwen-00001-of-00002.gguf",
+                "smol.gguf"
+            ]
+        );
+    }
+}

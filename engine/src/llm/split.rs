@@ -27,9 +27,14 @@ fn numbered(path: &Path) -> Option<(&str, u64, u64)> {
 }
 
 /// Whether `path` is named as the second or a later part of a split model: not a model to
-/// offer on its own (loading starts from the first part).
+/// offer on its own (loading starts from the first part). The name is read in any case:
+/// llama.cpp finds only lower-case parts, but one spelt `.GGUF` is no model of its own either.
 pub fn is_later_part(path: &Path) -> bool {
-    numbered(path).is_some_and(|(_, number, count)| number > 1 && number <= count)
+    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+        return false;
+    };
+    numbered(Path::new(&name.to_ascii_lowercase()))
+        .is_some_and(|(_, number, count)| number > 1 && number <= count)
 }
 
 /// Every file of the model whose first file is `path` and whose header is `content`: `path`
@@ -116,6 +121,9 @@ mod tests {
         assert!(!is_later_part(Path::new("/m/qwen2.5-1.5b-q4_k_m.gguf")));
         assert!(!is_later_part(Path::new("/m/model-2-of-3.gguf")));
         assert!(is_later_part(Path::new("/m/MODEL-00003-of-00003.gguf")));
+        assert!(is_later_part(Path::new("/m/MODEL-00003-of-00003.GGUF")));
+        assert!(!is_later_part(Path::new("/m/MODEL-00001-of-00003.GGUF")));
+        assert!(!is_later_part(Path::new("/m/gguf")));
         assert_eq!(model_stem(later), "qwen2.5-7b-instruct-q4_k_m");
         assert_eq!(
             model_stem(Path::new("/m/qwen2.5-1.5b-q4_k_m.gguf")),
