@@ -256,3 +256,84 @@ fn minilm_in_int8_on_llama_cpp_stays_close_to_the_reference() {
         "MiniLM Q8_0: least cosine to the reference {least}"
     );
 }
+
+/// Many sentence-transformers folders end without a Normalize module; Quire compares by
+/// cosine everywhere (the vector store, the evidence check, every threshold), so their
+/// vectors are unit vectors all the same, pointing where the normalised model's do.
+#[test]
+fn a_model_folder_without_a_normalize_module_still_gives_unit_vectors() {
+    let original = common::models_dir().join("all-MiniLM-L6-v2");
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("minilm-unnormalised");
+    std::fs::create_dir_all(folder.join("1_Pooling")).unwrap();
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "sentence_bert_config.json",
+    ] {
+        std::os::unix::fs::symlink(original.join(file), folder.join(file)).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        original.join("1_Pooling").join("config.json"),
+        folder.join("1_Pooling").join("config.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("modules.json"),
+        r#"[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]"#,
+    )
+    .unwrap();
+    let unnormalised = Embedder::load(&folder, &EmbedderOptions::default()).unwrap();
+    let texts = [
+        "Bleed the radiators when they stay cold at the top.",
+        "Quarterly revenue grew twelve percent.",
+    ];
+    let vectors = unnormalised.embed_passages(&texts).unwrap();
+    let normalised = embedder().embed_passages(&texts).unwrap();
+    for (vector, reference) in vectors.iter().zip(&normalised) {
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "length {norm}");
+        let cosine: f32 = vector.iter().zip(reference).map(|(a, b)| a * b).sum();
+        assert!(cosine > 0.9999, "cosine to the normalised model {cosine}");
+    }
+}
+
+/// The llama.cpp runtime embeds on one thread; a question asked while indexing hands it
+/// a slice of passages is embedded between two of them, not after the whole slice (a
+/// search typed during indexing would otherwise wait seconds with nomic-embed-text).
+#[test]
+fn a_question_is_not_kept_waiting_behind_a_slice_of_passages() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let options = EmbedderOptions {
+        int8: true,
+        ..EmbedderOptions::default()
+    };
+    let embedder =
+        Arc::new(Embedder::load(&common::models_dir().join("all-MiniLM-L6-v2"), &options).unwrap());
+    // Loads the weights, so the slice below starts at once.
+    embedder.embed_query("warm up").unwrap();
+    let passages: Vec<String> = (0..120).map(|seed| common::prose(seed, 12)).collect();
+    let slice_done = Arc::new(AtomicBool::new(false));
+    let slice = {
+        let (embedder, slice_done) = (embedder.clone(), slice_done.clone());
+        std::thread::spawn(move || {
+            let refs: Vec<&str> = passages.iter().map(String::as_str).collect();
+            let vectors = embedder.embed_passages(&refs).unwrap();
+            slice_done.store(true, Ordering::SeqCst);
+            vectors
+        })
+    };
+    // Asked once the slice is under way (asked before it, the question would go first anyway).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let question = embedder.embed_query("how do I bleed a radiator?").unwrap();
+    assert!(
+        !slice_done.load(Ordering::SeqCst),
+        "the question was embedded only after the whole slice of 120 passages"
+    );
+    assert_eq!(question.len(), embedder.dimension());
+    assert_eq!(slice.join().unwrap().len(), 120);
+}

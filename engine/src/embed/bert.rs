@@ -45,7 +45,6 @@ pub(super) struct BertEncoder {
     dimension: usize,
     max_tokens: usize,
     pooling: Pooling,
-    normalize: bool,
     shape: ModelShape,
     /// config.json's `model_type` ("bert", "nomic_bert"…).
     architecture: String,
@@ -65,12 +64,6 @@ struct SentenceBertConfig {
 struct PoolingConfig {
     #[serde(default)]
     pooling_mode_cls_token: bool,
-}
-
-#[derive(Deserialize)]
-struct Module {
-    #[serde(rename = "type")]
-    kind: String,
 }
 
 /// The files an embedding model's folder holds.
@@ -118,11 +111,6 @@ impl BertEncoder {
             Some(p) if p.pooling_mode_cls_token => Pooling::Cls,
             _ => Pooling::Mean,
         };
-        // Without a modules.json (a bare BERT folder), normalise: Quire compares by cosine.
-        let normalize = match read_optional_json::<Vec<Module>>(&dir.join("modules.json"))? {
-            Some(modules) => modules.iter().any(|m| m.kind.ends_with("Normalize")),
-            None => true,
-        };
 
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(|e| problem(format!("tokenizer.json cannot be read: {e}")))?;
@@ -146,7 +134,6 @@ impl BertEncoder {
             dimension: config.hidden_size,
             max_tokens,
             pooling,
-            normalize,
             architecture,
             shape: ModelShape {
                 layers: config.num_hidden_layers,
@@ -268,7 +255,7 @@ impl BertEncoder {
         };
         let vectors = windows
             .iter()
-            .map(|windows| super::combine_windows(windows, pooling, self.normalize))
+            .map(|windows| super::combine_windows(windows, pooling))
             .collect();
         Ok((vectors, lengths))
     }

@@ -54,9 +54,12 @@ struct Worker {
     jobs: Mutex<mpsc::Sender<Job>>,
 }
 
+/// One window to embed. Jobs are one window each, so that the texts of several callers
+/// take turns: a question asked while indexing embeds a slice of passages waits for one
+/// passage, not for the slice (seconds with nomic-embed-text).
 struct Job {
-    sequences: Vec<Vec<LlamaToken>>,
-    reply: mpsc::Sender<Result<Vec<Vec<f32>>>>,
+    tokens: Vec<LlamaToken>,
+    reply: mpsc::Sender<Result<Vec<f32>>>,
 }
 
 impl GgufEncoder {
@@ -205,27 +208,36 @@ impl GgufEncoder {
             lengths[text] += sequence.len() as u64;
         }
         let window_lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
-        let (reply, answer) = mpsc::channel();
         let worker = self.worker()?;
-        let sent = worker
-            .jobs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .send(Job { sequences, reply });
-        if sent.is_err() {
-            return Err(Error::Embedding("the embedding thread has stopped".into()));
+        let (reply, answer) = mpsc::channel();
+        let mut pooled = Vec::with_capacity(sequences.len());
+        for tokens in sequences {
+            // The next window is sent once this one is back: another caller's job, sent
+            // meanwhile, comes first.
+            let sent = worker
+                .jobs
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .send(Job {
+                    tokens,
+                    reply: reply.clone(),
+                });
+            if sent.is_err() {
+                return Err(Error::Embedding("the embedding thread has stopped".into()));
+            }
+            pooled.push(
+                answer
+                    .recv()
+                    .map_err(|_| Error::Embedding("the embedding thread stopped while embedding".into()))??,
+            );
         }
-        let pooled = answer
-            .recv()
-            .map_err(|_| Error::Embedding("the embedding thread stopped while embedding".into()))??;
         let mut windows: Vec<Vec<(Vec<f32>, usize)>> = vec![Vec::new(); texts.len()];
         for ((vector, length), &text) in pooled.into_iter().zip(window_lengths).zip(&text_of_window) {
             windows[text].push((vector, length));
         }
-        // Quire compares by cosine: always normalised.
         let vectors = windows
             .iter()
-            .map(|windows| super::combine_windows(windows, self.pooling, true))
+            .map(|windows| super::combine_windows(windows, self.pooling))
             .collect();
         Ok((vectors, lengths))
     }
@@ -320,12 +332,12 @@ fn serve(
     let _ = ready.send(Ok(()));
     let mut batch = LlamaBatch::new(context.n_batch() as usize, 1);
     while let Ok(job) = queue.recv() {
-        let result = embed_all(&mut context, &mut batch, &job.sequences);
+        let result = embed_one(&mut context, &mut batch, &job.tokens);
         let _ = job.reply.send(result);
     }
 }
 
-/// Embeds `sequences` one by one; pooled vectors (not normalised) come back in their order.
+/// The pooled vector (not normalised) of one window of tokens, in a forward pass of its own.
 ///
 /// One text per forward pass: a text's vector must not depend on what it happens to
 /// be embedded with (llama.cpp attends across a whole batch, other texts masked out,
@@ -333,30 +345,28 @@ fn serve(
 /// would rank differently from one indexed in one go. Measured on 100 NFCorpus
 /// documents (2 cores, MiniLM int8): 21.8 passages/s one at a time, 22.4 in batches of
 /// 256 tokens, 20.7 of 512, 16.8 of 2,048.
-fn embed_all(
+fn embed_one(
     context: &mut llama_cpp_2::context::LlamaContext<'_>,
     batch: &mut LlamaBatch,
-    sequences: &[Vec<LlamaToken>],
-) -> Result<Vec<Vec<f32>>> {
+    tokens: &[LlamaToken],
+) -> Result<Vec<f32>> {
     let failed = |what: String| Error::Embedding(format!("llama.cpp {what}"));
-    let window = context.n_batch() as usize;
-    let mut vectors = Vec::with_capacity(sequences.len());
-    for sequence in sequences {
-        batch.clear();
-        // `windows` keeps every sequence within the model's window; this keeps llama.cpp's
-        // own check (an abort, not an error) from ever firing.
-        let tokens = &sequence[..sequence.len().min(window)];
-        batch
-            .add_sequence(tokens, 0, true)
-            .map_err(|e| failed(format!("batch: {e}")))?;
+    batch.clear();
+    // `windows` keeps every sequence within the model's window; this keeps llama.cpp's
+    // own check (an abort, not an error) from ever firing.
+    let tokens = &tokens[..tokens.len().min(context.n_batch() as usize)];
+    batch
+        .add_sequence(tokens, 0, true)
+        .map_err(|e| failed(format!("batch: {e}")))?;
+    let decoded = context
+        .decode(batch)
+        .map_err(|e| failed(format!("could not embed: {e}")));
+    let vector = decoded.and_then(|()| {
         context
-            .decode(batch)
-            .map_err(|e| failed(format!("could not embed: {e}")))?;
-        let vector = context
             .embeddings_seq_ith(0)
-            .map_err(|e| failed(format!("gave no sentence vector: {e}")))?;
-        vectors.push(vector.to_vec());
-        context.clear_kv_cache();
-    }
-    Ok(vectors)
+            .map(<[f32]>::to_vec)
+            .map_err(|e| failed(format!("gave no sentence vector: {e}")))
+    });
+    context.clear_kv_cache();
+    vector
 }

@@ -10,7 +10,9 @@
 //! renamed when whole (an interrupted run leaves nothing that looks finished), beside
 //! the original, or in the cache folder when that one cannot be written to. Beside it,
 //! `<copy>.source` records the hash of the original's content: a copy whose original
-//! has changed since is made again.
+//! has changed since is made again. A file of the copy's name without that record is
+//! not Quire's (a Q8_0 file the user downloaded): it is never replaced, and the copy
+//! goes to the cache folder instead.
 
 use std::path::{Path, PathBuf};
 
@@ -141,6 +143,13 @@ fn make_copy(
 ) -> std::result::Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let copy = dir.join(name);
+    // `exists` also finds the name in another case where names ignore case (macOS, Windows).
+    if copy.exists() && !source_record(&copy).is_file() {
+        return Err(format!(
+            "{} is there and is not a copy Quire made; it is left as it is",
+            copy.display()
+        ));
+    }
     let partial = dir.join(format!("{name}.partial"));
     tracing::info!(
         "making the int8 (Q8_0) copy of {} in {}",
@@ -361,6 +370,19 @@ fn gguf_tensor_name(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_of_the_copys_name_that_quire_did_not_make_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("model.q8_0.gguf");
+        std::fs::write(&theirs, b"the user's own download").unwrap();
+        let original = dir.path().join("model.f16.gguf");
+        std::fs::write(&original, b"GGUF").unwrap();
+        let refused = make_copy(&original, false, dir.path(), "model.q8_0.gguf", "hash").unwrap_err();
+        assert!(refused.contains("not a copy Quire made"), "{refused}");
+        assert_eq!(std::fs::read(&theirs).unwrap(), b"the user's own download");
+        assert!(!source_record(&theirs).exists());
+    }
 
     #[test]
     fn copies_are_named_after_the_model_without_its_precision() {

@@ -88,9 +88,13 @@ enum WindowPooling {
 }
 
 /// One vector for a text embedded in windows, from each window's pooled vector (not yet
-/// normalised) and token count; L2-normalised when `normalize`. A text that fits the
-/// model is one window, and this is its pooled vector.
-fn combine_windows(windows: &[(Vec<f32>, usize)], pooling: WindowPooling, normalize: bool) -> Vec<f32> {
+/// normalised) and token count. A text that fits the model is one window, and this is
+/// its pooled vector.
+///
+/// Always L2-normalised, whatever the model's own pipeline ends with (many
+/// sentence-transformers folders have no Normalize module): the vector store, the
+/// evidence check and every threshold read a dot product as the cosine.
+fn combine_windows(windows: &[(Vec<f32>, usize)], pooling: WindowPooling) -> Vec<f32> {
     let mut combined = match pooling {
         WindowPooling::First => windows.first().map(|w| w.0.clone()).unwrap_or_default(),
         WindowPooling::Last => windows.last().map(|w| w.0.clone()).unwrap_or_default(),
@@ -107,10 +111,8 @@ fn combine_windows(windows: &[(Vec<f32>, usize)], pooling: WindowPooling, normal
             sum
         }
     };
-    if normalize {
-        let norm = combined.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-        combined.iter_mut().for_each(|x| *x /= norm);
-    }
+    let norm = combined.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    combined.iter_mut().for_each(|x| *x /= norm);
     combined
 }
 
@@ -488,17 +490,13 @@ mod tests {
 
     #[test]
     fn windows_of_a_long_text_combine_by_their_tokens() {
-        let windows = [(vec![1.0, 0.0], 3), (vec![0.0, 1.0], 1)];
-        assert_eq!(
-            combine_windows(&windows, WindowPooling::Mean, false),
-            vec![0.75, 0.25]
-        );
-        assert_eq!(
-            combine_windows(&windows, WindowPooling::First, false),
-            vec![1.0, 0.0]
-        );
-        let normalised = combine_windows(&windows, WindowPooling::Mean, true);
-        assert!((normalised[0].hypot(normalised[1]) - 1.0).abs() < 1e-6);
+        // Three tokens in the first window, one in the second: 3 : 1, as a unit vector.
+        let windows = [(vec![2.0, 0.0], 3), (vec![0.0, 2.0], 1)];
+        let mean = combine_windows(&windows, WindowPooling::Mean);
+        assert!((mean[0] / mean[1] - 3.0).abs() < 1e-5, "{mean:?}");
+        assert!((mean[0].hypot(mean[1]) - 1.0).abs() < 1e-6, "{mean:?}");
+        assert_eq!(combine_windows(&windows, WindowPooling::First), vec![1.0, 0.0]);
+        assert_eq!(combine_windows(&windows, WindowPooling::Last), vec![0.0, 1.0]);
     }
 
     #[test]
