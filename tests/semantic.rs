@@ -195,6 +195,34 @@ async fn without_a_model_keyword_search_works_and_indexing_says_how_to_get_one()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_model_folder_quire_cannot_read_leaves_keyword_search_working_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (engine, _, data) = indexed(tmp.path()).await;
+    engine.close().await.unwrap();
+
+    // The default model's folder, with one of its files unreadable (a folder in its place:
+    // reading it fails even for an administrator, as a file without read permission would).
+    let models = tmp.path().join("models");
+    let folder = models.join("all-MiniLM-L6-v2");
+    std::fs::create_dir_all(&folder).unwrap();
+    for entry in std::fs::read_dir(common::models_dir().join("all-MiniLM-L6-v2")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "sentence_bert_config.json" {
+            std::os::unix::fs::symlink(entry.path(), folder.join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::create_dir(folder.join("sentence_bert_config.json")).unwrap();
+    let mut unreadable = config(&data);
+    unreadable.models_dir = models;
+    let engine = Engine::open(unreadable).await.unwrap();
+    let hits = engine.search("sourdough", SearchMode::Bm25, 5).await.unwrap();
+    assert_eq!(files(&hits), ["bread.txt"]);
+    let problem = engine.status().await.unwrap().model_problem.unwrap();
+    assert!(problem.contains("sentence_bert_config.json"), "{problem}");
+    engine.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_new_embedding_setup_re_embeds_from_the_catalog_without_extracting_again() {
     let tmp = tempfile::tempdir().unwrap();
     let (engine, root, data) = indexed(tmp.path()).await;
@@ -298,8 +326,19 @@ async fn changing_the_embedder_re_embeds_the_library_while_search_goes_on() {
     assert_eq!(first.total, 5, "{first:?}");
     let during = engine.search(question, SearchMode::Vector, 5).await.unwrap();
     assert_eq!(files(&during)[0], "heating.md");
+    // Answer settings saved meanwhile apply at once, and are still in force after the change.
+    let mut settings = engine.config().answer_settings();
+    settings.max_sources = 3;
+    engine.apply_answer_settings(&settings).await.unwrap();
+    assert_eq!(engine.config().max_sources, 3);
     drop(resume);
     change.await.unwrap().unwrap();
+    assert_eq!(
+        engine.config().max_sources,
+        3,
+        "finishing the change must not put back the settings it began with"
+    );
+    assert_eq!(engine.config().embedder_choice(), second);
 
     // Every passage has its vector from the new model, and search uses it.
     assert_eq!(engine.status().await.unwrap().vectors, Some(5));

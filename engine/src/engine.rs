@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::extract::Document;
-use crate::ingest::{self, passage_text, BatchWriter, IndexReport, Outcome, Processed, Stores};
+use crate::ingest::{self, passage_text, BatchWriter, IndexReport, Outcome, Processed, Stores, EMBED_SLICE};
 #[cfg(feature = "generation")]
 use crate::llm::Generator;
 use crate::lock::IndexLock;
@@ -25,9 +25,6 @@ use crate::store::catalog::{
 use crate::store::lexical::{LexicalOp, LexicalResults};
 use crate::store::vectors::REBUILD_TOMBSTONE_FRACTION;
 use crate::store::{Catalog, LexicalIndex, VectorIndex};
-
-/// Passages embedded per step when catching up on chunks that have no vector.
-const CATCH_UP_BATCH: usize = 256;
 
 pub struct Engine {
     /// Replaced whole when answer settings or the embedder change
@@ -139,11 +136,16 @@ impl Engine {
         let loaded = tokio::task::spawn_blocking(move || Embedder::load(&model, &options)).await?;
         let semantic = match loaded {
             Ok(embedder) => Ok(Arc::new(open_vectors(&config, &catalog, embedder).await?)),
-            Err(Error::Model { path, message }) => {
+            // Whatever keeps the model from loading (a damaged file, one Quire may not read),
+            // the library opens for keyword search and says why search by meaning is off.
+            Err(problem) => {
+                let (path, message) = match problem {
+                    Error::Model { path, message } => (path, message),
+                    other => (config.embedder_path(), other.to_string()),
+                };
                 tracing::info!("semantic search is unavailable: {}: {message}", path.display());
                 Err((path, message))
             }
-            Err(other) => return Err(other),
         };
         Ok(Engine {
             config: std::sync::RwLock::new(Arc::new(config)),
@@ -231,14 +233,22 @@ impl Engine {
                 ),
             });
         }
-        let reload = next.generator_path() != current.generator_path()
+        let new_model = next.generator_path() != current.generator_path()
             || next.generator_options() != current.generator_options();
-        if reload {
+        if new_model {
             let path = next.generator_path();
             tokio::task::spawn_blocking(move || crate::llm::inspect(&path)).await??;
         }
         let mut loaded = self.generator.lock().await;
-        replace(&self.config, Arc::new(next));
+        // Applied to the configuration in force now, not the one read above: an embedder
+        // change that ended meanwhile stays.
+        let mut reload = false;
+        self.update_config(|config| {
+            let next = config.with_answer_settings(settings)?;
+            reload = next.generator_path() != config.generator_path()
+                || next.generator_options() != config.generator_options();
+            Ok(next)
+        })?;
         if reload {
             *loaded = None;
         }
@@ -467,9 +477,15 @@ impl Engine {
         let chunks = self.catalog.all_chunks().await?;
         let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "passages", chunks.len() as u64);
         let mut vectors = Vec::with_capacity(chunks.len());
-        for batch in chunks.chunks(CATCH_UP_BATCH) {
+        let pause = self.pause.token();
+        for batch in chunks.chunks(EMBED_SLICE) {
+            // An answer being written gets the cores, as from indexing.
+            tokio::select! {
+                _ = self.generating.wait(&pause) => {}
+                () = cancel.cancelled() => {}
+            }
             // Pausing indexing stops a change too: it is all or nothing, begun anew later.
-            if cancel.is_cancelled() || self.indexing_paused() {
+            if cancel.is_cancelled() || pause.is_cancelled() {
                 return Err(Error::Cancelled);
             }
             let passages = batch
@@ -484,21 +500,34 @@ impl Engine {
             .catalog
             .replace_vectors(&vectors, embedder.identity())
             .await?;
+        // The catalog now holds the new model's vectors only: from here on the change is made,
+        // and search must use the new model (the old one's queries would meet vectors it did
+        // not make, in the next graph rebuilt from the catalog).
         let (graph_dir, dimension) = (current.vectors_dir(), embedder.dimension());
-        let graph = tokio::task::spawn_blocking(move || {
-            VectorIndex::build(&graph_dir, dimension, vectors, generation)
-        })
-        .await??;
+        let graph = Arc::new(
+            tokio::task::spawn_blocking(move || {
+                VectorIndex::built(&graph_dir, dimension, vectors, generation)
+            })
+            .await?,
+        );
         let next = Arc::new(Semantic {
             embedder,
-            vectors: Arc::new(graph),
+            vectors: graph.clone(),
         });
         replace(&self.semantic, Ok(next));
-        let mut config = (*current).clone();
-        config.embedder = choice.model.clone();
-        config.embedder_int8 = choice.int8;
-        replace(&self.config, Arc::new(config));
+        self.update_config(|config| {
+            Ok(Config {
+                embedder: choice.model.clone(),
+                embedder_int8: choice.int8,
+                ..config.clone()
+            })
+        })?;
         tracing::info!(embedder = %choice.model.display(), int8 = choice.int8, "the library is embedded with another model now");
+        if let Err(e) = tokio::task::spawn_blocking(move || graph.save()).await? {
+            // The saved graph is then an older generation than the catalog: it is rebuilt
+            // from the catalog at the next start.
+            tracing::warn!("the new vector graph could not be saved ({e}); it is rebuilt at the next start");
+        }
         Ok(())
     }
 
@@ -725,11 +754,14 @@ impl Engine {
         }
         tracing::info!(missing, "embedding passages that have no vector yet");
         let mut tracker = ProgressTracker::new(progress, Phase::Indexing, "passages", missing);
+        let pause = self.pause.token();
         loop {
-            if self.indexing_paused() {
+            // An answer being written gets the cores, as from indexing.
+            self.generating.wait(&pause).await;
+            if pause.is_cancelled() {
                 return Ok(());
             }
-            let rows = self.catalog.chunks_without_vectors(CATCH_UP_BATCH).await?;
+            let rows = self.catalog.chunks_without_vectors(EMBED_SLICE).await?;
             if rows.is_empty() {
                 return Ok(());
             }
@@ -780,6 +812,18 @@ impl Engine {
     async fn apply_lexical(&self, ops: Vec<LexicalOp>) -> Result<()> {
         let lexical = self.lexical.clone();
         tokio::task::spawn_blocking(move || lexical.apply(ops)).await?
+    }
+
+    /// Replaces the configuration in force by `change` of it, in one step: two changes made
+    /// at once (answer settings saved while the embedder changes) both hold.
+    fn update_config(&self, change: impl FnOnce(&Config) -> Result<Config>) -> Result<()> {
+        let mut config = self
+            .config
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let next = change(&config)?;
+        *config = Arc::new(next);
+        Ok(())
     }
 
     /// The right to write: runs in this process wait their turn (the desktop app

@@ -35,7 +35,7 @@ use crate::store::{LexicalIndex, VectorIndex};
 pub(crate) use read::{read_regular, read_settled, ReadFailure};
 pub(crate) use walk::stamp_of;
 pub use walk::{directories, walk, EntryKind, FileIdentity, FoundFile, WalkProblem};
-pub(crate) use write::{passage_text, BatchWriter};
+pub(crate) use write::{passage_text, BatchWriter, EMBED_SLICE};
 
 /// The stores an indexing run writes to.
 pub(crate) struct Stores<'a> {

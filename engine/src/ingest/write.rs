@@ -18,8 +18,8 @@ use crate::store::lexical::LexicalOp;
 const BATCH_FILES: usize = 256;
 const BATCH_CHUNKS: usize = 128;
 /// Passages embedded in one call: a second or two of work, so that indexing steps
-/// aside soon after an answer starts (crate::activity).
-const EMBED_SLICE: usize = 32;
+/// aside soon after an answer starts (crate::activity), and stops soon after a pause.
+pub(crate) const EMBED_SLICE: usize = 32;
 
 pub(crate) struct BatchWriter<'a> {
     stores: &'a Stores<'a>,

@@ -136,15 +136,26 @@ impl VectorIndex {
         vectors: Vec<(ChunkId, Vec<f32>)>,
         generation: i64,
     ) -> Result<VectorIndex> {
-        let index = VectorIndex {
+        let index = VectorIndex::built(dir, dimension, vectors, generation);
+        index.save()?;
+        Ok(index)
+    }
+
+    /// The graph of `vectors` as of catalog `generation`, in memory: saving it in `dir`
+    /// is the caller's ([`VectorIndex::save`]).
+    pub fn built(
+        dir: &Path,
+        dimension: usize,
+        vectors: Vec<(ChunkId, Vec<f32>)>,
+        generation: i64,
+    ) -> VectorIndex {
+        VectorIndex {
             dir: dir.to_path_buf(),
             dimension,
             graph: RwLock::new(build(vectors, generation)),
             saving: std::sync::Mutex::new(()),
             exact_up_to: EXACT_SEARCH_UP_TO,
-        };
-        index.save()?;
-        Ok(index)
+        }
     }
 
     /// Adds vectors, and tombstones the chunks that were removed, as of catalog `generation`.
