@@ -449,11 +449,14 @@ impl Engine {
     }
 
     /// Re-embeds every passage of the library with the embedding model `choice` (a
-    /// folder or GGUF file, int8 or not) and makes it the one search and answers use from then on. The passages
-    /// come from the catalog: no file is read again. Until the last one is embedded,
-    /// search goes on with the current model and its vectors, and indexing waits its
-    /// turn; stopped (`cancel`, or indexing paused) or failed, everything stays as it was. Saving the choice
-    /// in config.toml is the caller's ([`crate::config::save_embedder`]).
+    /// folder or GGUF file, int8 or not) and makes it the one search and answers use from
+    /// then on. The passages come from the catalog: no file is read again. Until the last
+    /// one is embedded, search goes on with the current model and its vectors, indexing
+    /// waits its turn, and answers being written get the cores first; stopped (`cancel`,
+    /// or indexing paused) or failed before the new vectors are committed, everything stays
+    /// as it was. Only the embedder changes in the configuration: answer settings applied
+    /// meanwhile stay. Saving the choice in config.toml is the caller's
+    /// ([`crate::config::save_embedder`]).
     pub async fn change_embedder(
         &self,
         choice: &crate::embed::EmbedderChoice,
