@@ -59,8 +59,9 @@ struct WriteTurn<'a> {
     _turn: tokio::sync::MutexGuard<'a, ()>,
 }
 
-struct Semantic {
-    embedder: Arc<Embedder>,
+/// The embedding model and the vectors it made, replaced together.
+pub(crate) struct Semantic {
+    pub(crate) embedder: Arc<Embedder>,
     vectors: Arc<VectorIndex>,
 }
 
@@ -381,10 +382,24 @@ impl Engine {
             SearchMode::Bm25 => None,
             SearchMode::Vector | SearchMode::Hybrid => Some(self.semantic()?),
         };
+        self.search_with(semantic.as_deref(), query, mode, limit, filter)
+            .await
+    }
+
+    /// [`Engine::search_in`] with the embedder and vectors `semantic` (None: keywords only),
+    /// for a caller that must read the same model's thresholds afterwards.
+    pub(crate) async fn search_with(
+        &self,
+        semantic: Option<&Semantic>,
+        query: &str,
+        mode: SearchMode,
+        limit: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<SearchHit>> {
         let stores = SearchStores {
             catalog: &self.catalog,
             lexical: &self.lexical,
-            semantic: semantic.as_ref().map(|s| (&s.embedder, &s.vectors)),
+            semantic: semantic.map(|s| (&s.embedder, &s.vectors)),
         };
         let scope = if filter.is_everything() {
             None
@@ -692,13 +707,7 @@ impl Engine {
         self.catalog.chunk_files().await
     }
 
-    /// The embedding model, for comparing an answer's sentences with the question.
-    #[cfg(feature = "generation")]
-    pub(crate) fn embedder(&self) -> Result<Arc<Embedder>> {
-        Ok(self.semantic()?.embedder.clone())
-    }
-
-    fn semantic(&self) -> Result<Arc<Semantic>> {
+    pub(crate) fn semantic(&self) -> Result<Arc<Semantic>> {
         match &*self.semantic.read().unwrap_or_else(|e| e.into_inner()) {
             Ok(semantic) => Ok(semantic.clone()),
             Err((path, message)) => Err(Error::Model {

@@ -7,13 +7,14 @@
 //!   closest to the question, with their neighbours.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::text::{content_terms, sentence_ranges};
 use super::verify::Verifier;
 use super::Source;
-use crate::engine::Engine;
+use crate::embed::Embedder;
 use crate::error::Result;
 
 /// What the sources hold of the question.
@@ -36,9 +37,10 @@ pub(crate) struct ScoredSentences {
 }
 
 /// The evidence check, and each source's sentences scored against the question: cosine
-/// similarity (when the embedder is there) plus the share of the question's terms it holds.
+/// similarity by `embedder` (the one that found the sources) plus the share of the
+/// question's terms it holds.
 pub(crate) async fn measure(
-    engine: &Engine,
+    embedder: &Arc<Embedder>,
     question: &str,
     sources: &[Source],
 ) -> Result<(EvidenceCheck, Vec<ScoredSentences>)> {
@@ -64,26 +66,24 @@ pub(crate) async fn measure(
         })
         .collect();
     let mut sentence_similarity = None;
-    if let Ok(embedder) = engine.embedder() {
-        let texts: Vec<String> = sources
-            .iter()
-            .zip(&scored)
-            .flat_map(|(source, s)| s.ranges.iter().map(|r| source.text[r.clone()].trim().to_string()))
-            .collect();
-        let query = question.to_string();
-        let embedder_ = embedder.clone();
-        let question_vector = tokio::task::spawn_blocking(move || embedder_.embed_query(&query)).await??;
-        let vectors = embedder.embed_passages_blocking(texts).await?;
-        let mut similarities = vectors
-            .iter()
-            .map(|v| v.iter().zip(&question_vector).map(|(a, b)| a * b).sum::<f32>());
-        for source in &mut scored {
-            for score in &mut source.scores {
-                let similarity = similarities.next().unwrap_or(0.0);
-                sentence_similarity =
-                    Some(sentence_similarity.map_or(similarity, |best: f32| best.max(similarity)));
-                *score += similarity;
-            }
+    let texts: Vec<String> = sources
+        .iter()
+        .zip(&scored)
+        .flat_map(|(source, s)| s.ranges.iter().map(|r| source.text[r.clone()].trim().to_string()))
+        .collect();
+    let query = question.to_string();
+    let embedder_ = embedder.clone();
+    let question_vector = tokio::task::spawn_blocking(move || embedder_.embed_query(&query)).await??;
+    let vectors = embedder.embed_passages_blocking(texts).await?;
+    let mut similarities = vectors
+        .iter()
+        .map(|v| v.iter().zip(&question_vector).map(|(a, b)| a * b).sum::<f32>());
+    for source in &mut scored {
+        for score in &mut source.scores {
+            let similarity = similarities.next().unwrap_or(0.0);
+            sentence_similarity =
+                Some(sentence_similarity.map_or(similarity, |best: f32| best.max(similarity)));
+            *score += similarity;
         }
     }
     Ok((

@@ -176,23 +176,34 @@ pub(crate) async fn ask(
         Some(previous) => format!("{} {}", previous.question, question),
         None => question.to_string(),
     };
+    // One embedder for the whole answer: its search, its thresholds and its evidence check
+    // (a change of embedder that ends meanwhile applies from the next question; its cosines
+    // mean something else).
+    let semantic = engine.semantic()?;
     let hits = engine
-        .search_in(&query, SearchMode::Hybrid, CANDIDATES, &options.filter)
+        .search_with(
+            Some(&semantic),
+            &query,
+            SearchMode::Hybrid,
+            CANDIDATES,
+            &options.filter,
+        )
         .await?;
     let evidence = hits.iter().filter_map(|h| h.similarity).reduce(f32::max);
     let mut answer = Answer::new(question, evidence);
-    let abstain_below = engine.abstain_below();
+    let profile = semantic.embedder.profile();
+    let abstain_below = config.abstain_below(profile);
     if evidence.is_none_or(|e| e < abstain_below) {
         decline(&mut answer, Declined::NothingClose, hits, on_text);
         return Ok(answer);
     }
     let generator = engine.generator().await?;
     let candidates = prompt::numbered(SourcePolicy::of(&config, abstain_below).choose(hits.clone()));
-    let (check, scored) = evidence::measure(engine, &query, &candidates).await?;
+    let (check, scored) = evidence::measure(&semantic.embedder, &query, &candidates).await?;
     answer.check = Some(check);
     if check
         .sentence_similarity
-        .is_some_and(|best| best < engine.evidence_below())
+        .is_some_and(|best| best < config.evidence_below(profile))
     {
         answer.sources = candidates;
         decline(&mut answer, Declined::NoEvidence, hits, on_text);
