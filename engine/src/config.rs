@@ -14,8 +14,8 @@ pub const CONFIG_FILE: &str = "config.toml";
 /// runs from its int8 copy. Chosen by the rule in the README ("The embedding model"):
 /// the best hybrid nDCG@10 on NFCorpus among the embedders that index at least half
 /// as fast as MiniLM on candle (F32); within 0.005 of it, the fastest. MiniLM in int8
-/// (llama.cpp): 0.3673 at 16.3 passages/s, against 0.3659 at 7.1 on candle, in one run
-/// of `scripts/bench-embedders.sh`.
+/// (llama.cpp): 0.3673 at 14.2 passages/s, against 0.3659 at 6.1 on candle, in one run
+/// of `scripts/bench-embedders.sh` (16.3 against 7.1 in the run before).
 /// Without llama.cpp in the build, int8 cannot run: MiniLM runs on candle then.
 pub const DEFAULT_EMBEDDER: &str = "all-MiniLM-L6-v2";
 pub const DEFAULT_EMBEDDER_INT8: bool = cfg!(feature = "llama-cpp");
